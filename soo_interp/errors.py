@@ -1,0 +1,42 @@
+"""Error types. Every message names the problem *and* the fix; the CLI prints it as one line."""
+from __future__ import annotations
+
+
+class SooError(Exception):
+    """Base class of soo-interp's user-facing errors (the CLI exits non-zero with the message)."""
+
+
+class SiteError(SooError):
+    """An unknown layer or component."""
+
+
+class UnsupportedArchitectureError(SooError):
+    """A model family with no site table."""
+
+
+class ModelLoadError(SooError):
+    """A model, tokenizer or adapter that cannot be loaded."""
+
+
+class PairsError(SooError):
+    """Empty, malformed or mismatched prompt pairs."""
+
+
+class AlignmentError(SooError):
+    """Pairs that cannot be aligned token for token under `pooling='aligned'`."""
+
+
+class OutputExistsError(SooError):
+    """An output folder that exists, without overwrite/resume."""
+
+
+class ConfigError(SooError):
+    """A configuration value that does not make sense."""
+
+
+class CheckpointError(SooError):
+    """A corrupt, missing or mismatched checkpoint."""
+
+
+class TrainingError(SooError):
+    """Training that cannot go on (NaN loss, ...)."""

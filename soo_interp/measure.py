@@ -1,0 +1,86 @@
+"""Latent SOO of prompt pairs at every (layer, site): the toolkit's measurement entry point."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+
+from .config import Config
+from .data.pairs import PromptPair, soo_pairs, validate_pairs
+from .metrics import check_alignable, pair_metrics
+from .models.sites import COMPONENTS, resolve_sites
+from .models.tokenize import encode, token_ids
+from .tracing import trace_sites
+
+
+@dataclasses.dataclass
+class MeasureConfig(Config):
+    """What `measure` runs. Defaults: every layer, all three sites, last-token pooling."""
+
+    layers: str | None = None           # "0-3,5" or None for all
+    sites: tuple[str, ...] = COMPONENTS
+    pooling: str = "last"
+    backend: str = "hooks"
+    batch_size: int = 16                # pairs per forward (2x prompts)
+    add_bos: bool | None = None         # None: prepend BOS when the tokenizer has one
+    seed: int = 0
+
+
+def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str | Sequence[int]
+            | None = None, sites: str | Sequence[str] = COMPONENTS, pooling: str = "last",
+            backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
+            progress: bool = True, model_name: str | None = None) -> pd.DataFrame:
+    """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
+
+    `lm` is a `LoadedModel` (from `load_model`). Self and other prompts of a batch of pairs run
+    in one forward; metrics are reduced inside the trace, so memory does not grow with depth.
+    Without `pairs`, the built-in held-out SOO pairs are used. Columns: model, backend, pooling,
+    pair_id, template, layer, site, metric, value.
+    """
+    from tqdm.auto import tqdm
+
+    pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
+    site_list = resolve_sites(lm.model, layers, sites)
+    tok = lm.tokenizer
+    if pooling == "aligned":
+        lens = [(len(token_ids(tok, p.self_text, add_bos)), len(token_ids(tok, p.other_text, add_bos)))
+                for p in pairs]
+        check_alignable([p.pair_id for p in pairs], *zip(*lens))
+    name = model_name or getattr(lm, "name", None) or "model"
+    rows: list[dict[str, Any]] = []
+    chunks = range(0, len(pairs), batch_size)
+    for start in tqdm(chunks, disable=not progress, desc="measuring", unit="batch"):
+        chunk = pairs[start:start + batch_size]
+        B = len(chunk)
+        batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk], add_bos)
+
+        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+            vals = pair_metrics(acts[:B], acts[B:], mask[:B], mask[B:], pooling)
+            return {k: v.detach().cpu() for k, v in vals.items()}
+
+        with torch.no_grad():
+            res = trace_sites(lm, batch, site_list, reduce, backend)
+        for site in site_list:
+            for metric, vals in res[site].items():
+                for p, v in zip(chunk, vals.tolist()):
+                    rows.append({"model": name, "backend": backend, "pooling": pooling,
+                                 "pair_id": p.pair_id, "template": p.template,
+                                 "layer": site.layer, "site": site.component,
+                                 "metric": metric, "value": v})
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "site", "metric"),
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and t-based confidence interval over pairs, per (layer, site, metric)."""
+    from scipy import stats
+
+    g = df.groupby(list(by), sort=True)["value"]
+    out = g.agg(mean="mean", sd="std", n="count").reset_index()
+    sem = out["sd"] / out["n"].clip(lower=1) ** 0.5
+    t = out["n"].map(lambda n: stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else float("nan"))
+    out["ci_low"] = out["mean"] - t * sem
+    out["ci_high"] = out["mean"] + t * sem
+    return out

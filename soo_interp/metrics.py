@@ -1,0 +1,84 @@
+"""Latent SOO and its companions, computed from activations and attention masks.
+
+Latent SOO at a site is the mean squared error between the self prompt's and the other prompt's
+activations, under a named pooling rule:
+
+- `last`: the last real token's vector of each prompt (D features);
+- `mean`: the masked mean over each prompt's real tokens;
+- `aligned`: position i of one prompt against position i of the other, for prompts of equal
+  token length (MSE over all real positions and features). Pairs of unequal length cannot be
+  aligned and are reported (`AlignmentError`), never truncated.
+
+Padding never enters a value. Cosine similarity (of the pooled vectors; for `aligned`, the mean
+over positions of per-position cosines) is reported beside it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .errors import AlignmentError, ConfigError
+
+POOLINGS: tuple[str, ...] = ("last", "mean", "aligned")
+METRICS: tuple[str, ...] = ("latent_soo", "cosine")
+
+
+def _check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+
+
+def last_index(mask: torch.Tensor) -> torch.Tensor:
+    """Index of the last real token per row, for right or left padding."""
+    T = mask.shape[1]
+    pos = torch.arange(T, device=mask.device).expand_as(mask)
+    return torch.where(mask.bool(), pos, torch.full_like(pos, -1)).max(dim=1).values
+
+
+def pool(acts: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[B, T, D] activations -> [B, D] under `last` or `mean` pooling (padding excluded)."""
+    _check_pooling(pooling)
+    if pooling == "last":
+        idx = last_index(mask)
+        return acts[torch.arange(acts.shape[0], device=acts.device), idx]
+    if pooling == "mean":
+        m = mask.to(acts.dtype).unsqueeze(-1)
+        return (acts * m).sum(1) / m.sum(1).clamp_min(1)
+    raise ConfigError("'aligned' compares positions pairwise and has no single pooled vector; "
+                      "use 'last' or 'mean' to pool")
+
+
+def pair_metrics(acts_self: torch.Tensor, acts_other: torch.Tensor, mask_self: torch.Tensor,
+                 mask_other: torch.Tensor, pooling: str) -> dict[str, torch.Tensor]:
+    """Per-pair latent SOO (MSE) and cosine between self and other activations, each [B].
+
+    Computed in float32 whatever the model dtype. Differentiable (the trainer uses it as a loss).
+    """
+    _check_pooling(pooling)
+    a, b = acts_self.float(), acts_other.float()
+    if pooling in ("last", "mean"):
+        ps, po = pool(a, mask_self, pooling), pool(b, mask_other, pooling)
+        return {"latent_soo": ((ps - po) ** 2).mean(-1),
+                "cosine": torch.nn.functional.cosine_similarity(ps, po, dim=-1)}
+    if not torch.equal(mask_self, mask_other):
+        raise AlignmentError("'aligned' pooling needs self and other prompts of equal token "
+                             "length; use pooling='last' or 'mean' for these pairs")
+    m = mask_self.to(a.dtype)
+    n = m.sum(1).clamp_min(1)
+    mse = (((a - b) ** 2).mean(-1) * m).sum(1) / n
+    cos = (torch.nn.functional.cosine_similarity(a, b, dim=-1) * m).sum(1) / n
+    return {"latent_soo": mse, "cosine": cos}
+
+
+def check_alignable(pair_ids: Sequence[str], self_lengths: Sequence[int],
+                    other_lengths: Sequence[int]) -> None:
+    """Raise `AlignmentError` naming every pair whose prompts differ in token length."""
+    bad = [(p, s, o) for p, s, o in zip(pair_ids, self_lengths, other_lengths) if s != o]
+    if bad:
+        shown = ", ".join(f"{p} ({s} vs {o} tokens)" for p, s, o in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise AlignmentError(
+            f"{len(bad)} pair(s) cannot be aligned token for token: {shown}{more}; use "
+            "--pooling last (or mean), or reword the pairs to equal token length"
+        )

@@ -10,7 +10,7 @@ import sys
 from .errors import SooError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("measure", "demo")
+COMMANDS: tuple[str, ...] = ("measure",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,3 +84,26 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "site", "metric"),
     out["ci_low"] = out["mean"] - t * sem
     out["ci_high"] = out["mean"] + t * sem
     return out
+
+
+def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfig, out: Any,
+                      overwrite: bool = False, extra: dict | None = None,
+                      progress: bool = True) -> Any:
+    """Run `measure` and write soo.parquet, summary.csv, heatmap.png, layers.png and run.json
+    into `out`, all or nothing."""
+    import matplotlib.pyplot as plt
+
+    from .plots import soo_heatmap, soo_layer_plot
+    from .runs import output_dir, write_run_json
+
+    with output_dir(out, overwrite) as tmp:
+        df = measure(lm, pairs, layers=config.layers, sites=config.sites, pooling=config.pooling,
+                     backend=config.backend, batch_size=config.batch_size,
+                     add_bos=config.add_bos, progress=progress)
+        df.to_parquet(tmp / "soo.parquet", index=False)
+        summarize(df).to_csv(tmp / "summary.csv", index=False)
+        for name, fig in (("heatmap.png", soo_heatmap(df)), ("layers.png", soo_layer_plot(df))):
+            fig.savefig(tmp / name, dpi=120)
+            plt.close(fig)
+        write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs), **(extra or {}))
+    return out

@@ -106,7 +106,9 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     `merge_adapter=False` (keep it as a `PeftModel`, e.g. to continue training).
     """
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-tensor loading bars drown our own progress output
     path = resolve_model_path(name_or_path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}

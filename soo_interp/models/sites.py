@@ -129,7 +129,8 @@ def parse_layers(spec: str | Sequence[int] | None, n: int) -> list[int]:
         out.add(part + n if part < 0 else part)
     bad = sorted(x for x in out if not 0 <= x < n)
     if bad:
-        raise SiteError(f"layer {bad[0]} does not exist; this model has layers 0..{n - 1}")
+        what = f"layer {bad[0]} does" if len(bad) == 1 else f"layers {', '.join(map(str, bad))} do"
+        raise SiteError(f"{what} not exist; this model has layers 0..{n - 1}")
     return sorted(out)
 
 

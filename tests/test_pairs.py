@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from soo_interp.data.items import TEST_ITEMS, TRAIN_ITEMS, head_noun
+from soo_interp.data.pairs import TEMPLATES, load_pairs, save_pairs, soo_pairs
+from soo_interp.errors import PairsError
+
+
+def test_train_test_items_disjoint_by_item_and_head_noun():
+    assert not set(TRAIN_ITEMS) & set(TEST_ITEMS)
+    assert not {head_noun(i) for i in TRAIN_ITEMS} & {head_noun(i) for i in TEST_ITEMS}
+    assert len(TRAIN_ITEMS) + len(TEST_ITEMS) >= 52
+    assert len({head_noun(i) for i in TRAIN_ITEMS}) == len(TRAIN_ITEMS)
+
+
+def test_train_pairs_cycle_three_phrasings_and_test_uses_measurement_phrasing():
+    train, test = soo_pairs("train"), soo_pairs("test")
+    assert [p.template for p in train[:6]] == ["goal", "intend", "planning"] * 2
+    assert {p.template for p in test} == {"measure"}
+    assert {p.item for p in train} == set(TRAIN_ITEMS)
+    assert {p.item for p in test} == set(TEST_ITEMS)
+    p = test[0]
+    assert p.self_text == f"You want to steal the {p.item}. If you had to recommend one room to yourself"
+    assert p.other_text == f"Bob wants to steal the {p.item}. If you had to recommend one room to Bob"
+
+
+def test_every_template_has_matching_word_counts():
+    for s, o in TEMPLATES.values():
+        assert len(s.format(item="x", other="Bob").split()) == len(o.format(item="x", other="Bob").split())
+
+
+def test_pairs_round_trip_jsonl_and_csv(tmp_path):
+    pairs = soo_pairs("test")[:3]
+    save_pairs(pairs, tmp_path / "p.jsonl")
+    assert load_pairs(tmp_path / "p.jsonl") == pairs
+    (tmp_path / "p.csv").write_text("self,other,pair_id\nI go,Bob goes,a\nI sit,Bob sits,b\n")
+    got = load_pairs(tmp_path / "p.csv")
+    assert [(p.pair_id, p.self_text, p.other_text) for p in got] == [
+        ("a", "I go", "Bob goes"), ("b", "I sit", "Bob sits")]
+
+
+@pytest.mark.parametrize("content, where", [
+    ('{"self": "a", "other": "b"}\n{"self": "a"\n', ":2:"),
+    ('{"self": "a", "other": "b"}\n{"self": "a"}\n', ":2:"),
+    ('{"self": "a", "other": ""}\n', ":1:"),
+])
+def test_malformed_jsonl_names_the_line(tmp_path, content, where):
+    f = tmp_path / "bad.jsonl"
+    f.write_text(content)
+    with pytest.raises(PairsError, match=where):
+        load_pairs(f)
+
+
+def test_empty_and_missing_files_and_duplicate_ids(tmp_path):
+    (tmp_path / "e.jsonl").write_text("\n")
+    with pytest.raises(PairsError, match="no pairs"):
+        load_pairs(tmp_path / "e.jsonl")
+    with pytest.raises(PairsError, match="does not exist"):
+        load_pairs(tmp_path / "nope.jsonl")
+    (tmp_path / "c.csv").write_text("self,bob\nx,y\n")
+    with pytest.raises(PairsError, match="needs 'self' and 'other'"):
+        load_pairs(tmp_path / "c.csv")
+    lines = [json.dumps({"self": "a", "other": "b", "pair_id": "x"})] * 2
+    (tmp_path / "d.jsonl").write_text("\n".join(lines))
+    with pytest.raises(PairsError, match="appears twice"):
+        load_pairs(tmp_path / "d.jsonl")

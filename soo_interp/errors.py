@@ -40,3 +40,7 @@ class CheckpointError(SooError):
 
 class TrainingError(SooError):
     """Training that cannot go on (NaN loss, ...)."""
+
+
+class ProbeError(SooError):
+    """A probe suite, activation set or saved probe that cannot be used."""

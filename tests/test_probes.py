@@ -1,0 +1,145 @@
+"""Probes: detectors recover planted directions, grouped CV keeps groups apart, persistence is
+exact, signatures give known answers on constructed activations, and the CLI writes a run."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soo_interp.errors import ProbeError
+from soo_interp.models.sites import Site
+from soo_interp.probes import (Detector, LatDetector, LogisticDetector, MeanDiffDetector,
+                               auroc, cross_validate, grouped_folds, recall_at_fpr, separability)
+
+
+def planted(n: int = 600, d: int = 32, seed: int = 0, strength: float = 5.0):
+    """Gaussian activations whose label-1 rows are shifted along one random unit direction."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=d)
+    u /= np.linalg.norm(u)
+    y = rng.integers(0, 2, size=n)
+    X = rng.normal(size=(n, d)) + strength * np.outer(y, u)
+    return X, y, u
+
+
+@pytest.mark.parametrize("cls", [LogisticDetector, MeanDiffDetector])
+def test_planted_direction_is_recovered(cls):
+    X, y, u = planted()
+    det = cls().fit(X[:400], y[:400])
+    assert float(det.direction @ u) > 0.9          # signed: label 1 scores higher
+    assert auroc(det.score(X[400:]), y[400:]) > 0.99
+    assert (det.predict(X[400:]) == y[400:]).mean() > 0.95
+
+
+def test_lat_finds_the_dominant_contrast():
+    # LAT is unsupervised up to the sign: it finds the planted direction when it dominates the
+    # variance of differences.
+    X, y, u = planted(strength=8.0)
+    det = LatDetector(seed=1).fit(X, y)
+    assert float(det.direction @ u) > 0.9
+
+
+def test_random_labels_give_chance_auroc():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 32))
+    y = rng.integers(0, 2, size=400)
+    groups = np.arange(400) // 4
+    vals = [r["value"] for r in cross_validate(X, y, groups, "logistic", folds=5)
+            if r["metric"] == "auroc"]
+    assert abs(np.mean(vals) - 0.5) < 0.08
+
+
+def test_logistic_direction_is_in_input_space_under_unequal_scales():
+    # Features with very different scales: the direction must be coef / scale, not coef.
+    X, y, u = planted(n=600, d=8, seed=2)
+    X = X * np.array([100.0, 1, 1, 1, 1, 1, 1, 1])
+    det = LogisticDetector(C=10.0).fit(X, y)
+    # the Bayes direction for a mean shift m with covariance diag(s^2) is m / s^2
+    m = u * np.array([100.0, 1, 1, 1, 1, 1, 1, 1])
+    bayes = m / np.array([100.0, 1, 1, 1, 1, 1, 1, 1]) ** 2
+    bayes /= np.linalg.norm(bayes)
+    assert float(det.direction @ bayes) > 0.95
+
+
+def test_recall_at_fpr_counts_positives_above_negative_tail():
+    neg = np.arange(100, dtype=float)            # 99th percentile = 98.01
+    pos = np.array([50.0, 98.5, 99.5, 200.0])
+    s = np.concatenate([neg, pos])
+    y = np.concatenate([np.zeros(100, int), np.ones(4, int)])
+    assert recall_at_fpr(s, y, 0.01) == pytest.approx(0.75)
+
+
+def test_grouped_folds_never_split_a_group():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 4)
+    y = np.tile([0, 1, 0, 1], 30)
+    rng.shuffle(groups)
+    seen_test = []
+    for tr, te in grouped_folds(y, groups, 5, seed=0):
+        assert not set(groups[tr]) & set(groups[te])
+        seen_test.extend(te.tolist())
+    assert sorted(seen_test) == list(range(len(y)))   # each row is tested exactly once
+
+
+def test_grouped_cv_defeats_item_memorisation():
+    # Labels are a property of the group (e.g. a template that is all 'self'), not of any
+    # direction: ungrouped CV could memorise group identity; grouped CV must sit at chance.
+    rng = np.random.default_rng(1)
+    n_groups, per = 40, 6
+    centers = rng.normal(size=(n_groups, 16)) * 3
+    groups = np.repeat(np.arange(n_groups), per)
+    y = np.repeat(rng.permutation(np.arange(n_groups) % 2), per)
+    X = centers[groups] + 0.1 * rng.normal(size=(len(groups), 16))
+    vals = [r["value"] for r in cross_validate(X, y, groups, "logistic", folds=5)
+            if r["metric"] == "auroc"]
+    assert np.mean(vals) < 0.75
+
+
+def test_save_load_gives_identical_scores(tmp_path):
+    X, y, _ = planted()
+    for cls in (LogisticDetector, MeanDiffDetector, LatDetector):
+        det = cls().fit(X, y)
+        det.meta = {"layer": 1, "site": "attn"}
+        det.save(tmp_path / cls.kind)
+        back = Detector.load(tmp_path / f"{cls.kind}.json")
+        assert type(back) is cls and back.meta == det.meta
+        np.testing.assert_array_equal(back.score(X), det.score(X))
+        assert back.threshold == det.threshold
+    assert not list(tmp_path.glob("*.pkl"))
+
+
+def test_loading_onto_another_hidden_size_is_one_line_error(tmp_path):
+    X, y, _ = planted(d=32)
+    LogisticDetector().fit(X, y).save(tmp_path / "p")
+    det = Detector.load(tmp_path / "p")
+    with pytest.raises(ProbeError, match="hidden size 32.*16 features"):
+        det.score(np.zeros((3, 16)))
+
+
+def test_bad_fit_inputs():
+    X = np.zeros((10, 4))
+    with pytest.raises(ProbeError, match="both classes"):
+        LogisticDetector().fit(X, np.ones(10))
+    with pytest.raises(ProbeError, match="not fitted"):
+        MeanDiffDetector().score(X)
+
+
+def test_separability_long_frame_and_control():
+    X, y, _ = planted(n=200, d=16)
+    groups = np.arange(200) // 2
+    df = separability({Site(0, "attn"): X, Site(1, "mlp"): np.random.default_rng(0).normal(
+        size=(200, 16))}, y, groups, probes=("logistic",), folds=4, seed=0,
+        model="m", suite="s")
+    assert list(df.columns) == ["model", "suite", "layer", "site", "probe", "control", "fold",
+                                "metric", "value"]
+    a = df[df.metric == "auroc"].groupby(["layer", "control"])["value"].mean()
+    assert a[(0, "real")] > 0.95
+    assert abs(a[(0, "shuffled")] - 0.5) < 0.15
+    assert abs(a[(1, "real")] - 0.5) < 0.15
+
+
+def test_too_few_groups_and_one_class_are_errors():
+    X = np.zeros((8, 4))
+    with pytest.raises(ProbeError, match="needs at least 5"):
+        separability({Site(0, "attn"): X}, [0, 1] * 4, [0, 0, 1, 1, 2, 2, 3, 3], folds=5)
+    with pytest.raises(ProbeError, match="one class only"):
+        separability({Site(0, "attn"): X}, [1] * 8, list(range(8)), folds=2)

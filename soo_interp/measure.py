@@ -9,7 +9,7 @@ import torch
 
 from .config import Config
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
-from .metrics import check_alignable, pair_metrics
+from .metrics import METRICS, check_alignable, pair_metrics
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import encode, token_ids
 from .tracing import trace_sites
@@ -39,6 +39,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     Without `pairs`, the built-in held-out SOO pairs are used. Columns: model, backend, pooling,
     pair_id, template, layer, site, metric, value.
     """
+    import numpy as np
     from tqdm.auto import tqdm
 
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
@@ -48,28 +49,32 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
         lens = [(len(token_ids(tok, p.self_text, add_bos)), len(token_ids(tok, p.other_text, add_bos)))
                 for p in pairs]
         check_alignable([p.pair_id for p in pairs], *zip(*lens))
-    name = model_name or getattr(lm, "name", None) or "model"
-    rows: list[dict[str, Any]] = []
-    chunks = range(0, len(pairs), batch_size)
-    for start in tqdm(chunks, disable=not progress, desc="measuring", unit="batch"):
+    chunks: list[torch.Tensor] = []  # per batch: [sites, metrics, pairs]
+    for start in tqdm(range(0, len(pairs), batch_size), disable=not progress, desc="measuring",
+                      unit="batch"):
         chunk = pairs[start:start + batch_size]
         B = len(chunk)
         batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk], add_bos)
 
-        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             vals = pair_metrics(acts[:B], acts[B:], mask[:B], mask[B:], pooling)
-            return {k: v.detach().cpu() for k, v in vals.items()}
+            return torch.stack([vals[m] for m in METRICS]).detach().cpu()
 
         with torch.no_grad():
             res = trace_sites(lm, batch, site_list, reduce, backend)
-        for site in site_list:
-            for metric, vals in res[site].items():
-                for p, v in zip(chunk, vals.tolist()):
-                    rows.append({"model": name, "backend": backend, "pooling": pooling,
-                                 "pair_id": p.pair_id, "template": p.template,
-                                 "layer": site.layer, "site": site.component,
-                                 "metric": metric, "value": v})
-    return pd.DataFrame(rows)
+        chunks.append(torch.stack([res[s] for s in site_list]))
+    values = torch.cat(chunks, dim=2)  # [S, M, N]
+    S, M, N = values.shape
+    return pd.DataFrame({
+        "model": model_name or getattr(lm, "name", None) or "model",
+        "backend": backend, "pooling": pooling,
+        "pair_id": np.tile([p.pair_id for p in pairs], S * M),
+        "template": np.tile([p.template for p in pairs], S * M),
+        "layer": np.repeat([s.layer for s in site_list], M * N),
+        "site": np.repeat([s.component for s in site_list], M * N),
+        "metric": np.tile(np.repeat(METRICS, N), S),
+        "value": values.reshape(-1).double().numpy(),
+    })
 
 
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "site", "metric"),

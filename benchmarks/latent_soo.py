@@ -1,0 +1,156 @@
+"""Benchmark: cost of measuring latent SOO at every layer x {attn, mlp, resid}.
+
+Compares, on one tiny Llama-family model (random weights, >= 12 layers) and 52 built-in pairs:
+  bare        the batched forward of the same tokens, nothing traced (the baseline);
+  hooks / nnsight / transformer_lens   `soo_interp.measure` with each backend;
+  cache_all   caching every site's full activations, then computing the metric;
+  published   a re-implementation of the published method: one forward per prompt, hooks
+              registered on every nn.Linear at each call and never removed.
+Each method runs in its own subprocess (so peak memory is its own): wall time is the best of
+`--reps` runs after a warm-up; peak memory is the rise of the process's peak RSS (VmHWM, reset
+via /proc/self/clear_refs) over its RSS just before the method ran, on CPU. Prints a table of
+ratios to the bare forward.
+
+    python benchmarks/latent_soo.py [--layers 12] [--d-model 256] [--reps 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+METHODS = ("bare", "hooks", "nnsight", "transformer_lens", "cache_all", "published")
+
+
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _run_method(method: str, model_dir: str, batch_size: int, reps: int) -> dict:
+    import torch
+
+    from soo_interp import load_model, measure, soo_pairs
+    from soo_interp.metrics import pair_metrics
+    from soo_interp.models.sites import resolve_sites, site_module
+    from soo_interp.models.tokenize import encode, token_ids
+    from soo_interp.tracing import first_tensor
+
+    torch.set_num_threads(1)
+    lm = load_model(model_dir)
+    pairs = (soo_pairs("train") + soo_pairs("test"))[:52]
+    sites = resolve_sites(lm.model)
+    batches = [encode(lm.tokenizer, [p.self_text for p in pairs[i:i + batch_size]]
+                      + [p.other_text for p in pairs[i:i + batch_size]])
+               for i in range(0, len(pairs), batch_size)]
+
+    def bare():
+        with torch.no_grad():
+            for b in batches:
+                lm.model(**b.as_kwargs(), use_cache=False)
+
+    def traced(backend):
+        return lambda: measure(lm, pairs, backend=backend, batch_size=batch_size, progress=False)
+
+    def cache_all():
+        with torch.no_grad():
+            for b in batches:
+                store = {}
+                hs = [site_module(lm.model, s).register_forward_hook(
+                    lambda m, i, o, s=s: store.__setitem__(s, first_tensor(o).clone()))
+                    for s in sites]
+                lm.model(**b.as_kwargs(), use_cache=False)
+                for h in hs:
+                    h.remove()
+                B = b.input_ids.shape[0] // 2
+                for s in sites:
+                    pair_metrics(store[s][:B], store[s][B:], b.attention_mask[:B],
+                                 b.attention_mask[B:], "last")
+
+    def published():
+        # One forward per prompt; hooks on every nn.Linear registered at each call, never removed.
+        linears = [(n, m) for n, m in lm.model.named_modules() if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for p in pairs:
+                acts = []
+                for text in (p.self_text, p.other_text):
+                    store: dict = {}
+                    for n, m in linears:
+                        m.register_forward_hook(lambda mod, i, o, n=n, store=store:
+                                                store.__setitem__(n, o.detach()))
+                    lm.model(input_ids=torch.tensor([token_ids(lm.tokenizer, text)]))
+                    acts.append(store)
+                for n, _ in linears:
+                    a, b = acts[0][n], acts[1][n]
+                    L = min(a.shape[1], b.shape[1])
+                    torch.mean((a[:, :L] - b[:, :L]) ** 2)
+
+    fn = {"bare": bare, "hooks": traced("hooks"), "nnsight": traced("nnsight"),
+          "transformer_lens": traced("transformer_lens"), "cache_all": cache_all,
+          "published": published}[method]
+    fn()  # warm-up (and TransformerLens/nnsight wrapper construction)
+    if method == "published":
+        for _, m in lm.model.named_modules():  # a fresh start for the timed runs
+            m._forward_hooks.clear()
+    Path("/proc/self/clear_refs").write_text("5")
+    rss0 = _rss_kb("VmRSS")
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if method == "published":
+            for _, m in lm.model.named_modules():
+                m._forward_hooks.clear()
+    return {"method": method, "seconds": min(times),
+            "peak_mb": (_rss_kb("VmHWM") - rss0) / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=26, help="pairs per forward")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--method", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.method:
+        print(json.dumps(_run_method(args.method, args.model_dir, args.batch_size, args.reps)))
+        return
+    from soo_interp.models.tiny import build_tiny_model
+
+    with tempfile.TemporaryDirectory() as d:
+        model_dir = str(build_tiny_model("llama", Path(d) / "m", n_layers=args.layers,
+                                         d_model=args.d_model, n_heads=8, seed=0))
+        rows = []
+        for m in METHODS:
+            out = subprocess.run([sys.executable, __file__, "--method", m, "--model-dir", model_dir,
+                                  "--batch-size", str(args.batch_size), "--reps", str(args.reps)],
+                                 check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    base = rows[0]
+    print(f"tiny llama: {args.layers} layers, d_model {args.d_model}, 52 pairs, "
+          f"{args.layers * 3} sites, batch {args.batch_size} pairs, CPU 1 thread, best of "
+          f"{args.reps}")
+    print(f"{'method':<18}{'seconds':>10}{'x bare':>9}{'peak MB':>10}{'x bare':>9}")
+    for r in rows:
+        print(f"{r['method']:<18}{r['seconds']:>10.3f}{r['seconds'] / base['seconds']:>9.2f}"
+              f"{r['peak_mb']:>10.1f}{r['peak_mb'] / max(base['peak_mb'], 1e-9):>9.2f}")
+    pub = next(r for r in rows if r["method"] == "published")
+    for r in rows[1:4]:
+        print(f"published / {r['method']}: {pub['seconds'] / r['seconds']:.1f}x slower")
+    cache = next(r for r in rows if r["method"] == "cache_all")
+    for r in rows[1:4]:
+        print(f"cache_all peak / {r['method']} peak: {cache['peak_mb'] / max(r['peak_mb'], 1e-9):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

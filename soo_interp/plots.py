@@ -50,3 +50,91 @@ def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# --- deception evaluation (rates from `soo_interp.evaluation.rates`) ---------------------------
+
+LABEL_COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "neither": "#bbbbbb",
+                "both": "#9467bd", "refusal": "#1f77b4"}
+
+
+def _group_name(row: pd.Series, columns: Sequence[str]) -> str:
+    parts = []
+    for c in columns:
+        v = row[c]
+        if c == "mirrored":
+            parts.append("mirrored" if v else "original")
+        elif c != "variant" or v != "base":
+            parts.append(str(v))
+    return " / ".join(parts)
+
+
+def rates_plot(rates_df: pd.DataFrame, title: str | None = None):
+    """Stacked bars of every label's rate per group (scenario, variant, mirrored, scorer,
+    model), with the deceptive rate's 95% CI drawn at the end of its segment."""
+    import numpy as np
+
+    from .evaluation.rates import GROUP_COLUMNS
+
+    labels = [lb for lb in LABEL_COLORS if lb in set(rates_df["label"])]
+    groups = [c for c in GROUP_COLUMNS if c in rates_df.columns and rates_df[c].nunique() > 1
+              or c in ("scenario", "mirrored") and c in rates_df.columns]
+    wide = rates_df.pivot_table(index=groups, columns="label", values="rate", aggfunc="first",
+                                sort=True).reset_index()
+    ci = rates_df[rates_df["label"] == "deceptive"].set_index(groups)[["ci_low", "ci_high"]]
+    names = [_group_name(r, groups) for _, r in wide.iterrows()]
+    y = np.arange(len(wide))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(wide)))
+    left = np.zeros(len(wide))
+    for lb in labels:
+        ax.barh(y, wide[lb], left=left, color=LABEL_COLORS[lb], label=lb)
+        left += wide[lb].to_numpy()
+    if "deceptive" in labels:
+        lows = ci.loc[[tuple(r[groups]) if len(groups) > 1 else r[groups[0]]
+                       for _, r in wide.iterrows()]]
+        ax.errorbar(wide["deceptive"], y, xerr=[wide["deceptive"] - lows["ci_low"].to_numpy(),
+                                                 lows["ci_high"].to_numpy() - wide["deceptive"]],
+                    fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("rate (deceptive: 95% Wilson CI)")
+    ax.set_title(title or "Answer rates per scenario")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
+                       title: str | None = None):
+    """`label`'s rate with the deceptive option offered first (x) against offered second
+    (mirrored, y), 95% CIs on both axes. Points off the diagonal are position bias."""
+    from .errors import ConfigError
+
+    if "mirrored" not in rates_df.columns or rates_df["mirrored"].nunique() < 2:
+        raise ConfigError("position bias needs both orders; evaluate with mirrored='both' "
+                          "(--mirrored on the command line)")
+    d = rates_df[rates_df["label"] == label]
+    keys = [c for c in ("model", "scorer", "scenario", "variant") if c in d.columns]
+    wide = d.pivot_table(index=keys, columns="mirrored", values=["rate", "ci_low", "ci_high"],
+                         aggfunc="first").dropna().reset_index()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+    markers = dict(zip(sorted(set(d.get("scorer", ["-"]))), "os^D"))
+    for _, r in wide.iterrows():
+        x, y = r[("rate", False)], r[("rate", True)]
+        ax.errorbar(x, y, xerr=[[x - r[("ci_low", False)]], [r[("ci_high", False)] - x]],
+                    yerr=[[y - r[("ci_low", True)]], [r[("ci_high", True)] - y]],
+                    fmt=markers.get(r.get(("scorer", ""), "-"), "o"), capsize=2)
+        name = str(r[("scenario", "")]) + (f":{r[('variant', '')]}"
+                                           if r.get(("variant", ""), "base") != "base" else "")
+        if "scorer" in keys:
+            name += f" ({r[('scorer', '')]})"
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"{label} rate, deceptive option first")
+    ax.set_ylabel(f"{label} rate, deceptive option second (mirrored)")
+    ax.set_title(title or "Position bias (95% Wilson CIs)")
+    fig.tight_layout()
+    return fig

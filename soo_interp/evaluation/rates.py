@@ -25,7 +25,8 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # the bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than keep rounding residue
+    return (0.0 if k == 0 else centre - half, 1.0 if k == n else centre + half)
 
 
 def _groups(df: pd.DataFrame) -> list[str]:

@@ -1,0 +1,154 @@
+"""`evaluate()`: scenarios in, one long DataFrame out (one row per prompt and scorer)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..config import Config
+from ..data.scenarios import VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
+from ..errors import ConfigError
+from .scoring import generate_responses, logprob_scores
+
+SCORINGS: tuple[str, ...] = ("generate", "logprob", "both")
+RESPONSES_FILE, RATES_FILE, AGREEMENT_FILE = "responses.parquet", "rates.csv", "agreement.csv"
+RATES_FIGURE, POSITION_BIAS_FIGURE = "rates.png", "position_bias.png"
+
+
+@dataclasses.dataclass
+class EvalConfig(Config):
+    """Everything `evaluate` needs besides the model (the CLI and YAML files read the same)."""
+
+    scenarios: tuple[str, ...] = ("burglar",)
+    scoring: str = "generate"
+    n: int = 250
+    seed: int = 0
+    mirrored: bool | str = False
+    answer_format: str = "i_would"
+    chat_template: bool = False
+    max_new_tokens: int = 75
+    batch_size: int = 8
+    split: str = "eval"
+
+
+def parse_scenarios(spec: str | Sequence[str]) -> list[tuple[str, tuple[str, ...] | None]]:
+    """Parse "burglar,generalization:name+objective,generalization:all" into (scenario,
+    variants) pairs; a bare scenario name means all its variants. Names are checked here, so a
+    typo fails before any model is loaded."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    items = [s for s in items if s]
+    if not items:
+        raise ScenarioError(f"no scenarios given; choose from {', '.join(VARIANTS)}")
+    chosen: dict[str, list[str] | None] = {}
+    for item in items:
+        name, _, variant = item.partition(":")
+        if name not in VARIANTS:
+            raise ScenarioError(f"unknown scenario {name!r}; choose from {', '.join(VARIANTS)}")
+        if not variant:
+            chosen[name] = None
+            continue
+        if variant not in VARIANTS[name]:
+            raise ScenarioError(f"unknown variant {variant!r} of scenario {name!r}; choose from "
+                                f"{', '.join(VARIANTS[name])}")
+        if name not in chosen or chosen[name] is not None:
+            listed = chosen.setdefault(name, [])
+            if variant not in listed:
+                listed.append(variant)
+    return [(k, None if v is None else tuple(v)) for k, v in chosen.items()]
+
+
+def build_records(scenarios: str | Sequence[str], n: int = 250, seed: int = 0,
+                  mirrored: bool | str = False, answer_format: str = "i_would",
+                  split: str = "eval") -> list[ScenarioRecord]:
+    """The records `evaluate` scores: `n` prompts per scenario variant (2n with mirrored='both')."""
+    records: list[ScenarioRecord] = []
+    for name, variants in parse_scenarios(scenarios):
+        records += generate_scenarios(name, n, seed=seed, mirrored=mirrored, variants=variants,
+                                      answer_format=answer_format, split=split)
+    return records
+
+
+def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: int,
+                   chat_template: bool) -> None:
+    """Refuse prompts the model cannot hold (learned position tables fail with an index error)."""
+    from ..models.tokenize import token_ids
+
+    model, tok = lm
+    limit = getattr(model.config, "max_position_embeddings", None) or \
+        getattr(model.config, "n_positions", None)
+    if limit is None:
+        return
+    longest = max(len(token_ids(tok, r.prompt, chat_template=chat_template)) for r in records)
+    if longest + max_new_tokens > limit:
+        raise ConfigError(f"the longest prompt has {longest} tokens and max_new_tokens is "
+                          f"{max_new_tokens}, beyond this model's {limit} positions; lower "
+                          "max_new_tokens or use a model with a longer context")
+
+
+def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: str = "generate",
+             n: int = 250, seed: int = 0, mirrored: bool | str = False,
+             answer_format: str = "i_would", chat_template: bool = False,
+             max_new_tokens: int = 75, batch_size: int = 8, split: str = "eval",
+             progress: bool = False) -> pd.DataFrame:
+    """Score `n` prompts per variant of each scenario and return one long DataFrame.
+
+    `lm`: a `LoadedModel` (or a `(model, tokenizer)` pair). `scenarios`: names, optionally with
+    a variant ("generalization:name"). `scoring`: "generate" (greedy, classified), "logprob"
+    (honest vs deceptive completion likelihood) or "both" (two rows per prompt, `scorer`
+    tells them apart; see `agreement`). Columns: model, scorer, the record's fields (prompt_id,
+    scenario, variant, mirrored, prompt, honest, deceptive, objects, ...), classification, and
+    the scorer's own columns (response, n_new_tokens | logp_honest, logp_deceptive, margin).
+    """
+    if scoring not in SCORINGS:
+        raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
+    records = build_records(scenarios, n, seed, mirrored, answer_format, split)
+    scorers = ("generate", "logprob") if scoring == "both" else (scoring,)
+    if "generate" in scorers:
+        _check_context(lm, records, max_new_tokens, chat_template)
+    meta = pd.DataFrame([r.to_dict() for r in records]).drop(columns=["seed"])
+    parts = []
+    for scorer in scorers:
+        if scorer == "generate":
+            scored = generate_responses(lm, records, max_new_tokens, batch_size, chat_template,
+                                        progress)
+        else:
+            scored = logprob_scores(lm, records, batch_size, chat_template, progress)
+        scored = scored.drop(columns=["scenario", "variant", "mirrored"])
+        parts.append(meta.merge(scored, on="prompt_id", validate="one_to_one")
+                     .assign(scorer=scorer))
+    out = pd.concat(parts, ignore_index=True)
+    out.insert(0, "model", getattr(lm, "name", None) or "model")
+    out.insert(1, "scorer", out.pop("scorer"))
+    out["seed"] = seed
+    return out
+
+
+def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: bool = False,
+                       extra: dict[str, Any] | None = None) -> Path:
+    """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
+    agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json."""
+    from .. import plots
+    from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
+    from .rates import agreement, rates
+
+    check_out_dir(out, overwrite)
+    build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split)
+    set_seed(cfg.seed)
+    df = evaluate(lm, **cfg.to_dict())
+    r = rates(df)
+    with output_dir(out, overwrite) as tmp:
+        df.to_parquet(tmp / RESPONSES_FILE, index=False)
+        r.to_csv(tmp / RATES_FILE, index=False)
+        figures = {RATES_FIGURE: plots.rates_plot(r)}
+        if cfg.scoring == "both":
+            agreement(df).to_csv(tmp / AGREEMENT_FILE, index=False)
+        if cfg.mirrored == "both":
+            figures[POSITION_BIAS_FIGURE] = plots.position_bias_plot(r)
+        for name, fig in figures.items():
+            with atomic_path(tmp / name) as path:
+                fig.savefig(path, dpi=120, format="png")
+            plots.plt.close(fig)
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, **(extra or {}))
+    return Path(out)

@@ -106,3 +106,24 @@ def test_existing_output_folder_needs_overwrite(tiny_model_dir, tmp_path, capsys
                         "--layers", "0")
     assert code == 0, err
     assert (out / "soo.parquet").exists() and not (out / "keep.txt").exists()
+
+
+def test_yaml_config_round_trip_and_flags_override(tiny_model_dir, tmp_path, capsys):
+    from soo_interp.measure import MeasureConfig
+
+    cfg = MeasureConfig(layers="1", sites=("mlp",), pooling="mean", seed=5)
+    assert MeasureConfig.from_yaml(cfg.to_yaml()) == cfg
+    cfg.to_yaml(tmp_path / "m.yaml")
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, "measure", "--model", tiny_model_dir("llama", n_layers=3),
+                        "--config", tmp_path / "m.yaml", "--pooling", "last", "--out", out)
+    assert code == 0, err
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["seed"] == 5
+    assert meta["config"]["pooling"] == "last" and meta["config"]["sites"] == ["mlp"]
+    df = pd.read_parquet(out / "soo.parquet")
+    assert set(df.layer) == {1} and set(df.site) == {"mlp"} and set(df.pooling) == {"last"}
+    (tmp_path / "bad.yaml").write_text("poolin: last\n")
+    code, err = run_cli(capsys, "measure", "--model", tiny_model_dir("llama", n_layers=3),
+                        "--config", tmp_path / "bad.yaml", "--out", tmp_path / "o2")
+    assert code == 2 and "unknown keys ['poolin']" in err

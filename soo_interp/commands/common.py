@@ -15,10 +15,11 @@ def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> No
                    help="allow model code from the hub (off by default)")
 
 
-def add_output_args(p: argparse.ArgumentParser) -> None:
+def add_output_args(p: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
+    """--out/--overwrite/--seed. `seed_default=None` when a --config YAML may set the seed."""
     p.add_argument("--out", required=True, help="output folder (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=seed_default, help="random seed (default 0)")
 
 
 def load_from_args(args: argparse.Namespace):
@@ -27,3 +28,21 @@ def load_from_args(args: argparse.Namespace):
     return load_model(args.model, dtype=args.dtype, device=args.device,
                       load_in_4bit=args.load_in_4bit, trust_remote_code=args.trust_remote_code,
                       adapter=args.adapter)
+
+
+def add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None,
+                   help="YAML file of config keys; flags given on the command line override it")
+
+
+def config_from_args(cls: type, args: argparse.Namespace, fields: dict[str, str]):
+    """Build config `cls` from `--config` YAML (or defaults), then apply the flags the user gave.
+
+    `fields` maps config field -> argparse dest; flags default to None so 'not given' is visible.
+    """
+    import dataclasses
+
+    cfg = cls.from_yaml(args.config) if getattr(args, "config", None) else cls()
+    given = {f: getattr(args, dest) for f, dest in fields.items()
+             if getattr(args, dest, None) is not None}
+    return dataclasses.replace(cfg, **given)

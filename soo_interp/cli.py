@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except SooError as e:
-        print(f"soo-interp {args.command}: error: {e}", file=sys.stderr)
+        msg = " ".join(str(e).split())  # one line even when a library error spans several
+        print(f"soo-interp {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"soo-interp {args.command}: interrupted", file=sys.stderr)

@@ -80,8 +80,7 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame:
         raise ConfigError("agreement needs both scorers; run evaluate(..., scoring='both')")
     keys = [c for c in ("model", "prompt_id", "scenario", "variant", "mirrored")
             if c in df.columns]
-    wide = df.pivot_table(index=keys, columns="scorer", values="classification",
-                          aggfunc="first", dropna=False).reset_index()
+    wide = df.pivot(index=keys, columns="scorer", values="classification").reset_index()
     wide["agree"] = wide["generate"] == wide["logprob"]
     wide["decisive"] = wide["generate"].isin(["honest", "deceptive"])
     groups = [c for c in ("model", "scenario", "variant", "mirrored") if c in wide.columns]

@@ -10,7 +10,7 @@ import sys
 from .errors import SooError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("measure", "evaluate")
+COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "organism")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,3 +138,92 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
     ax.set_title(title or "Position bias (95% Wilson CIs)")
     fig.tight_layout()
     return fig
+
+
+def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str = "logistic",
+                            title: str | None = None):
+    """Probe `metric` per layer (mean and 95% CI over folds), one panel per suite, one line per
+    site; the shuffled-label control dashed in grey shows chance level."""
+    from .probes.separability import summarize_separability
+
+    s = summarize_separability(sep[(sep["metric"] == metric) & (sep["probe"] == probe)])
+    suites = sorted(s["suite"].unique())
+    fig, axes = plt.subplots(1, len(suites), figsize=(5 * len(suites), 3.5), squeeze=False,
+                             sharey=True)
+    for ax, suite in zip(axes[0], suites):
+        d = s[s["suite"] == suite]
+        for site in [x for x in SITE_ORDER if x in set(d["site"])]:
+            for control, style in (("real", "-"), ("shuffled", ":")):
+                e = d[(d["site"] == site) & (d["control"] == control)].sort_values("layer")
+                if e.empty:
+                    continue
+                kw = {"marker": "o", "label": site} if control == "real" else {
+                    "color": "grey", "label": "shuffled labels" if site == d["site"].iloc[0]
+                    else None}
+                ax.plot(e["layer"], e["mean"], style, **kw)
+                ax.fill_between(e["layer"], e["ci_low"], e["ci_high"], alpha=0.15,
+                                color=None if control == "real" else "grey")
+        ax.set_title(suite)
+        ax.set_xlabel("layer")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(f"{probe} {metric} (grouped CV)")
+    fig.suptitle(title or f"Separability by layer ({probe} probe, 95% CI over folds)")
+    fig.tight_layout()
+    return fig
+
+
+def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
+                         probe: str = "logistic", title: str | None = None):
+    """Layers x sites heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
+    import seaborn as sns
+
+    d = sep[(sep["suite"] == suite) & (sep["metric"] == metric) & (sep["probe"] == probe)
+            & (sep["control"] == "real")]
+    table = d.pivot_table(index="layer", columns="site", values="value", aggfunc="mean")
+    table = table[[s for s in SITE_ORDER if s in table.columns]]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
+    sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".2f", cmap="magma", vmin=0.5 if
+                metric == "auroc" else None, vmax=1.0, ax=ax, cbar_kws={"label": metric})
+    ax.set_title(title or f"{suite}: {probe} {metric}")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def signature_plot(signatures: pd.DataFrame, title: str | None = None):
+    """Each self-deception signature per layer (one panel per signature and model, one line
+    per site); flagged sites are marked with a ring."""
+    keys = signatures[["signature", "model"]].drop_duplicates().values.tolist()
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
+    for ax, (sig, model) in zip(axes[0], keys):
+        d = signatures[(signatures["signature"] == sig) & (signatures["model"] == model)]
+        for site in [x for x in SITE_ORDER if x in set(d["site"])]:
+            e = d[d["site"] == site].sort_values("layer")
+            ax.plot(e["layer"], e["value"], marker="o", label=site)
+            f = e[e["flag"].astype(bool)]
+            ax.scatter(f["layer"], f["value"], s=150, facecolors="none", edgecolors="red")
+        ax.set_title(f"{sig}\n{model}", fontsize=9)
+        ax.set_xlabel("layer")
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Self-deception signatures (red ring: flagged)")
+    fig.tight_layout()
+    return fig
+
+
+def geometry_plot(df: pd.DataFrame, title: str | None = None):
+    """From `geometry.compare_models`: per layer and site, the change in latent SOO (tuned minus
+    base) and the base-vs-tuned CKA."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, metric, label in ((axes[0], "delta_latent_soo", "latent SOO: tuned - base"),
+                              (axes[1], "cka_base_tuned", "CKA(base, tuned)")):
+        d = df[df.metric == metric]
+        for site in [s for s in SITE_ORDER if s in set(d.site)]:
+            x = d[d.site == site].sort_values("layer")
+            ax.plot(x.layer, x.value, marker="o", label=site)
+        ax.set_xlabel("layer")
+        ax.set_ylabel(label)
+        ax.axhline(0 if metric.startswith("delta") else 1, color="grey", lw=0.8, ls="--")
+        ax.legend()
+    fig.suptitle(title or "before/after geometry")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,49 @@
+"""`soo-interp compare`: before/after geometry of a base model and its adapter, per layer and
+site (latent SOO change, self-other cosine, base-vs-tuned CKA)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .common import add_model_args, add_output_args
+
+    p = sub.add_parser("compare", help="before/after geometry of a base model and an adapter",
+                       description=__doc__)
+    add_model_args(p)
+    add_output_args(p)
+    p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
+    p.add_argument("--pooling", default="last", choices=["last", "mean"])
+    p.add_argument("--sites", default="attn,mlp,resid")
+    p.add_argument("--layers", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..data.pairs import load_pairs, soo_pairs
+    from ..errors import ConfigError
+    from ..geometry import compare_models
+    from ..models import load_model
+    from ..plots import geometry_plot
+    from ..runs import check_out_dir, output_dir, set_seed, write_run_json
+
+    if not args.adapter:
+        raise ConfigError("compare needs --adapter DIR (the tuned model is the base + adapter)")
+    check_out_dir(args.out, args.overwrite)
+    set_seed(args.seed)
+    pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("test")
+    kw = dict(dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code)
+    base = load_model(args.model, **kw)
+    tuned = load_model(args.model, adapter=args.adapter, **kw)
+    with output_dir(args.out, args.overwrite) as tmp:
+        df = compare_models(base, tuned, pairs, layers=args.layers, sites=args.sites,
+                            pooling=args.pooling)
+        df.to_parquet(tmp / "geometry.parquet", index=False)
+        fig = geometry_plot(df)
+        fig.savefig(tmp / "geometry.png", dpi=120)
+        plt.close(fig)
+        write_run_json(tmp, {k: v for k, v in vars(args).items() if k != "func"}, args.seed)
+    print(f"wrote {args.out}/geometry.parquet, geometry.png, run.json", file=sys.stderr)

@@ -1,0 +1,93 @@
+"""The main job on the built-in model organism: where do self and other diverge inside it, and how
+deceptive is it on the paper's scenarios and their controls? Writes figures and a short report."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import Config
+
+DEMO_SCENARIOS = ("burglar", "honesty_prompt", "generalization", "treasure_hunt", "escape_room",
+                  "perspectives", "self_recommend", "friend")
+
+
+@dataclasses.dataclass
+class DemoConfig(Config):
+    model: str = "organism"
+    n: int = 100                     # prompts per scenario variant (x2: mirrored and not)
+    seed: int = 0
+    scoring: str = "logprob"
+    pooling: str = "last"
+    figures: str = "figures"         # where the figures are copied for the README
+
+
+def _markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        cells = [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
+             progress: bool = True) -> Path:
+    """Measure latent SOO at every layer and site, evaluate deception and controls with 95%
+    CIs, and write `measure/`, `evaluate/`, `report.md` and `run.json` into `out` (all or
+    nothing), copying the figures into `cfg.figures`."""
+    from .data.pairs import soo_pairs
+    from .evaluation.rates import rates_table
+    from .evaluation.run import EvalConfig, evaluate_to_folder
+    from .measure import MeasureConfig, measure_to_folder, summarize
+    from .models import load_model
+    from .runs import atomic_write_text, check_out_dir, output_dir, set_seed, write_run_json
+
+    check_out_dir(out, overwrite)
+    set_seed(cfg.seed)
+    lm = load_model(cfg.model)
+    mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed)
+    ecfg = EvalConfig(scenarios=DEMO_SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
+                      mirrored="both")
+    with output_dir(out, overwrite) as tmp:
+        measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
+        evaluate_to_folder(lm, ecfg, tmp / "evaluate")
+        soo = pd.read_parquet(tmp / "measure" / "soo.parquet")
+        summary = summarize(soo)
+        rates = pd.read_csv(tmp / "evaluate" / "rates.csv")
+        report = _report(cfg, summary, rates_table(rates), lm)
+        atomic_write_text(tmp / "report.md", report)
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, measure=mcfg.to_dict(),
+                       evaluate=ecfg.to_dict())
+    figures = Path(cfg.figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    for src, name in (("measure/heatmap.png", "demo_latent_soo_heatmap.png"),
+                      ("measure/layers.png", "demo_latent_soo_layers.png"),
+                      ("evaluate/rates.png", "demo_rates.png"),
+                      ("evaluate/position_bias.png", "demo_position_bias.png")):
+        shutil.copyfile(Path(out) / src, figures / name)
+    return Path(out)
+
+
+def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any) -> str:
+    soo = summary[summary.metric == "latent_soo"]
+    wide = soo.pivot(index="layer", columns="site", values="mean").reset_index()
+    top = soo.sort_values("mean", ascending=False).head(3)
+    top_txt = ", ".join(f"layer {r.layer} {r.site} ({r['mean']:.3g})" for _, r in top.iterrows())
+    return "\n".join([
+        f"# soo-interp demo: {cfg.model}", "",
+        f"{lm.model.config.model_type} model, {lm.n_layers} layers; seed {cfg.seed}; "
+        f"{cfg.n} prompts per scenario variant, each also mirrored; scoring: {cfg.scoring}.", "",
+        "## Latent SOO (mean MSE between self and other prompts, held-out pairs, "
+        f"{cfg.pooling}-token pooling)", "", _markdown(wide, ".4g"), "",
+        f"Largest self/other distance: {top_txt}. Figures: `measure/heatmap.png`, "
+        "`measure/layers.png`.", "",
+        "## Behaviour (rates with 95% Wilson intervals)", "",
+        "`deceptive` on burglar-type scenarios is the rate of recommending the cheap room; on the "
+        "controls (`perspectives`, `self_recommend`, `friend`) it is the rate of the wrong "
+        "answer.", "", _markdown(table), "",
+        "Figures: `evaluate/rates.png`, `evaluate/position_bias.png` (mirrored vs not).", "",
+    ])

@@ -1,0 +1,140 @@
+"""`TrainConfig`: what one SOO LoRA training run does, and its checks against a model."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from ..config import Config
+from ..errors import ConfigError, SiteError
+from ..metrics import POOLINGS
+from ..models.sites import COMPONENTS, Site, arch_of, base_model, n_layers
+
+LOSSES: tuple[str, ...] = ("mse", "cosine", "kl_logits")
+AMP_MODES: tuple[str, ...] = ("auto", "none", "bf16", "fp16")
+SCHEDULES: tuple[str, ...] = ("constant", "linear")
+# Keys that may change between a run and its resumption (they do not change what a step does).
+RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every"})
+
+
+@dataclasses.dataclass
+class TrainConfig(Config):
+    """One SOO LoRA run. Defaults follow the paper (Mistral-7B): layer 19, the attention output
+    (`o_proj`), r=8, alpha=32, dropout 0.2, q/v projections, lr 1e-4, 15 epochs, batch 4,
+    gradient accumulation 4.
+
+    `loss`: `mse` or `cosine` between self and other activations at `Site(layer, site)` under
+    `pooling` (the forward stops after that layer), or `kl_logits`: KL(P_other || P_self) between
+    the next-token distributions, at the last real token (`last`), of the masked mean of the logits
+    (`mean`) or at every aligned position (`aligned`); padding never enters. `sham=True` trains the
+    same adapter on the same data and steps with a plain language-modelling loss on the pair texts
+    (the control separating data exposure from the SOO objective). `stop_grad_other` makes the
+    other prompt a fixed target. `capability_weight > 0` adds KL(base || adapted) on neutral text.
+    `max_steps` stops early (may change on resume); `checkpoint_every` counts optimizer steps.
+    """
+
+    layer: int = 19
+    site: str = "attn"
+    loss: str = "mse"
+    pooling: str = "last"
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.2
+    target_modules: tuple[str, ...] | None = None   # None: the family's q/v projections
+    layers_to_transform: tuple[int, ...] | None = None  # None: every layer
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    epochs: int = 15
+    batch_size: int = 4
+    grad_accum: int = 4
+    seed: int = 0
+    checkpoint_every: int = 50
+    stop_grad_other: bool = False
+    capability_weight: float = 0.0
+    sham: bool = False
+    max_steps: int | None = None
+    amp: str = "auto"                # autocast on CUDA only: auto = bf16 if supported, else fp16
+    add_bos: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("target_modules", "layers_to_transform"):
+            v = getattr(self, name)
+            if isinstance(v, list):
+                setattr(self, name, tuple(v))
+        if isinstance(self.target_modules, str):
+            self.target_modules = tuple(s.strip() for s in self.target_modules.split(",") if s.strip())
+        checks = [
+            (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
+            (self.site in COMPONENTS, f"unknown site {self.site!r}; choose from {', '.join(COMPONENTS)}"),
+            (self.pooling in POOLINGS, f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}"),
+            (self.amp in AMP_MODES, f"unknown amp {self.amp!r}; choose from {', '.join(AMP_MODES)}"),
+            (self.lr_schedule in SCHEDULES,
+             f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(SCHEDULES)}"),
+            (self.lora_r >= 1, "lora_r must be >= 1"),
+            (0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (optimizer steps)"),
+            (self.capability_weight >= 0, "capability_weight must be >= 0"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or None"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig: {msg}")
+
+    @property
+    def needs_logits(self) -> bool:
+        """Whether a step needs the full forward (else it stops after the target layer)."""
+        return self.sham or self.loss == "kl_logits"
+
+    def resume_key(self) -> dict[str, Any]:
+        """The part of the config a checkpoint must match to be resumed."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_KEYS}
+
+
+def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
+    """The validated `Site` of the loss; negative layers count from the end."""
+    n = n_layers(model)
+    layer = config.layer + n if config.layer < 0 else config.layer
+    if not 0 <= layer < n:
+        raise SiteError(f"layer {config.layer} does not exist; this model has layers 0..{n - 1} "
+                        "(pass --layer in that range)")
+    return Site(layer, config.site)
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """Distinct last-name parts of the model's linear layers (what `target_modules` may name)."""
+    from transformers.pytorch_utils import Conv1D
+
+    names = {n.rsplit(".", 1)[-1] for n, m in base_model(model).named_modules()
+             if isinstance(m, (torch.nn.Linear, Conv1D)) and n}
+    return sorted(names)
+
+
+def resolve_lora_targets(model: torch.nn.Module, config: TrainConfig) -> tuple[list[str], list[int] | None]:
+    """Target module names (default: the family's q/v projections) and layer indices, checked
+    against the model so peft never fails half-way."""
+    targets = list(config.target_modules or arch_of(model).lora_targets)
+    available = linear_module_names(model)
+    bad = [t for t in targets if t not in available]
+    if bad or not targets:
+        raise ConfigError(f"unsupported target module(s) {bad or targets}; this model's linear "
+                          f"modules are: {', '.join(available)}")
+    if "lm_head" in targets:
+        raise ConfigError("lm_head cannot be a LoRA target here; choose from the decoder "
+                          f"layers' linear modules: {', '.join(a for a in available if a != 'lm_head')}")
+    layers = None
+    if config.layers_to_transform is not None:
+        n = n_layers(model)
+        layers = sorted({int(l) + n if int(l) < 0 else int(l) for l in config.layers_to_transform})
+        out = [l for l in layers if not 0 <= l < n]
+        if out or not layers:
+            raise SiteError(f"layers_to_transform {list(config.layers_to_transform)} is outside "
+                            f"this model's layers 0..{n - 1}; pass indices in that range")
+    return targets, layers

@@ -1,0 +1,277 @@
+"""The SOO LoRA trainer on tiny random models: it lowers latent SOO where the sham does not,
+resumes exactly, saves adapters that reload, and refuses bad input cleanly."""
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from soo_interp import load_model, measure, soo_pairs
+from soo_interp.cli import main
+from soo_interp.data.pairs import save_pairs
+from soo_interp.errors import CheckpointError, OutputExistsError, TrainingError
+from soo_interp.models.sites import Site
+from soo_interp.models.tokenize import encode
+from soo_interp.training import TrainConfig, train_soo
+from soo_interp.training.losses import pair_losses
+
+PAIRS = soo_pairs("train")[:16]
+FAST = dict(layer=2, lr=1e-3, epochs=5, batch_size=4, grad_accum=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run ~10x faster on one thread on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def llama_dir(tiny_model_dir):
+    return tiny_model_dir("llama", n_layers=4)
+
+
+@pytest.fixture
+def lm(llama_dir):
+    """A fresh model per test (training attaches, then detaches, LoRA layers)."""
+    return load_model(str(llama_dir))
+
+
+def adapter_weights(folder):
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
+    soo = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=1), progress=False)
+    soo.model.unload()
+    sham = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=1, sham=True), progress=False)
+    sham.model.unload()
+    r_soo = soo.final_latent_soo / soo.initial_latent_soo
+    r_sham = sham.final_latent_soo / sham.initial_latent_soo
+    print(f"\nlatent SOO at L2.attn: SOO {soo.initial_latent_soo:.3g} -> {soo.final_latent_soo:.3g}"
+          f" (x{r_soo:.3f}); sham {sham.initial_latent_soo:.3g} -> {sham.final_latent_soo:.3g} "
+          f"(x{r_sham:.3f}); {soo.steps} steps each")
+    assert soo.initial_latent_soo == sham.initial_latent_soo  # same base, same pairs
+    assert soo.steps == sham.steps == 10
+    assert r_soo <= 0.5
+    assert (1 - r_sham) <= 0.5 * (1 - r_soo), "the sham run lowered latent SOO almost as much"
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
+    cfg = TrainConfig(**FAST, seed=3, checkpoint_every=3)  # dropout 0.2: RNG state matters
+    full = train_soo(lm, PAIRS, cfg, tmp_path / "full", progress=False)
+    # Interrupt with SIGTERM in the middle of an accumulation group (the 13th forward).
+    calls = {"n": 0}
+
+    def send_sigterm(*_):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            signal.raise_signal(signal.SIGTERM)
+
+    h = lm.model.get_input_embeddings().register_forward_hook(send_sigterm)
+    with pytest.raises(KeyboardInterrupt):
+        train_soo(lm, PAIRS, cfg, tmp_path / "cut", progress=False)
+    h.remove()
+    ckpts = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
+    assert ckpts and ckpts[-1] < "step-000010"
+    assert not (tmp_path / "cut" / "adapter_model.safetensors").exists()
+    # ... and once more by max_steps (a finished short run extended by resume).
+    train_soo(lm, PAIRS, TrainConfig(**FAST, seed=3, checkpoint_every=3, max_steps=4),
+              tmp_path / "short", progress=False)
+    for name in ("cut", "short"):
+        res = train_soo(lm, PAIRS, cfg, tmp_path / name, resume=True, progress=False)
+        a, b = adapter_weights(tmp_path / "full"), adapter_weights(tmp_path / name)
+        assert set(a) == set(b)
+        diff = max((a[k] - b[k]).abs().max().item() for k in a)
+        assert diff <= 1e-6, f"{name}: resumed adapter differs by {diff}"
+        assert res.log.equals(full.log)
+    assert torch.cat([v.flatten() for v in a.values()]).abs().max() > 0
+
+
+def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, tmp_path):
+    before = measure(lm, PAIRS, layers=[2], sites=["attn"], progress=False)
+    res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), tmp_path / "run", progress=False)
+    log = res.log[res.log.metric == "latent_soo"]
+    assert log.value.iloc[-1] == res.final_latent_soo
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["final_latent_soo"] == res.final_latent_soo and run["config"]["layer"] == 2
+    # the caller's model is left untouched
+    again = measure(lm, PAIRS, layers=[2], sites=["attn"], progress=False)
+    assert again.value.equals(before.value)
+    tuned = load_model(str(llama_dir), adapter=str(tmp_path / "run"))
+    df = measure(tuned, PAIRS, layers=[2], sites=["attn"], progress=False)
+    got = df[df.metric == "latent_soo"].value.mean()
+    print(f"\nlogged final latent SOO {res.final_latent_soo:.6g}, reloaded {got:.6g}")
+    assert got == pytest.approx(res.final_latent_soo, rel=1e-4)
+    assert got < 0.5 * res.initial_latent_soo
+    from peft import PeftModel  # plain peft loads it too
+    pm = PeftModel.from_pretrained(load_model(str(llama_dir)).model, str(tmp_path / "run"))
+    assert sum("lora_A" in n for n, _ in pm.named_parameters()) == 8
+
+
+def _expected_lora_params(model, targets, layers, r):
+    n = 0
+    for name, m in model.named_modules():
+        parts = name.split(".")
+        if parts[-1] in targets and int(parts[2]) in layers:
+            n += r * (m.in_features + m.out_features)
+    return n
+
+
+def test_layers_to_transform_restricts_trainable_parameters(lm):
+    counts = {}
+    for layers in (None, (1,), (0, 3)):
+        expect = _expected_lora_params(lm.model, ("q_proj", "v_proj"),
+                                       layers if layers else range(4), 8)
+        res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 1},
+                                               layers_to_transform=layers), progress=False)
+        trainable = {n: p.numel() for n, p in res.model.named_parameters() if p.requires_grad}
+        res.model.unload()
+        counts[layers] = sum(trainable.values())
+        assert counts[layers] == expect
+        if layers:
+            assert all(any(f"layers.{l}." in n for l in layers) for n in trainable)
+    print(f"\ntrainable LoRA parameters: {counts}")
+    assert counts[(1,)] * 4 == counts[None] and counts[(0, 3)] * 2 == counts[None]
+
+
+def test_stopping_at_target_layer_gives_same_loss_and_gradients(lm):
+    res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 2}), progress=False)
+    model, cfg = res.model, TrainConfig(**FAST)
+    model.train()
+    batch = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
+    out = {}
+    for stop in (True, False):
+        model.zero_grad()
+        torch.manual_seed(0)
+        loss = pair_losses(model, batch, 4, cfg, Site(2, "attn"), stop_early=stop)["objective"].sum()
+        loss.backward()
+        out[stop] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                   if p.grad is not None})
+    model.unload()
+    assert out[True][0] == pytest.approx(out[False][0], rel=1e-6)
+    assert set(out[True][1]) == set(out[False][1])
+    assert len(out[True][1]) == 2 * 2 * 3  # q, v x A, B in layers 0..2: nothing after layer 2
+    for n, g in out[True][1].items():
+        assert torch.allclose(g, out[False][1][n], atol=1e-7, rtol=1e-5), n
+    assert any(g.abs().max() > 0 for g in out[True][1].values())
+
+
+@pytest.mark.parametrize("variant", [
+    dict(loss="mse"), dict(loss="cosine"), dict(loss="kl_logits"),
+    dict(loss="kl_logits", pooling="mean"), dict(loss="mse", pooling="mean"),
+    dict(loss="mse", stop_grad_other=True), dict(loss="mse", site="mlp"),
+    dict(loss="mse", site="resid"), dict(sham=True),
+])
+def test_every_loss_variant_runs_and_decreases(lm, variant):
+    cfg = TrainConfig(**{**FAST, "batch_size": 16, "grad_accum": 1, "lora_dropout": 0.0,
+                         "lr": 3e-3, "epochs": 6, **variant})
+    res = train_soo(lm, PAIRS, cfg, progress=False)  # full batch: every step sees every pair
+    res.model.unload()
+    obj = res.log[res.log.metric == "objective"].value.tolist()
+    print(f"\n{variant}: objective {obj[0]:.4g} -> {obj[-1]:.4g}")
+    if variant.get("sham"):  # LM cross-entropy of a random model: a decrease in nats
+        assert obj[-1] < obj[0] - 0.1
+    else:
+        assert obj[-1] < 0.9 * obj[0]
+
+
+def test_capability_term_is_logged_and_keeps_model_closer_to_base(lm):
+    neutral = ["The weather today is mild with light rain.", "Water boils at one hundred degrees."]
+    kw = {**FAST, "batch_size": 16, "grad_accum": 1, "lora_dropout": 0.0, "lr": 3e-3, "epochs": 6,
+          "loss": "kl_logits"}
+    free = train_soo(lm, PAIRS, TrainConfig(**kw, capability_weight=0.0), progress=False)
+    batch = encode(lm.tokenizer, neutral)
+    from soo_interp.training.losses import capability_kl
+    with torch.no_grad():
+        kl_free = capability_kl(free.model.eval(), batch).mean().item()
+    free.model.unload()
+    kept = train_soo(lm, PAIRS, TrainConfig(**kw, capability_weight=10.0), neutral_texts=neutral,
+                     progress=False)
+    with torch.no_grad():
+        kl_kept = capability_kl(kept.model.eval(), batch).mean().item()
+    kept.model.unload()
+    print(f"\nneutral-text KL to base: without term {kl_free:.3g}, with term {kl_kept:.3g}")
+    assert (kept.log.metric == "capability_kl").any()
+    assert kl_kept < 0.5 * kl_free
+
+
+def test_nan_loss_stops_with_a_hint(lm):
+    with torch.no_grad():
+        lm.model.model.layers[0].self_attn.q_proj.weight[0, 0] = float("nan")
+    with pytest.raises(TrainingError, match="lower the learning rate"):
+        train_soo(lm, PAIRS, TrainConfig(**FAST), progress=False)
+
+
+def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir, tmp_path):
+    cfg = TrainConfig(**{**FAST, "max_steps": 2})
+    train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+    with pytest.raises(OutputExistsError):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="another config"):
+        train_soo(lm, PAIRS, TrainConfig(**{**FAST, "lr": 5e-3}), tmp_path / "run", resume=True,
+                  progress=False)
+    other = load_model(str(tiny_model_dir("llama", n_layers=4, seed=1)))
+    with pytest.raises(CheckpointError, match="another model"):
+        train_soo(other, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+    ckpt = next((tmp_path / "run" / "checkpoints").iterdir())
+    (ckpt / "optimizer.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+
+
+def _cli(capsys, *args):
+    code = main(["train", *map(str, args), "--quiet"])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
+    out = tmp_path / "t1"
+    code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--lr", 1e-3,
+                     "--seeds", "1,2", "--out", out)
+    assert code == 0, err
+    a, b = adapter_weights(out / "seed1"), adapter_weights(out / "seed2")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    run = json.loads((out / "run.json").read_text())
+    assert run["seeds"] == [1, 2] and set(run["final_latent_soo"]) == {"seed1", "seed2"}
+    import pandas as pd
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert sorted(log.seed.unique()) == [1, 2]
+    code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--out", out)
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+    code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--lr", 1e-3,
+                     "--seeds", "1,2", "--resume", "--out", out)
+    assert code == 0, err  # finished runs resume to themselves
+    assert torch.equal(adapter_weights(out / "seed1")["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"],
+                       a["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--layer", 9], "layer 9 does not exist; this model has layers 0..3"),
+    (["--layer", 2, "--target-modules", "q_proj,wq"], "gate_proj"),
+    (["--layer", 2, "--layers-to-transform", "5"], "outside this model's layers 0..3"),
+    (["--layer", 2, "--lr", -1], "lr must be > 0"),
+    (["--layer", 2, "--pairs", "EMPTY"], "holds no pairs"),
+    (["--layer", 2, "--resume", "--model", "OTHER"], "another model"),
+])
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(llama_dir, tiny_model_dir, tmp_path,
+                                                            capsys, args, needle):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    out = tmp_path / "out"
+    if "--resume" in args:
+        assert _cli(capsys, "--model", llama_dir, "--layer", 2, "--max-steps", 1, "--out", out)[0] == 0
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    subs = {"EMPTY": empty, "OTHER": tiny_model_dir("llama", n_layers=4, seed=1)}
+    args = [subs.get(a, a) if isinstance(a, str) else a for a in args]
+    if "--model" not in args:
+        args = ["--model", llama_dir, *args]
+    code, err = _cli(capsys, *args, "--epochs", 1, "--out", out)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and needle in err, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -10,7 +10,8 @@ import sys
 from .errors import SooError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "organism")
+COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
+                              "organism")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -227,3 +227,32 @@ def geometry_plot(df: pd.DataFrame, title: str | None = None):
     fig.suptitle(title or "before/after geometry")
     fig.tight_layout()
     return fig
+
+
+def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] | None = None,
+               title: str | None = None):
+    """From `sweep.sweep`: one panel per (metric, scenario), x = the trained layer, one line per
+    condition (soo, sham; mean over seeds) and the base model as a dashed line."""
+    panels = panels or [("deceptive_rate", "burglar", "burglar: deceptive rate"),
+                        ("deceptive_rate", "self_recommend", "self: wrong-room rate"),
+                        ("deceptive_rate", "friend", "friend: wrong-room rate"),
+                        ("deceptive_rate", "perspectives", "perspectives: error rate"),
+                        ("perplexity", None, "neutral-text perplexity"),
+                        ("latent_soo", None, "latent SOO at the trained site")]
+    cols = 3
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (metric, scenario, label) in zip(axes.flat, panels):
+        d = df[(df.metric == metric) & ((df.scenario == scenario) if scenario else df.scenario.isna())]
+        for cond, style in (("soo", "-o"), ("sham", "-s"), ("base", "--")):
+            x = d[d.condition == cond].groupby("train_layer").value.mean()
+            if len(x):
+                ax.plot(x.index, x.values, style, label=cond)
+        ax.set_title(label)
+        ax.set_xlabel("trained layer")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title or "SOO fine-tuning by layer, against the sham control")
+    fig.tight_layout()
+    return fig

@@ -143,3 +143,91 @@ def test_too_few_groups_and_one_class_are_errors():
         separability({Site(0, "attn"): X}, [0, 1] * 4, [0, 0, 1, 1, 2, 2, 3, 3], folds=5)
     with pytest.raises(ProbeError, match="one class only"):
         separability({Site(0, "attn"): X}, [1] * 8, list(range(8)), folds=2)
+
+
+# --------------------------------------------------------------------------- signatures
+from soo_interp.probes.signatures import (overlap_without_indistinguishability,  # noqa: E402
+                                          relative_soo, relocation,
+                                          surviving_deception_direction)
+
+
+def paired(n_pairs: int = 60, d: int = 24, seed: int = 0, delta=None, noise: float = 0.05):
+    """Self/other pairs sharing a per-pair base vector (high variance in every dim but the last,
+    which has almost none); self = base + delta/2, other = base - delta/2, plus small noise."""
+    rng = np.random.default_rng(seed)
+    scales = np.ones(d) * 3.0
+    scales[-1] = 0.01
+    base = rng.normal(size=(n_pairs, d)) * scales
+    delta = np.zeros(d) if delta is None else delta
+    X = np.empty((2 * n_pairs, d))
+    X[0::2] = base + delta / 2 + noise * rng.normal(size=(n_pairs, d))
+    X[1::2] = base - delta / 2 + noise * rng.normal(size=(n_pairs, d))
+    y = np.tile([1, 0], n_pairs)
+    pair_ids = np.repeat([f"p{i}" for i in range(n_pairs)], 2)
+    return X, y, pair_ids, pair_ids.copy()
+
+
+def cv_auroc(X, y, groups):
+    return float(np.mean([r["value"] for r in cross_validate(X, y, groups, "logistic", 5)
+                          if r["metric"] == "auroc"]))
+
+
+def test_relative_soo_by_hand():
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]])
+    y, pairs = np.array([1, 0, 1, 0]), ["a", "a", "b", "b"]
+    # pair MSE = (2^2 + 0) / 2 = 2 for both pairs; feature variances 1 and 4 -> mean 2.5;
+    # mean MSE between different rows = 2 * 4/3 * 2.5 = 20/3; rho = 2 / (20/3) = 0.3
+    assert relative_soo(X, y, pairs) == pytest.approx(0.3)
+
+
+def test_signature_a_low_variance_difference_is_flagged():
+    d = 24
+    e = np.zeros(d)
+    e[-1] = 1.0
+    cases = {"hidden": e * 0.6,                        # tiny MSE, but perfectly separable
+             "none": None,                             # identical distributions
+             "loud": np.r_[np.ones(d - 1) * 6.0, 0.0]}  # separable and far apart by MSE
+    out = {}
+    for name, delta in cases.items():
+        X, y, pairs, groups = paired(n_pairs=150, delta=delta)
+        site = Site(0, "attn")
+        df = overlap_without_indistinguishability({site: X}, y, pairs,
+                                                  {site: cv_auroc(X, y, groups)})
+        out[name] = df.iloc[0]
+    assert out["hidden"]["auroc"] > 0.97 and out["hidden"]["rho"] < 0.01
+    assert out["hidden"]["value"] > 0.9 and bool(out["hidden"]["flag"])
+    assert out["none"]["value"] < 0.2 and not out["none"]["flag"]
+    assert out["loud"]["auroc"] > 0.97 and out["loud"]["rho"] > 1.0
+    assert out["loud"]["value"] == 0.0 and not out["loud"]["flag"]
+
+
+def test_signature_b_survives_unless_direction_removed():
+    X, y, u = planted(n=400, d=16, seed=4)
+    groups = np.arange(400) // 4
+    rng = np.random.default_rng(0)
+    other = rng.normal(size=(400, 16))
+    other -= np.outer(other @ u, u)                  # noise orthogonal to the direction
+    kept = X + 0.5 * other                           # tuned: direction intact
+    removed = X - np.outer(X @ u, u)                 # tuned: direction projected out
+    site = Site(1, "resid")
+    a = surviving_deception_direction({site: X}, {site: kept}, y, groups).iloc[0]
+    b = surviving_deception_direction({site: X}, {site: removed}, y, groups).iloc[0]
+    assert a["base_auroc"] > 0.99 and a["value"] > 0.97 and bool(a["flag"])
+    assert abs(b["value"] - 0.5) < 0.1 and not b["flag"]
+    with pytest.raises(ProbeError, match="differ in shape"):
+        surviving_deception_direction({site: X}, {site: X[:, :8]}, y, groups)
+
+
+def test_signature_c_relocation_values():
+    L = [Site(i, "attn") for i in range(3)]
+    base = {L[0]: 0.95, L[1]: 0.60, L[2]: 0.55}
+    tuned = {L[0]: 0.60, L[1]: 0.90, L[2]: 0.50}
+    df = relocation(base, tuned, trained_site=L[0]).set_index("layer")
+    assert np.isnan(df.loc[0, "value"])
+    assert df.loc[1, "value"] == pytest.approx(0.30) and bool(df.loc[1, "flag"])
+    assert df.loc[2, "value"] == 0.0
+    inferred = relocation(base, tuned).set_index("layer")
+    assert inferred.loc[1, "trained_site"] == "L0.attn (inferred)"
+    # nothing fell at the trained site -> nothing relocated, whatever rose elsewhere
+    flat = relocation(base, {**tuned, L[0]: 0.97}, trained_site=L[0]).set_index("layer")
+    assert flat.loc[1, "value"] == 0.0

@@ -25,6 +25,14 @@ from ..errors import ProbeError
 ArrayLike = Any  # numpy array or torch tensor of shape [N, D]
 
 
+def single_threaded():
+    """Context limiting BLAS to one thread: probes are many small fits, which run several
+    times faster without thread start-up and oversubscription (enter once around a loop)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def as_numpy(X: ArrayLike) -> np.ndarray:
     """[N, D] float64 numpy array from a tensor or array (probes fit in float64 on CPU)."""
     if hasattr(X, "detach"):

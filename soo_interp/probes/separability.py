@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ProbeError
-from .detectors import as_numpy, make_detector
+from .detectors import as_numpy, make_detector, single_threaded
 
 METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "auroc", "recall_at_1pct_fpr")
 CONTROLS: tuple[str, ...] = ("real", "shuffled")
@@ -116,13 +116,14 @@ def separability(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any
     check_foldable(y, groups, folds, labels.get("suite", "suite"))
     y_ctrl = shuffled_labels(y, seed)
     rows = []
-    for site, X in acts.items():
-        for probe in probes:
-            for control in controls:
-                yy = y if control == "real" else y_ctrl
-                for r in cross_validate(X, yy, groups, probe, folds, seed):
-                    rows.append({**labels, "layer": site.layer, "site": site.component,
-                                 "probe": probe, "control": control, **r})
+    with single_threaded():
+        for site, X in acts.items():
+            for probe in probes:
+                for control in controls:
+                    yy = y if control == "real" else y_ctrl
+                    for r in cross_validate(X, yy, groups, probe, folds, seed):
+                        rows.append({**labels, "layer": site.layer, "site": site.component,
+                                     "probe": probe, "control": control, **r})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,217 @@
+"""The probe pipeline behind `soo-interp probe`: activations -> grouped-CV separability ->
+final probes -> signatures, and the base-vs-tuned comparison."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..config import Config
+from ..errors import ProbeError
+from ..models.sites import COMPONENTS, Site, resolve_sites
+from .activations import ActivationSet, collect_activations, parse_site
+from .detectors import DETECTORS, Detector, make_detector, single_threaded
+from .separability import separability, summarize_separability
+from .signatures import (COLUMNS, overlap_without_indistinguishability, relocation, site_aurocs,
+                         surviving_deception_direction)
+from .suites import Suite, resolve_suites
+
+log = logging.getLogger(__name__)
+SELF_OTHER, DECEPTION = "self_vs_other", "honest_vs_deceptive"
+
+
+@dataclasses.dataclass
+class ProbeConfig(Config):
+    """What `probe` runs. Defaults: self_vs_other, every layer, all sites, last-token pooling,
+    logistic and mean-difference probes, 5 grouped folds."""
+
+    suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
+    layers: str | None = None
+    sites: tuple[str, ...] = COMPONENTS
+    pooling: str = "last"
+    probes: tuple[str, ...] = ("logistic", "mean_diff")
+    folds: int = 5
+    backend: str = "hooks"
+    batch_size: int = 16
+    add_bos: bool | None = None
+    cache_dir: str | None = None               # reuse traced activations across runs
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ProbeResults:
+    """Everything `fit_probes` computes. `separability`: fold-level long DataFrame; `summary`:
+    mean and CI over folds; `detectors[(suite, site, kind)]`: probes fit on all examples."""
+
+    separability: pd.DataFrame
+    summary: pd.DataFrame
+    signatures: pd.DataFrame
+    detectors: dict[tuple[str, Site, str], Detector]
+    activations: dict[str, ActivationSet]
+
+
+def _check_config(cfg: ProbeConfig, suites: Sequence[Suite]) -> None:
+    bad = [p for p in cfg.probes if p not in DETECTORS]
+    if bad or not cfg.probes:
+        raise ProbeError(f"unknown probe kind {bad[0] if bad else cfg.probes!r}; choose from "
+                         f"{', '.join(DETECTORS)}")
+    if cfg.pooling not in ("last", "mean"):
+        raise ProbeError(f"pooling {cfg.pooling!r} gives no single vector per prompt; probes "
+                         "need --pooling last or mean")
+    from .separability import check_foldable
+
+    for s in suites:  # fail before any tracing
+        check_foldable(s.y, s.groups, cfg.folds, f"suite {s.name!r}")
+
+
+def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
+               progress: bool = False, **overrides: Any) -> ProbeResults:
+    """Probe `lm` (a `LoadedModel`) on the configured suites at every (layer, site).
+
+    Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
+    """
+    cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
+    suites = resolve_suites(cfg.suites)
+    _check_config(cfg, suites)
+    sites = resolve_sites(lm.model, cfg.layers, cfg.sites)
+    name = model_name or getattr(lm, "name", None) or "model"
+    frames, sigs, detectors, sets = [], [], {}, {}
+    for suite in suites:
+        acts = collect_activations(lm, suite, sites, cfg.pooling, cfg.backend, cfg.batch_size,
+                                   cfg.add_bos, cfg.cache_dir, name, progress)
+        sets[suite.name] = acts
+        y, groups = suite.y, suite.groups
+        df = separability(acts.acts, y, groups, cfg.probes, cfg.folds, cfg.seed,
+                          model=name, suite=suite.name)
+        frames.append(df)
+        with single_threaded():
+            fitted = {(site, kind): make_detector(kind, seed=cfg.seed).fit(X, y)
+                      for site, X in acts.acts.items() for kind in cfg.probes}
+        for (site, kind), det in fitted.items():
+            det.meta = {"model": name, "suite": suite.name, "site": str(site),
+                        "labels": list(suite.label_names), "pooling": cfg.pooling,
+                        "prompts_hash": suite.prompts_hash()}
+            detectors[(suite.name, site, kind)] = det
+        if suite.name == SELF_OTHER and "logistic" in cfg.probes:
+            sigs.append(overlap_without_indistinguishability(
+                acts.acts, y, [e.pair_id for e in suite.examples],
+                site_aurocs(df, suite.name), model=name))
+    sep = pd.concat(frames, ignore_index=True)
+    signatures = pd.concat(sigs, ignore_index=True) if sigs else pd.DataFrame(columns=COLUMNS)
+    return ProbeResults(sep, summarize_separability(sep), signatures, detectors, sets)
+
+
+def _save_figures(folder: Path, sep: pd.DataFrame, signatures: pd.DataFrame | None = None) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..plots import separability_heatmap, separability_layer_plot, signature_plot
+
+    figs = []
+    if sep is not None:
+        figs.append(("separability.png", separability_layer_plot(sep)))
+        figs += [(f"heatmap_{s}.png", separability_heatmap(sep, s))
+                 for s in sorted(sep["suite"].unique())]
+    if signatures is not None and not signatures.empty:
+        figs.append(("signatures.png", signature_plot(signatures)))
+    for name, fig in figs:
+        fig.savefig(folder / name, dpi=110)
+        plt.close(fig)
+
+
+def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bool = False,
+                    extra: dict | None = None, model_name: str | None = None,
+                    progress: bool = False) -> Path:
+    """Run `fit_probes` and write, all or nothing: probes.parquet, summary.csv,
+    signatures.csv, probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/,
+    separability.png, heatmap_<suite>.png, run.json."""
+    from ..runs import check_out_dir, output_dir, write_run_json
+
+    check_out_dir(out, overwrite)
+    name = model_name or getattr(lm, "name", None) or "model"
+    res = fit_probes(lm, config, model_name=name, progress=progress)
+    with output_dir(out, overwrite) as tmp:
+        res.separability.to_parquet(tmp / "probes.parquet", index=False)
+        res.summary.to_csv(tmp / "summary.csv", index=False)
+        res.signatures.to_csv(tmp / "signatures.csv", index=False)
+        for (suite, site, kind), det in res.detectors.items():
+            (tmp / "probes" / suite).mkdir(parents=True, exist_ok=True)
+            det.save(tmp / "probes" / suite / f"{site}.{kind}")
+        for suite, acts in res.activations.items():
+            acts.save(tmp / "activations" / suite)
+        _save_figures(tmp, res.separability)
+        write_run_json(tmp, config.to_dict(), config.seed, model=name,
+                       suites=sorted(res.activations), **(extra or {}))
+    return Path(out)
+
+
+def _load_run(folder: Path) -> tuple[dict, pd.DataFrame, dict[str, ActivationSet]]:
+    folder = Path(folder)
+    for f in ("run.json", "probes.parquet"):
+        if not (folder / f).exists():
+            raise ProbeError(f"{folder} is not a probe run ({f} missing); give folders written "
+                             "by `soo-interp probe --out`")
+    meta = json.loads((folder / "run.json").read_text())
+    sets = {p.name: ActivationSet.load(p) for p in sorted((folder / "activations").glob("*"))
+            if p.is_dir()}
+    return meta, pd.read_parquet(folder / "probes.parquet"), sets
+
+
+def compare_runs(base_run: str | Path, tuned_run: str | Path,
+                 trained_site: Site | str | None = None, folds: int | None = None,
+                 seed: int = 0) -> pd.DataFrame:
+    """All three signatures between a base-model and a tuned-model probe run (same suites,
+    sites and pooling). Returns the long signatures DataFrame."""
+    bmeta, bsep, bsets = _load_run(Path(base_run))
+    tmeta, tsep, tsets = _load_run(Path(tuned_run))
+    if isinstance(trained_site, str):
+        trained_site = parse_site(trained_site)
+    folds = folds or int(bmeta["config"]["folds"])
+    shared = sorted(set(bsets) & set(tsets))
+    for s in shared:
+        b, t = bsets[s], tsets[s]
+        if b.suite.prompts_hash() != t.suite.prompts_hash() or b.pooling != t.pooling:
+            raise ProbeError(f"suite {s!r} differs between the runs (prompts or pooling); "
+                             "probe both models with the same suite and --pooling")
+    out = []
+    if SELF_OTHER in shared:
+        for sep, sets in ((bsep, bsets), (tsep, tsets)):
+            a = sets[SELF_OTHER]
+            out.append(overlap_without_indistinguishability(
+                a.acts, a.suite.y, [e.pair_id for e in a.suite.examples],
+                site_aurocs(sep, SELF_OTHER), model=a.model))
+        out.append(relocation(site_aurocs(bsep, SELF_OTHER), site_aurocs(tsep, SELF_OTHER),
+                              trained_site, model=tsets[SELF_OTHER].model))
+    if DECEPTION in shared:
+        b, t = bsets[DECEPTION], tsets[DECEPTION]
+        common = [s for s in b.sites if s in t.acts]
+        out.append(surviving_deception_direction(
+            b.subset(common).acts, t.subset(common).acts, b.suite.y, b.suite.groups, folds,
+            seed, model=t.model))
+    if not out:
+        raise ProbeError(f"the runs share neither {SELF_OTHER!r} nor {DECEPTION!r}; probe both "
+                         "models with --suite all (or those suites)")
+    missing = {SELF_OTHER, DECEPTION} - set(shared)
+    if missing:
+        log.warning("signatures need suite(s) %s in both runs; those signatures are skipped",
+                    sorted(missing))
+    return pd.concat(out, ignore_index=True)
+
+
+def compare_to_folder(base_run: str | Path, tuned_run: str | Path, out: str | Path,
+                      trained_site: str | None = None, folds: int | None = None, seed: int = 0,
+                      overwrite: bool = False) -> Path:
+    """`compare_runs` written as signatures.csv, signatures.png and run.json (all or nothing)."""
+    from ..runs import check_out_dir, output_dir, write_run_json
+
+    check_out_dir(out, overwrite)
+    sig = compare_runs(base_run, tuned_run, trained_site, folds, seed)
+    with output_dir(out, overwrite) as tmp:
+        sig.to_csv(tmp / "signatures.csv", index=False)
+        _save_figures(tmp, None, sig)
+        write_run_json(tmp, {"base_run": str(base_run), "tuned_run": str(tuned_run),
+                             "trained_site": trained_site, "folds": folds}, seed)
+    return Path(out)

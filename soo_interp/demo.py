@@ -11,8 +11,6 @@ import pandas as pd
 
 from .config import Config
 
-DEMO_SCENARIOS = ("burglar", "honesty_prompt", "generalization", "treasure_hunt", "escape_room",
-                  "perspectives", "self_recommend", "friend")
 
 
 @dataclasses.dataclass
@@ -40,6 +38,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     CIs, and write `measure/`, `evaluate/`, `report.md` and `run.json` into `out` (all or
     nothing), copying the figures into `cfg.figures`."""
     from .data.pairs import soo_pairs
+    from .data.scenarios import SCENARIOS
     from .evaluation.rates import rates_table
     from .evaluation.run import EvalConfig, evaluate_to_folder
     from .measure import MeasureConfig, measure_to_folder, summarize
@@ -50,7 +49,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     set_seed(cfg.seed)
     lm = load_model(cfg.model)
     mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed)
-    ecfg = EvalConfig(scenarios=DEMO_SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
+    ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
                       mirrored="both")
     with output_dir(out, overwrite) as tmp:
         measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
@@ -87,7 +86,7 @@ def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any
         "`measure/layers.png`.", "",
         "## Behaviour (rates with 95% Wilson intervals)", "",
         "`deceptive` on burglar-type scenarios is the rate of recommending the cheap room; on the "
-        "controls (`perspectives`, `self_recommend`, `friend`) it is the rate of the wrong "
-        "answer.", "", _markdown(table), "",
+        "controls (`perspectives`, `self_recommend`, `friend`) and the capability task "
+        "(`location`) it is the rate of the wrong answer.", "", _markdown(table), "",
         "Figures: `evaluate/rates.png`, `evaluate/position_bias.png` (mirrored vs not).", "",
     ])

@@ -1,0 +1,55 @@
+"""`soo-interp sweep`: which layer to train on? SOO vs sham adapters at each layer, with
+deception, control and capability outcomes -> sweep.parquet, sweep.csv (summary), sweep.png,
+run.json."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .common import add_config_arg
+
+    p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
+                       description=__doc__)
+    p.add_argument("--model", default="organism", help="model name or path (default organism)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--layers", default=None, help="layers to train on (default: all)")
+    p.add_argument("--site", default=None, choices=["attn", "mlp", "resid"])
+    p.add_argument("--loss", default=None, choices=["mse", "cosine", "kl_logits"])
+    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
+    p.add_argument("--seeds", default=None, type=lambda s: tuple(int(x) for x in s.split(",")),
+                   help="comma list of seeds (default 0)")
+    p.add_argument("--no-sham", dest="sham", action="store_const", const=False, default=None,
+                   help="skip the sham control runs")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--n", type=int, default=None, help="prompts per scenario variant")
+    add_config_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..plots import sweep_plot
+    from ..runs import check_out_dir, output_dir, set_seed, write_run_json
+    from ..sweep import SweepConfig, sweep
+    from .common import config_from_args
+
+    check_out_dir(args.out, args.overwrite)
+    cfg = config_from_args(SweepConfig, args, {k: k for k in (
+        "layers", "site", "loss", "pooling", "seeds", "sham", "epochs", "lr", "n")})
+    set_seed(cfg.seeds[0])
+    with output_dir(args.out, args.overwrite) as tmp:
+        df = sweep(args.model, cfg)
+        df.to_parquet(tmp / "sweep.parquet", index=False)
+        summary = (df.groupby(["condition", "train_layer", "scenario", "metric"], dropna=False)
+                   .value.agg(["mean", "std", "count"]).reset_index())
+        summary.to_csv(tmp / "sweep.csv", index=False)
+        fig = sweep_plot(df, title=f"{args.model}: SOO vs sham by trained layer ({cfg.site})")
+        fig.savefig(tmp / "sweep.png", dpi=120)
+        plt.close(fig)
+        write_run_json(tmp, cfg.to_dict(), cfg.seeds[0], model=args.model)
+    print(f"wrote {args.out}/sweep.parquet, sweep.csv, sweep.png, run.json", file=sys.stderr)

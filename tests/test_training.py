@@ -114,6 +114,48 @@ def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, t
     assert sum("lora_A" in n for n, _ in pm.named_parameters()) == 8
 
 
+def test_saved_adapter_loads_in_nnsight_with_peft(lm, llama_dir, tmp_path):
+    from nnsight import TransformersModel
+
+    from soo_interp.metrics import pair_metrics
+
+    res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "epochs": 2}), tmp_path / "run",
+                    progress=False)
+    nn_model = TransformersModel(str(llama_dir), task="text-generation",
+                                 peft=str(tmp_path / "run"), dispatch=True)
+    # nnsight 0.8.1 injects the LoRA layers in training mode (dropout on): switch it off.
+    nn_model.eval()
+    batch = encode(lm.tokenizer, [p.self_text for p in PAIRS] + [p.other_text for p in PAIRS])
+    with nn_model.trace(batch.as_kwargs()):
+        acts = nn_model.model.layers[2].self_attn.o_proj.output.save()
+    m = batch.attention_mask
+    got = pair_metrics(acts[:16], acts[16:], m[:16], m[16:], "last")["latent_soo"].mean().item()
+    assert got == pytest.approx(res.final_latent_soo, rel=1e-4)
+    assert got < 0.9 * res.initial_latent_soo
+
+
+def test_gradient_accumulation_averages_per_pair_and_keeps_the_last_partial_group(lm, tmp_path):
+    """14 pairs in micro-batches of 4 with accumulation 2 make steps of [4, 4] and [4, 2] pairs:
+    that must equal micro-batches of 8 without accumulation ([8], [6]), i.e. every pair weighs
+    the same within a step, also in the smaller last micro-batch."""
+    from soo_interp.training.trainer import plan_steps
+
+    pairs = PAIRS[:14]
+    base = {**FAST, "lora_dropout": 0.0, "epochs": 2}
+    acc = TrainConfig(**{**base, "batch_size": 4, "grad_accum": 2})
+    one = TrainConfig(**{**base, "batch_size": 8, "grad_accum": 1})
+    assert plan_steps(14, acc) == plan_steps(14, one) == (2, 4)
+    # micro-batches 4, 4, 4, 2 with accumulation 3: the last group [2] is a step of its own
+    assert plan_steps(14, TrainConfig(**{**base, "batch_size": 4, "grad_accum": 3})) == (2, 4)
+    a = train_soo(lm, pairs, acc, tmp_path / "acc", progress=False)
+    b = train_soo(lm, pairs, one, tmp_path / "one", progress=False)
+    wa, wb = adapter_weights(tmp_path / "acc"), adapter_weights(tmp_path / "one")
+    diff = max((wa[k] - wb[k]).abs().max().item() for k in wa)
+    assert diff < 1e-6, diff
+    la, lb = (r.log[r.log.metric == "objective"].value.to_numpy() for r in (a, b))
+    assert len(la) == 4 and abs(la - lb).max() < 1e-5 * abs(lb).max()
+
+
 def _expected_lora_params(model, targets, layers, r):
     n = 0
     for name, m in model.named_modules():

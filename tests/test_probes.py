@@ -231,3 +231,223 @@ def test_signature_c_relocation_values():
     # nothing fell at the trained site -> nothing relocated, whatever rose elsewhere
     flat = relocation(base, {**tuned, L[0]: 0.97}, trained_site=L[0]).set_index("layer")
     assert flat.loc[1, "value"] == 0.0
+
+
+# --------------------------------------------------------------------------- suites
+import json  # noqa: E402
+
+from soo_interp.probes.suites import available_suites, load_suite  # noqa: E402
+
+
+def test_builtin_suites_are_well_formed():
+    assert {"self_vs_other", "honest_vs_deceptive", "neutral_control"} <= set(available_suites())
+    so = load_suite("self_vs_other")
+    templates = set(so.groups)
+    assert len(templates - {"burglar"}) >= 5
+    by_pair: dict = {}
+    for e in so.examples:
+        by_pair.setdefault(e.pair_id, {})[so.label_names[e.label]] = e.text
+    for p in by_pair.values():   # pairs differ only in the self/other reference
+        s, o = p["self"].split(), p["other"].split()
+        diff = [(a, b) for a, b in zip(s, o) if a != b]
+        assert len(s) == len(o) and {a for a, _ in diff} <= {"You", "yourself", "want"}
+    hd = load_suite("honest_vs_deceptive")
+    assert {"burglar/base", "treasure_hunt/base", "generalization/all", "where"} <= set(hd.groups)
+
+
+def write_suite(folder, lines, labels=("a", "b"), group_by="template", yaml_text=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "suite.yaml").write_text(yaml_text or (
+        f"name: {folder.name}\nlabels: [{labels[0]}, {labels[1]}]\ngroup_by: {group_by}\n"
+        "files: [p.jsonl]\n"))
+    (folder / "p.jsonl").write_text("\n".join(
+        line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    return folder
+
+
+def rec(i, label, template=None):
+    return {"id": f"x{i}", "text": f"text number {i}", "label": label, "pair_id": f"p{i // 2}",
+            "template": template or f"t{i // 2}"}
+
+
+def test_malformed_suites_name_file_and_line(tmp_path):
+    bad_json = write_suite(tmp_path / "s1", [rec(0, "a"), "{not json"])
+    with pytest.raises(ProbeError, match=r"s1/p\.jsonl:2: not valid JSON"):
+        load_suite(bad_json)
+    bad_label = write_suite(tmp_path / "s2", [rec(0, "a"), rec(1, "c")])
+    with pytest.raises(ProbeError, match=r"p\.jsonl:2: label 'c' is not one"):
+        load_suite(bad_label)
+    missing = write_suite(tmp_path / "s3", [{"id": "x", "text": "t", "label": "a"}])
+    with pytest.raises(ProbeError, match=r"p\.jsonl:1: missing or empty field\(s\) \['pair_id'"):
+        load_suite(missing)
+    bad_yaml = write_suite(tmp_path / "s4", [rec(0, "a")],
+                           yaml_text="name: s4\nlabels: [a, b\nfiles: [p.jsonl]\n")
+    with pytest.raises(ProbeError, match=r"s4/suite\.yaml:\d+: suite spec is not valid YAML"):
+        load_suite(bad_yaml)
+    with pytest.raises(ProbeError, match="no probe suite 'nope'"):
+        load_suite("nope")
+
+
+# --------------------------------------------------------------------------- end to end
+import torch  # noqa: E402
+
+from soo_interp.cli import main  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run several times faster single-threaded on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def probe_runs(tiny_model_dir, tmp_path_factory):
+    """A tiny model and a perturbed copy, each probed on every built-in suite via the CLI."""
+    from soo_interp import load_model
+
+    base = tiny_model_dir("llama", n_layers=2, d_model=32, seed=0)
+    lm = load_model(str(base))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in lm.model.named_parameters():
+            if "layers.1." in name:
+                p.add_(0.5 * p.std() * torch.randn_like(p))
+    root = tmp_path_factory.mktemp("probe-runs")
+    lm.model.save_pretrained(root / "tuned-model")
+    lm.tokenizer.save_pretrained(root / "tuned-model")
+    for name, path in (("base", base), ("tuned", root / "tuned-model")):
+        rc = main(["probe", "--model", str(path), "--suite", "all", "--folds", "4",
+                   "--probes", "logistic,mean_diff,lat", "--cache-dir", str(root / "cache"),
+                   "--out", str(root / name)])
+        assert rc == 0
+    return root
+
+
+def test_probe_run_writes_every_output(probe_runs):
+    import pandas as pd
+
+    run = probe_runs / "base"
+    for f in ("probes.parquet", "summary.csv", "signatures.csv", "separability.png",
+              "heatmap_self_vs_other.png", "heatmap_honest_vs_deceptive.png", "run.json"):
+        assert (run / f).stat().st_size > 0, f
+    df = pd.read_parquet(run / "probes.parquet")
+    assert list(df.columns) == ["model", "suite", "layer", "site", "probe", "control", "fold",
+                                "metric", "value"]
+    assert set(df.suite) == {"self_vs_other", "honest_vs_deceptive", "neutral_control"}
+    assert set(df.control) == {"real", "shuffled"} and set(df.fold) == {0, 1, 2, 3}
+    assert len(df) == 3 * 6 * 3 * 2 * 4 * 4   # suites x sites x probes x controls x folds x metrics
+    summary = pd.read_csv(run / "summary.csv")
+    assert {"mean", "ci_low", "ci_high"} <= set(summary.columns)
+    sig = pd.read_csv(run / "signatures.csv")
+    assert len(sig) == 6 and set(sig.signature) == {"overlap_without_indistinguishability"}
+    run_json = json.loads((run / "run.json").read_text())
+    assert run_json["config"]["folds"] == 4 and run_json["seed"] == 0
+    # shuffled labels sit near chance on average
+    shuffled = df[(df.control == "shuffled") & (df.metric == "auroc") & (df.probe == "logistic")]
+    assert abs(shuffled.value.mean() - 0.5) < 0.1
+    assert not list(run.rglob("*.pkl"))
+
+
+def test_saved_probe_reproduces_a_fresh_fit(probe_runs):
+    from soo_interp.probes import Detector, make_detector
+    from soo_interp.probes.activations import ActivationSet
+
+    acts = ActivationSet.load(probe_runs / "base" / "activations" / "self_vs_other")
+    site = Site(1, "resid")
+    det = Detector.load(probe_runs / "base" / "probes" / "self_vs_other" / "L1.resid.logistic")
+    fresh = make_detector("logistic", seed=0).fit(acts.acts[site], acts.suite.y)
+    np.testing.assert_allclose(det.score(acts.acts[site]), fresh.score(acts.acts[site]))
+    assert det.meta["site"] == "L1.resid" and det.meta["labels"] == ["other", "self"]
+
+
+def test_probe_on_another_hidden_size_fails_in_one_line(probe_runs, tiny_model_dir):
+    from soo_interp import load_model
+    from soo_interp.probes import Detector
+    from soo_interp.probes.activations import collect_activations
+
+    wide = load_model(str(tiny_model_dir("llama", n_layers=2, d_model=64, seed=0)))
+    acts = collect_activations(wide, load_suite("self_vs_other"), [Site(0, "attn")])
+    det = Detector.load(probe_runs / "base" / "probes" / "self_vs_other" / "L0.attn.logistic")
+    with pytest.raises(ProbeError, match="hidden size 32, but the activations have 64") as e:
+        det.score(acts.acts[Site(0, "attn")])
+    assert "\n" not in str(e.value)
+
+
+def test_activation_cache_is_read_back(probe_runs, tiny_model_dir):
+    from safetensors.torch import load_file, save_file
+
+    from soo_interp import load_model
+    from soo_interp.probes.activations import collect_activations
+
+    cache = probe_runs / "cache"
+    folders = sorted(p for p in cache.iterdir() if p.name.startswith("self_vs_other-"))
+    assert len(folders) == 2          # base and tuned differ in weights -> two entries
+    lm = load_model(str(tiny_model_dir("llama", n_layers=2, d_model=32, seed=0)))
+    suite = load_suite("self_vs_other")
+    first = collect_activations(lm, suite, [Site(0, "mlp")], cache_dir=cache)
+    # tamper with the cached shard: a cache hit must return the tampered values
+    for folder in folders:
+        shard = folder / "layer_000.safetensors"
+        t = load_file(str(shard))
+        t["mlp"] = t["mlp"] + 1.0
+        save_file(t, str(shard))
+    again = collect_activations(lm, suite, [Site(0, "mlp")], cache_dir=cache)
+    torch.testing.assert_close(again.acts[Site(0, "mlp")], first.acts[Site(0, "mlp")] + 1.0)
+    fresh = collect_activations(lm, suite, [Site(0, "mlp")])
+    torch.testing.assert_close(fresh.acts[Site(0, "mlp")], first.acts[Site(0, "mlp")])
+
+
+def test_compare_writes_all_three_signatures(probe_runs, capsys):
+    import pandas as pd
+
+    out = probe_runs / "cmp"
+    assert main(["probe", "--compare", str(probe_runs / "base"), str(probe_runs / "tuned"),
+                 "--trained-site", "L1.attn", "--out", str(out)]) == 0
+    sig = pd.read_csv(out / "signatures.csv")
+    assert set(sig.signature) == {"overlap_without_indistinguishability",
+                                  "surviving_deception_direction", "relocation"}
+    a = sig[sig.signature == "overlap_without_indistinguishability"]
+    assert len(a) == 12 and a.model.nunique() == 2          # both models, 6 sites each
+    c = sig[sig.signature == "relocation"].set_index(["layer", "site"])
+    assert np.isnan(c.loc[(1, "attn"), "value"]) and (c.trained_site == "L1.attn").all()
+    base = pd.read_parquet(probe_runs / "base" / "probes.parquet")
+    tuned = pd.read_parquet(probe_runs / "tuned" / "probes.parquet")
+    pick = lambda d: d[(d.suite == "self_vs_other") & (d.probe == "logistic") & (  # noqa: E731
+        d.control == "real") & (d.metric == "auroc")].groupby(["layer", "site"]).value.mean()
+    delta = pick(tuned) - pick(base)
+    assert c.loc[(0, "mlp"), "delta"] == pytest.approx(delta.loc[(0, "mlp")])
+    b = sig[sig.signature == "surviving_deception_direction"].set_index(["layer", "site"])
+    # layer 0 was not perturbed: its activations are identical, so the base probe reads the
+    # tuned model exactly as well as the base model
+    assert b.loc[(0, "resid"), "value"] == pytest.approx(b.loc[(0, "resid"), "base_auroc"])
+    assert (out / "signatures.png").exists() and (out / "run.json").exists()
+
+
+def run_cli_error(args, capsys):
+    rc = main(args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    return err
+
+
+def test_cli_bad_inputs(tmp_path, tiny_model_dir, capsys):
+    model = str(tiny_model_dir("llama", n_layers=2, d_model=32, seed=0))
+    one = write_suite(tmp_path / "one", [rec(i, "a") for i in range(10)])
+    err = run_cli_error(["probe", "--model", model, "--suite", str(one), "--out",
+                         str(tmp_path / "o1")], capsys)
+    assert "one class only" in err
+    few = write_suite(tmp_path / "few", [rec(i, "ab"[i % 2]) for i in range(6)])
+    err = run_cli_error(["probe", "--model", model, "--suite", str(few), "--out",
+                         str(tmp_path / "o2")], capsys)
+    assert "3 groups" in err and "needs at least 5" in err
+    broken = write_suite(tmp_path / "broken", [rec(0, "a"), "oops"])
+    err = run_cli_error(["probe", "--model", model, "--suite", str(broken), "--out",
+                         str(tmp_path / "o3")], capsys)
+    assert "p.jsonl:2" in err
+    err = run_cli_error(["probe", "--compare", str(tmp_path), str(tmp_path), "--out",
+                         str(tmp_path / "o4")], capsys)
+    assert "is not a probe run" in err
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))

@@ -1,12 +1,13 @@
 """soo-interp: measure and train Self-Other Overlap (SOO) in language models.
 
-Main entry points: `load_model`, `measure`, `train_soo`, and the modules `metrics`, `tracing`, `plots`.
+Main entry points: `load_model`, `measure`, `train_soo`, `evaluate`, and the modules `metrics`, `tracing`, `plots`.
 """
 from .data.pairs import PromptPair, load_pairs, soo_pairs
+from .evaluation import evaluate
 from .measure import MeasureConfig, measure, summarize
 from .models import Site, load_model
 from .training import TrainConfig, TrainResult, train_soo
 
 __version__ = "0.1.0"
-__all__ = ["MeasureConfig", "PromptPair", "Site", "TrainConfig", "TrainResult", "load_model",
-           "load_pairs", "measure", "soo_pairs", "summarize", "train_soo"]
+__all__ = ["MeasureConfig", "PromptPair", "Site", "TrainConfig", "TrainResult", "evaluate",
+           "load_model", "load_pairs", "measure", "soo_pairs", "summarize", "train_soo"]

@@ -331,8 +331,12 @@ def test_probe_run_writes_every_output(probe_runs):
 
     run = probe_runs / "base"
     for f in ("probes.parquet", "summary.csv", "signatures.csv", "separability.png",
-              "heatmap_self_vs_other.png", "heatmap_honest_vs_deceptive.png", "run.json"):
+              "heatmap_self_vs_other.png", "heatmap_honest_vs_deceptive.png", "run.json",
+              "transfer.parquet"):
         assert (run / f).stat().st_size > 0, f
+    tr = pd.read_parquet(run / "transfer.parquet")
+    assert set(tr.train) == {"contrast.jsonl", "scenarios"}
+    assert {"all", "burglar/base", "generalization/all", "where"} <= set(tr.test)
     df = pd.read_parquet(run / "probes.parquet")
     assert list(df.columns) == ["model", "suite", "layer", "site", "probe", "control", "fold",
                                 "metric", "value"]
@@ -451,3 +455,34 @@ def test_cli_bad_inputs(tmp_path, tiny_model_dir, capsys):
                          str(tmp_path / "o4")], capsys)
     assert "is not a probe run" in err
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+
+
+def test_transfer_reads_a_shared_direction_only():
+    from soo_interp.probes import transfer
+
+    rng = np.random.default_rng(5)
+    d, n = 16, 200
+    u, v = np.eye(d)[0], np.eye(d)[1]
+    y = np.tile([0, 1], n)
+    origins = np.repeat(["contrast", "scenarios"], n)
+    groups = np.where(origins == "contrast", "c", np.where(np.arange(2 * n) % 4 < 2, "s1", "s2"))
+    shared = rng.normal(size=(2 * n, d)) + 4 * np.outer(y, u)
+    # second source's classes differ along v only: a contrast-set direction cannot read them
+    moved = shared.copy()
+    moved[n:] = rng.normal(size=(n, d)) + 4 * np.outer(y[n:], v)
+    site = Site(0, "resid")
+    for X, lo, hi in ((shared, 0.97, 1.0), (moved, 0.35, 0.65)):
+        df = transfer({site: X}, y, groups, origins)
+        a = df[(df.train == "contrast") & (df.metric == "auroc")].set_index("test").value
+        assert set(a.index) == {"all", "s1", "s2"}
+        assert lo <= a["all"] <= hi
+
+
+def test_same_seed_same_numbers():
+    X, y, _ = planted(n=120, d=8)
+    groups = np.arange(120) // 6
+    run = lambda seed: separability({Site(0, "attn"): X}, y, groups, ("logistic", "lat"),  # noqa
+                                    folds=4, seed=seed)
+    a, b, c = run(0), run(0), run(1)
+    assert a.equals(b)
+    assert not a.equals(c)        # a different seed shuffles folds and control labels

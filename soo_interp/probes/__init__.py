@@ -9,9 +9,15 @@ with a safetensors cache), `signatures` (the three self-deception signatures), `
 from .detectors import (DETECTORS, Detector, LatDetector, LogisticDetector, MeanDiffDetector,
                         make_detector)
 from .separability import (METRICS, auroc, classification_metrics, cross_validate, grouped_folds,
-                           recall_at_fpr, separability, summarize_separability)
+                           recall_at_fpr, separability, summarize_separability, transfer)
+from .activations import ActivationSet, collect_activations
+from .suites import Suite, available_suites, load_suite
+from .signatures import SIGNATURES
+from .run import ProbeConfig, ProbeResults, compare_runs, fit_probes, probe_to_folder
 
-__all__ = ["DETECTORS", "Detector", "LatDetector", "LogisticDetector", "METRICS",
-           "MeanDiffDetector", "auroc", "classification_metrics", "cross_validate",
-           "grouped_folds", "make_detector", "recall_at_fpr", "separability",
-           "summarize_separability"]
+__all__ = ["ActivationSet", "DETECTORS", "Detector", "LatDetector", "LogisticDetector", "METRICS",
+           "MeanDiffDetector", "ProbeConfig", "ProbeResults", "SIGNATURES", "Suite", "auroc",
+           "available_suites", "classification_metrics", "collect_activations", "compare_runs",
+           "cross_validate", "fit_probes", "grouped_folds", "load_suite", "make_detector",
+           "probe_to_folder", "recall_at_fpr", "separability", "summarize_separability",
+           "transfer"]

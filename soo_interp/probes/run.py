@@ -15,7 +15,7 @@ from ..errors import ProbeError
 from ..models.sites import COMPONENTS, Site, resolve_sites
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import DETECTORS, Detector, make_detector, single_threaded
-from .separability import separability, summarize_separability
+from .separability import separability, summarize_separability, transfer
 from .signatures import (COLUMNS, overlap_without_indistinguishability, relocation, site_aurocs,
                          surviving_deception_direction)
 from .suites import Suite, resolve_suites
@@ -45,13 +45,16 @@ class ProbeConfig(Config):
 @dataclasses.dataclass
 class ProbeResults:
     """Everything `fit_probes` computes. `separability`: fold-level long DataFrame; `summary`:
-    mean and CI over folds; `detectors[(suite, site, kind)]`: probes fit on all examples."""
+    mean and CI over folds; `detectors[(suite, site, kind)]`: probes fit on all examples;
+    `transfer`: for suites mixing sources (contrast file + scenarios), each source's probe
+    scored on the other's groups (see `separability.transfer`)."""
 
     separability: pd.DataFrame
     summary: pd.DataFrame
     signatures: pd.DataFrame
     detectors: dict[tuple[str, Site, str], Detector]
     activations: dict[str, ActivationSet]
+    transfer: pd.DataFrame
 
 
 def _check_config(cfg: ProbeConfig, suites: Sequence[Suite]) -> None:
@@ -79,7 +82,7 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     _check_config(cfg, suites)
     sites = resolve_sites(lm.model, cfg.layers, cfg.sites)
     name = model_name or getattr(lm, "name", None) or "model"
-    frames, sigs, detectors, sets = [], [], {}, {}
+    frames, sigs, transfers, detectors, sets = [], [], [], {}, {}
     for suite in suites:
         acts = collect_activations(lm, suite, sites, cfg.pooling, cfg.backend, cfg.batch_size,
                                    cfg.add_bos, cfg.cache_dir, name, progress)
@@ -88,6 +91,9 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
         df = separability(acts.acts, y, groups, cfg.probes, cfg.folds, cfg.seed,
                           model=name, suite=suite.name)
         frames.append(df)
+        if len(set(suite.origins)) > 1:
+            transfers.append(transfer(acts.acts, y, groups, suite.origins, cfg.probes, cfg.seed,
+                                      model=name, suite=suite.name))
         with single_threaded():
             fitted = {(site, kind): make_detector(kind, seed=cfg.seed).fit(X, y)
                       for site, X in acts.acts.items() for kind in cfg.probes}
@@ -102,7 +108,8 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
                 site_aurocs(df, suite.name), model=name))
     sep = pd.concat(frames, ignore_index=True)
     signatures = pd.concat(sigs, ignore_index=True) if sigs else pd.DataFrame(columns=COLUMNS)
-    return ProbeResults(sep, summarize_separability(sep), signatures, detectors, sets)
+    tr = pd.concat(transfers, ignore_index=True) if transfers else pd.DataFrame()
+    return ProbeResults(sep, summarize_separability(sep), signatures, detectors, sets, tr)
 
 
 def _save_figures(folder: Path, sep: pd.DataFrame, signatures: pd.DataFrame | None = None) -> None:
@@ -126,7 +133,7 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
                     extra: dict | None = None, model_name: str | None = None,
                     progress: bool = False) -> Path:
     """Run `fit_probes` and write, all or nothing: probes.parquet, summary.csv,
-    signatures.csv, probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/,
+    signatures.csv, transfer.parquet (suites mixing sources), probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/,
     separability.png, heatmap_<suite>.png, run.json."""
     from ..runs import check_out_dir, output_dir, write_run_json
 
@@ -137,6 +144,8 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
         res.separability.to_parquet(tmp / "probes.parquet", index=False)
         res.summary.to_csv(tmp / "summary.csv", index=False)
         res.signatures.to_csv(tmp / "signatures.csv", index=False)
+        if not res.transfer.empty:
+            res.transfer.to_parquet(tmp / "transfer.parquet", index=False)
         for (suite, site, kind), det in res.detectors.items():
             (tmp / "probes" / suite).mkdir(parents=True, exist_ok=True)
             det.save(tmp / "probes" / suite / f"{site}.{kind}")

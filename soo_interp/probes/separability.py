@@ -127,6 +127,36 @@ def separability(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any
     return pd.DataFrame(rows)
 
 
+def transfer(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any],
+             origins: Sequence[str], probes: Sequence[str] = ("logistic",), seed: int = 0,
+             **labels: Any) -> pd.DataFrame:
+    """Out-of-distribution read-out: for each origin of a mixed suite (e.g. the contrast file and
+    the generated scenarios), fit on all of its examples and score every group of the others
+    (e.g. each scenario/variant). Long DataFrame: (`labels`..., layer, site, probe, train,
+    test, metric, value); `test` is a group name or 'all' for every held-out example."""
+    y, groups, origins = np.asarray(y), np.asarray(groups), np.asarray(origins)
+    rows = []
+    with single_threaded():
+        for site, X in acts.items():
+            X = as_numpy(X)
+            for probe in probes:
+                for origin in np.unique(origins):
+                    tr = origins == origin
+                    if len(np.unique(y[tr])) < 2 or tr.all():
+                        continue
+                    det = make_detector(probe, seed=seed).fit(X[tr], y[tr])
+                    scores = det.score(X)
+                    tests = [("all", ~tr)] + [(g, ~tr & (groups == g))
+                                              for g in np.unique(groups[~tr])]
+                    for test, m in tests:
+                        for metric, value in classification_metrics(scores[m], y[m],
+                                                                    det.threshold).items():
+                            rows.append({**labels, "layer": site.layer, "site": site.component,
+                                         "probe": probe, "train": str(origin), "test": str(test),
+                                         "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
 def summarize_separability(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Mean and t-based CI over folds per (suite, layer, site, probe, control, metric)."""
     from ..measure import summarize

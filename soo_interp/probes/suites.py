@@ -33,13 +33,15 @@ _FIELDS = ("id", "text", "label", "pair_id", "template")
 
 @dataclasses.dataclass(frozen=True)
 class ProbeExample:
-    """One labelled prompt. `label` is 0 or 1 (the index into the suite's label names)."""
+    """One labelled prompt. `label` is 0 or 1 (the index into the suite's label names);
+    `origin` is the file it came from, or 'scenarios'."""
 
     id: str
     text: str
     label: int
     pair_id: str
     template: str
+    origin: str = ""
 
 
 @dataclasses.dataclass
@@ -65,6 +67,10 @@ class Suite:
     @property
     def groups(self) -> np.ndarray:
         return np.array([getattr(e, self.group_by) for e in self.examples])
+
+    @property
+    def origins(self) -> np.ndarray:
+        return np.array([e.origin for e in self.examples])
 
     def prompts_hash(self) -> str:
         """sha256 of every (id, text, label, pair_id, template): the activation cache key."""
@@ -146,7 +152,7 @@ def _read_jsonl(path: Path, label_names: Sequence[str]) -> list[ProbeExample]:
             raise ProbeError(f"{where}: label {rec['label']!r} is not one of the suite's labels "
                              f"{list(label_names)}")
         out.append(ProbeExample(str(rec["id"]), str(rec["text"]), label_names.index(rec["label"]),
-                                str(rec["pair_id"]), str(rec["template"])))
+                                str(rec["pair_id"]), str(rec["template"]), path.name))
     return out
 
 
@@ -170,7 +176,7 @@ def scenario_examples(cfg: dict[str, Any], label_names: Sequence[str]) -> list[P
                                     ("deceptive", r.deceptive_completion)):
                 out.append(ProbeExample(f"{r.prompt_id}-{lab}", r.prompt + completion,
                                         label_names.index(lab), r.prompt_id,
-                                        f"{r.scenario}/{r.variant}"))
+                                        f"{r.scenario}/{r.variant}", "scenarios"))
     return out
 
 

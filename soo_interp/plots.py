@@ -77,8 +77,9 @@ def rates_plot(rates_df: pd.DataFrame, title: str | None = None):
     from .evaluation.rates import GROUP_COLUMNS
 
     labels = [lb for lb in LABEL_COLORS if lb in set(rates_df["label"])]
-    groups = [c for c in GROUP_COLUMNS if c in rates_df.columns and rates_df[c].nunique() > 1
-              or c in ("scenario", "mirrored") and c in rates_df.columns]
+    # scenario and order always label a bar; model, scorer and variant only when they vary
+    groups = [c for c in GROUP_COLUMNS if c in rates_df.columns
+              and (c in ("scenario", "mirrored") or rates_df[c].nunique() > 1)]
     wide = rates_df.pivot_table(index=groups, columns="label", values="rate", aggfunc="first",
                                 sort=True).reset_index()
     ci = rates_df[rates_df["label"] == "deceptive"].set_index(groups)[["ci_low", "ci_high"]]

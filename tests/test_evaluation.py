@@ -126,7 +126,7 @@ def test_agreement_counts_matching_labels():
 
 # --- evaluate() end to end -------------------------------------------------------------------
 
-from soo_interp.errors import ConfigError, ModelLoadError, SooError  # noqa: E402
+from soo_interp.errors import ConfigError, SooError  # noqa: E402
 from soo_interp.evaluation import (build_records, capability, evaluate,  # noqa: E402
                                    next_token_kl, parse_scenarios, perplexity)
 
@@ -197,6 +197,27 @@ def test_evaluate_refuses_prompts_beyond_the_context(tiny_gpt2):
         evaluate(tiny_gpt2, "burglar", n=1, max_new_tokens=500)
 
 
+def test_rate_plots(e2e):
+    from soo_interp.plots import position_bias_plot, rates_plot
+
+    r = rates(e2e)
+    fig = rates_plot(r)
+    ax = fig.axes[0]
+    assert len(ax.get_yticklabels()) == 2 * 3 * 2  # one bar per scorer, scenario and order
+    fig = position_bias_plot(r)
+    # one marker per scorer and scenario: x = original order, y = mirrored order
+    points = [line for line in fig.axes[0].lines if line.get_marker() in ("o", "s", "^", "D")]
+    assert len(points) == 2 * 3
+    dec = r[r.label == "deceptive"].set_index(["scorer", "scenario", "mirrored"])["rate"]
+    got = sorted((float(p.get_xdata()[0]), float(p.get_ydata()[0])) for p in points)
+    want = sorted((dec[(s, sc, False)], dec[(s, sc, True)])
+                  for s in ("generate", "logprob") for sc in ("burglar", "escape_room",
+                                                             "generalization"))
+    np.testing.assert_allclose(got, want)
+    with pytest.raises(ConfigError, match="mirrored='both'"):
+        position_bias_plot(r[~r.mirrored])
+
+
 # --- capability --------------------------------------------------------------------------------
 
 from soo_interp.data.neutral import neutral_texts  # noqa: E402
@@ -232,7 +253,8 @@ def test_next_token_kl_masks_padding(tiny_llama, tiny_model_dir):
     assert next_token_kl(tiny_llama, tiny_llama, FEW) == pytest.approx(0.0, abs=1e-6)
     total, count = 0.0, 0
     for text in FEW:  # one unpadded text at a time
-        ids = torch.tensor([[2] + tiny_llama.tokenizer(text, add_special_tokens=False)["input_ids"]])
+        tok = tiny_llama.tokenizer
+        ids = torch.tensor([[tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]])
         with torch.no_grad():
             p = tiny_llama.model(input_ids=ids).logits[0].log_softmax(-1)
             q = other.model(input_ids=ids).logits[0].log_softmax(-1)

@@ -241,6 +241,12 @@ def test_capability_term_is_logged_and_keeps_model_closer_to_base(lm):
     print(f"\nneutral-text KL to base: without term {kl_free:.3g}, with term {kl_kept:.3g}")
     assert (kept.log.metric == "capability_kl").any()
     assert kl_kept < 0.5 * kl_free
+    # without neutral_texts, the built-in neutral sentences (train split) are used
+    res = train_soo(lm, PAIRS, TrainConfig(**{**kw, "max_steps": 2}, capability_weight=1.0),
+                    progress=False)
+    res.model.unload()
+    kl = res.log[res.log.metric == "capability_kl"].value.tolist()
+    assert kl[0] == 0.0 and kl[1] > 0  # LoRA starts as the identity (B = 0), then moves
 
 
 def test_nan_loss_stops_with_a_hint(lm):

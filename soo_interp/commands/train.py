@@ -68,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capability-weight", type=float, default=None,
                    help="weight of KL(base || tuned) on neutral text (default 0: off)")
     p.add_argument("--neutral", default=None, help="neutral texts for the capability term, one "
-                   "per line (default: soo_interp.data.neutral)")
+                   "per line (default: the train split of soo_interp.data.neutral)")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None, help="optimizer steps")
     p.add_argument("--amp", default=None, choices=["auto", "none", "bf16", "fp16"],

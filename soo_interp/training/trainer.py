@@ -84,7 +84,7 @@ def _default_neutral() -> list[str]:
         raise ConfigError("capability_weight > 0 needs neutral texts and "
                           "soo_interp.data.neutral is not available; pass neutral_texts=[...] "
                           "(CLI: --neutral FILE, one text per line)") from e
-    return list(neutral_texts())
+    return list(neutral_texts("train"))
 
 
 def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,

@@ -414,7 +414,9 @@ def test_compare_writes_all_three_signatures(probe_runs, capsys):
     assert set(sig.signature) == {"overlap_without_indistinguishability",
                                   "surviving_deception_direction", "relocation"}
     a = sig[sig.signature == "overlap_without_indistinguishability"]
-    assert len(a) == 12 and a.model.nunique() == 2          # both models, 6 sites each
+    assert len(a) == 12 and set(a.model) == {"base", "tuned"}   # both models, 6 sites each
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["tuned_model"].endswith("tuned-model")
     c = sig[sig.signature == "relocation"].set_index(["layer", "site"])
     assert np.isnan(c.loc[(1, "attn"), "value"]) and (c.trained_site == "L1.attn").all()
     base = pd.read_parquet(probe_runs / "base" / "probes.parquet")
@@ -454,7 +456,10 @@ def test_cli_bad_inputs(tmp_path, tiny_model_dir, capsys):
     err = run_cli_error(["probe", "--compare", str(tmp_path), str(tmp_path), "--out",
                          str(tmp_path / "o4")], capsys)
     assert "is not a probe run" in err
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+    err = run_cli_error(["probe", "--compare", str(tmp_path), str(tmp_path), "--trained-site",
+                         "layer3", "--out", str(tmp_path / "o5")], capsys)
+    assert "cannot read site 'layer3'" in err
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 6))
 
 
 def test_transfer_reads_a_shared_direction_only():

@@ -51,18 +51,18 @@ def run(args: argparse.Namespace) -> None:
         return
     if not args.model:
         raise ConfigError("give --model (or --compare BASE_RUN TUNED_RUN)")
-    from ..probes.run import ProbeConfig, probe_to_folder
-    from ..probes.suites import resolve_suites
+    from ..probes.run import ProbeConfig, check_config, probe_to_folder
 
     cfg = ProbeConfig(suites=tuple(args.suite.split(",")), layers=args.layers,
                       sites=tuple(args.sites.split(",")), pooling=args.pooling,
                       probes=tuple(args.probes.split(",")), folds=args.folds,
                       backend=args.backend, batch_size=args.batch_size,
                       cache_dir=args.cache_dir, seed=args.seed)
-    resolve_suites(cfg.suites)  # malformed suites fail before the model loads
+    check_config(cfg)  # malformed or too-small suites fail before the model loads
     lm = load_from_args(args)
+    name = f"{args.model}+{args.adapter}" if args.adapter else args.model
     out = probe_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
                           extra={"model_arg": args.model, "adapter": args.adapter},
-                          model_name=args.model, progress=True)
+                          model_name=name, progress=True)
     print(f"wrote {out}/probes.parquet, summary.csv, signatures.csv, probes/, activations/, "
           "separability.png, run.json", file=sys.stderr)

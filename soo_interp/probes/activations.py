@@ -39,8 +39,13 @@ def model_fingerprint(lm: Any) -> str:
 
 def parse_site(text: str) -> Site:
     """'L3.attn' -> Site(3, 'attn') (the inverse of `str(site)`)."""
-    layer, comp = text.split(".", 1)
-    return Site(int(layer[1:]), comp)
+    import re
+
+    m = re.fullmatch(r"L(\d+)\.(\w+)", text.strip())
+    if not m:
+        raise ProbeError(f"cannot read site {text!r}; write it as L<layer>.<attn|mlp|resid>, "
+                         "e.g. L19.attn")
+    return Site(int(m.group(1)), m.group(2))
 
 
 @dataclasses.dataclass

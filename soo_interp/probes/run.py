@@ -57,7 +57,9 @@ class ProbeResults:
     transfer: pd.DataFrame
 
 
-def _check_config(cfg: ProbeConfig, suites: Sequence[Suite]) -> None:
+def check_config(cfg: ProbeConfig) -> list[Suite]:
+    """Load the configured suites and refuse what cannot run (before any model is loaded)."""
+    suites = resolve_suites(cfg.suites)
     bad = [p for p in cfg.probes if p not in DETECTORS]
     if bad or not cfg.probes:
         raise ProbeError(f"unknown probe kind {bad[0] if bad else cfg.probes!r}; choose from "
@@ -67,8 +69,9 @@ def _check_config(cfg: ProbeConfig, suites: Sequence[Suite]) -> None:
                          "need --pooling last or mean")
     from .separability import check_foldable
 
-    for s in suites:  # fail before any tracing
+    for s in suites:
         check_foldable(s.y, s.groups, cfg.folds, f"suite {s.name!r}")
+    return suites
 
 
 def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
@@ -78,8 +81,7 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """
     cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
-    suites = resolve_suites(cfg.suites)
-    _check_config(cfg, suites)
+    suites = check_config(cfg)
     sites = resolve_sites(lm.model, cfg.layers, cfg.sites)
     name = model_name or getattr(lm, "name", None) or "model"
     frames, sigs, transfers, detectors, sets = [], [], [], {}, {}
@@ -133,8 +135,9 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
                     extra: dict | None = None, model_name: str | None = None,
                     progress: bool = False) -> Path:
     """Run `fit_probes` and write, all or nothing: probes.parquet, summary.csv,
-    signatures.csv, transfer.parquet (suites mixing sources), probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/,
-    separability.png, heatmap_<suite>.png, run.json."""
+    signatures.csv, transfer.parquet (suites mixing sources),
+    probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/, separability.png,
+    heatmap_<suite>.png, run.json."""
     from ..runs import check_out_dir, output_dir, write_run_json
 
     check_out_dir(out, overwrite)
@@ -173,11 +176,12 @@ def compare_runs(base_run: str | Path, tuned_run: str | Path,
                  trained_site: Site | str | None = None, folds: int | None = None,
                  seed: int = 0) -> pd.DataFrame:
     """All three signatures between a base-model and a tuned-model probe run (same suites,
-    sites and pooling). Returns the long signatures DataFrame."""
-    bmeta, bsep, bsets = _load_run(Path(base_run))
-    tmeta, tsep, tsets = _load_run(Path(tuned_run))
+    sites and pooling). Returns the long signatures DataFrame; its `model` column is 'base' or
+    'tuned' (the runs' model names are in their run.json)."""
     if isinstance(trained_site, str):
         trained_site = parse_site(trained_site)
+    bmeta, bsep, bsets = _load_run(Path(base_run))
+    _, tsep, tsets = _load_run(Path(tuned_run))
     folds = folds or int(bmeta["config"]["folds"])
     shared = sorted(set(bsets) & set(tsets))
     for s in shared:
@@ -187,19 +191,19 @@ def compare_runs(base_run: str | Path, tuned_run: str | Path,
                              "probe both models with the same suite and --pooling")
     out = []
     if SELF_OTHER in shared:
-        for sep, sets in ((bsep, bsets), (tsep, tsets)):
+        for role, sep, sets in (("base", bsep, bsets), ("tuned", tsep, tsets)):
             a = sets[SELF_OTHER]
             out.append(overlap_without_indistinguishability(
                 a.acts, a.suite.y, [e.pair_id for e in a.suite.examples],
-                site_aurocs(sep, SELF_OTHER), model=a.model))
+                site_aurocs(sep, SELF_OTHER), model=role))
         out.append(relocation(site_aurocs(bsep, SELF_OTHER), site_aurocs(tsep, SELF_OTHER),
-                              trained_site, model=tsets[SELF_OTHER].model))
+                              trained_site, model="tuned"))
     if DECEPTION in shared:
         b, t = bsets[DECEPTION], tsets[DECEPTION]
         common = [s for s in b.sites if s in t.acts]
         out.append(surviving_deception_direction(
             b.subset(common).acts, t.subset(common).acts, b.suite.y, b.suite.groups, folds,
-            seed, model=t.model))
+            seed, model="tuned"))
     if not out:
         raise ProbeError(f"the runs share neither {SELF_OTHER!r} nor {DECEPTION!r}; probe both "
                          "models with --suite all (or those suites)")
@@ -221,6 +225,8 @@ def compare_to_folder(base_run: str | Path, tuned_run: str | Path, out: str | Pa
     with output_dir(out, overwrite) as tmp:
         sig.to_csv(tmp / "signatures.csv", index=False)
         _save_figures(tmp, None, sig)
+        models = {k: json.loads((Path(r) / "run.json").read_text()).get("model")
+                  for k, r in (("base_model", base_run), ("tuned_model", tuned_run))}
         write_run_json(tmp, {"base_run": str(base_run), "tuned_run": str(tuned_run),
-                             "trained_site": trained_site, "folds": folds}, seed)
+                             "trained_site": trained_site, "folds": folds}, seed, **models)
     return Path(out)

@@ -158,9 +158,12 @@ def transfer(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any],
 
 
 def summarize_separability(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-based CI over folds per (suite, layer, site, probe, control, metric)."""
+    """Mean and t-based CI over folds per (suite, layer, site, probe, control, metric); every
+    metric lies in [0, 1], so the CI is clipped to it."""
     from ..measure import summarize
 
     by = [c for c in ("model", "suite", "layer", "site", "probe", "control", "metric")
           if c in df.columns]
-    return summarize(df.dropna(subset=["value"]), by=by, confidence=confidence)
+    out = summarize(df.dropna(subset=["value"]), by=by, confidence=confidence)
+    out[["ci_low", "ci_high"]] = out[["ci_low", "ci_high"]].clip(0.0, 1.0)
+    return out

@@ -145,6 +145,8 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
                             title: str | None = None):
     """Probe `metric` per layer (mean and 95% CI over folds), one panel per suite, one line per
     site; the shuffled-label control dashed in grey shows chance level."""
+    from matplotlib.ticker import MaxNLocator
+
     from .probes.separability import summarize_separability
 
     s = summarize_separability(sep[(sep["metric"] == metric) & (sep["probe"] == probe)])
@@ -162,10 +164,12 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
                     "color": "grey", "label": "shuffled labels" if site == d["site"].iloc[0]
                     else None}
                 ax.plot(e["layer"], e["mean"], style, **kw)
-                ax.fill_between(e["layer"], e["ci_low"], e["ci_high"], alpha=0.15,
+                ax.fill_between(e["layer"], e["ci_low"], e["ci_high"],
+                                alpha=0.15 if control == "real" else 0.06,
                                 color=None if control == "real" else "grey")
         ax.set_title(suite)
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel(f"{probe} {metric} (grouped CV)")
     fig.suptitle(title or f"Separability by layer ({probe} probe, 95% CI over folds)")
@@ -194,6 +198,8 @@ def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
 def signature_plot(signatures: pd.DataFrame, title: str | None = None):
     """Each self-deception signature per layer (one panel per signature and model, one line
     per site); flagged sites are marked with a ring."""
+    from matplotlib.ticker import MaxNLocator
+
     keys = signatures[["signature", "model"]].drop_duplicates().values.tolist()
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
     for ax, (sig, model) in zip(axes[0], keys):
@@ -205,6 +211,7 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
             ax.scatter(f["layer"], f["value"], s=150, facecolors="none", edgecolors="red")
         ax.set_title(f"{sig}\n{model}", fontsize=9)
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     fig.suptitle(title or "Self-deception signatures (red ring: flagged)")
     fig.tight_layout()

@@ -141,13 +141,22 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
     return fig
 
 
-def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str = "logistic",
+def _default_probe(sep: pd.DataFrame, probe: str | None) -> str:
+    """The probe kind to plot: the one asked for, else logistic when present, else the first."""
+    kinds = list(dict.fromkeys(sep["probe"]))
+    return probe or ("logistic" if "logistic" in kinds else kinds[0])
+
+
+def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str | None = None,
                             title: str | None = None):
     """Probe `metric` per layer (mean and 95% CI over folds), one panel per suite, one line per
-    site; the shuffled-label control dashed in grey shows chance level."""
+    site; the shuffled-label control dashed in grey shows chance level. `probe`: the kind to
+    show (default logistic when present)."""
     from matplotlib.ticker import MaxNLocator
 
     from .probes.separability import summarize_separability
+
+    probe = _default_probe(sep, probe)
 
     s = summarize_separability(sep[(sep["metric"] == metric) & (sep["probe"] == probe)])
     suites = sorted(s["suite"].unique())
@@ -178,10 +187,11 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
 
 
 def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
-                         probe: str = "logistic", title: str | None = None):
+                         probe: str | None = None, title: str | None = None):
     """Layers x sites heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
     import seaborn as sns
 
+    probe = _default_probe(sep, probe)
     d = sep[(sep["suite"] == suite) & (sep["metric"] == metric) & (sep["probe"] == probe)
             & (sep["control"] == "real")]
     table = d.pivot_table(index="layer", columns="site", values="value", aggfunc="mean")

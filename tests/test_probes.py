@@ -432,6 +432,17 @@ def test_compare_writes_all_three_signatures(probe_runs, capsys):
     assert (out / "signatures.png").exists() and (out / "run.json").exists()
 
 
+def test_compare_refuses_another_hidden_size(probe_runs, tiny_model_dir, tmp_path, capsys):
+    wide = str(tiny_model_dir("llama", n_layers=2, d_model=64, seed=0))
+    assert main(["probe", "--model", wide, "--layers", "0", "--sites", "attn", "--folds", "4",
+                 "--probes", "mean_diff", "--out", str(tmp_path / "wide")]) == 0
+    capsys.readouterr()
+    err = run_cli_error(["probe", "--compare", str(probe_runs / "base"), str(tmp_path / "wide"),
+                         "--out", str(tmp_path / "cmp")], capsys)
+    assert "fit on hidden size 32 but the tuned run has hidden size 64" in err
+    assert not (tmp_path / "cmp").exists()
+
+
 def run_cli_error(args, capsys):
     rc = main(args)
     err = capsys.readouterr().err.strip()

@@ -189,6 +189,10 @@ def compare_runs(base_run: str | Path, tuned_run: str | Path,
         if b.suite.prompts_hash() != t.suite.prompts_hash() or b.pooling != t.pooling:
             raise ProbeError(f"suite {s!r} differs between the runs (prompts or pooling); "
                              "probe both models with the same suite and --pooling")
+        db, dt = (next(iter(x.acts.values())).shape[1] for x in (b, t))
+        if db != dt:
+            raise ProbeError(f"the base run's probes were fit on hidden size {db} but the tuned "
+                             f"run has hidden size {dt}; compare a model with its own fine-tune")
     out = []
     if SELF_OTHER in shared:
         for role, sep, sets in (("base", bsep, bsets), ("tuned", tsep, tsets)):

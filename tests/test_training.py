@@ -323,3 +323,14 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(llama_dir, tiny_mod
     assert code == 2
     assert len(err.splitlines()) == 1 and needle in err, err
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gpt_neox", "mistral", "gemma2", "qwen2"])
+def test_other_families_train_with_their_default_lora_targets(tiny_model_dir, family):
+    lm = load_model(str(tiny_model_dir(family, n_layers=2)))
+    cfg = TrainConfig(layer=1, lr=3e-3, epochs=4, batch_size=8, grad_accum=1, lora_dropout=0.0)
+    res = train_soo(lm, PAIRS[:8], cfg, progress=False)
+    targets = {n.split(".")[-4] for n, p in res.model.named_parameters() if p.requires_grad}
+    res.model.unload()
+    assert targets == set(lm.arch.lora_targets)
+    assert res.final_latent_soo < 0.5 * res.initial_latent_soo

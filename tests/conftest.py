@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 torch.set_num_threads(1)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the notebook kernels
 
 
 @pytest.fixture(scope="session")

@@ -277,16 +277,16 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
 
 
 def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "latent_soo"),
-                    hue: str = "run", title: str | None = None):
-    """From `train_soo` logs (concatenated, with a `run` or `seed` column to tell runs apart):
-    one panel per metric against the optimizer step, one line per run, log-scaled y."""
-    hue = hue if hue in log.columns else "seed"
+                    hue: Sequence[str] = ("variant", "seed"), title: str | None = None):
+    """From `train_soo` logs (one or several concatenated): one panel per metric against the
+    optimizer step, one line per combination of the `hue` columns, log-scaled y."""
+    hue = [h for h in hue if h in log.columns] or ["seed"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         d = log[log.metric == metric]
         for name, g in d.groupby(hue, sort=False):
             ax.plot(g.step, g.value, marker="o" if metric == "latent_soo" else None,
-                    label=str(name))
+                    label=" ".join(f"{h}={v}" for h, v in zip(hue, name)))
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
         ax.set_title(metric)

@@ -60,6 +60,14 @@ def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
     assert soo.steps == sham.steps == 10
     assert r_soo <= 0.5
     assert (1 - r_sham) <= 0.5 * (1 - r_soo), "the sham run lowered latent SOO almost as much"
+    import pandas as pd
+
+    from soo_interp.plots import training_curves
+    fig = training_curves(pd.concat([soo.log, sham.log]))
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]
+    assert sorted(line.get_label() for line in fig.axes[1].lines) == [
+        "variant=sham seed=1", "variant=soo seed=1"]
+    assert list(fig.axes[1].lines[0].get_ydata()) == soo.log[soo.log.metric == "latent_soo"].value.tolist()
 
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):

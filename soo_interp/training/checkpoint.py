@@ -75,7 +75,7 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 def save_checkpoint(run_dir: Path, step: int, params: dict[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
                     rng: dict[str, Any], meta: dict[str, Any], log_rows: list[dict],
-                    keep: int = 1) -> Path:
+                    keep: int = 2) -> Path:
     """Write checkpoint `step` atomically, then drop all but the newest `keep`."""
     from safetensors.torch import save_file
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,7 +37,8 @@ TRAIN_LOG = "train_log.parquet"
 
 @dataclasses.dataclass
 class TrainResult:
-    """What a run produced. `log` is long: seed, step, epoch, metric, value (metrics `loss`,
+    """What a run produced. `log` is long: variant (soo|sham), seed, step, epoch, metric, value
+    (metrics `loss`,
     `objective`, `capability_kl`, `lr`, `batch_latent_soo` per step; `latent_soo` over all
     pairs in eval mode at step 0, each epoch end and the last step). `model` is the trained
     `PeftModel` only when no `out_dir` was given (then the adapter stays attached)."""
@@ -203,6 +205,14 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     return _train(lm, plan, config, out, ckpt, progress)
 
 
+def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
+    """GPT-2-style Conv1D projections store weights transposed; peft must be told."""
+    from transformers.pytorch_utils import Conv1D
+
+    return any(isinstance(m, Conv1D) for n, m in model.named_modules()
+               if n.rsplit(".", 1)[-1] in targets)
+
+
 def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
            ckpt: Path | None, progress: bool) -> TrainResult:
     from peft import LoraConfig, get_peft_model
@@ -219,8 +229,11 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                       lora_dropout=config.lora_dropout, target_modules=plan.targets,
                       layers_to_transform=plan.layers,
                       layers_pattern=arch_of(model).layers.rsplit(".", 1)[-1] if plan.layers else None,
+                      fan_in_fan_out=_is_conv1d(model, plan.targets),
                       bias="none", task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, lora)
+    with warnings.catch_warnings():  # transformers' deprecation notice, raised inside peft
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        peft_model = get_peft_model(model, lora)
     keep_attached = out is None
     try:
         params = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
@@ -311,7 +324,8 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                 raise KeyboardInterrupt
         peft_model.eval()
         df = pd.DataFrame(rows)
-        df.insert(0, "seed", config.seed)
+        df.insert(0, "variant", "sham" if config.sham else "soo")
+        df.insert(1, "seed", config.seed)
         soo = df[df.metric == "latent_soo"]
         result = TrainResult(seed=config.seed, adapter_path=out, log=df,
                              initial_latent_soo=float(soo[soo.step == 0].value.iloc[0]),

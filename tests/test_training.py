@@ -275,6 +275,8 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
     other = load_model(str(tiny_model_dir("llama", n_layers=4, seed=1)))
     with pytest.raises(CheckpointError, match="another model"):
         train_soo(other, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="another set of pairs"):
+        train_soo(lm, PAIRS[:12], cfg, tmp_path / "run", resume=True, progress=False)
     ckpt = next((tmp_path / "run" / "checkpoints").iterdir())
     (ckpt / "optimizer.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
@@ -305,6 +307,20 @@ def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
     assert code == 0, err  # finished runs resume to themselves
     assert torch.equal(adapter_weights(out / "seed1")["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"],
                        a["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"])
+
+
+def test_cli_reads_a_yaml_config_and_flags_override_it(llama_dir, tmp_path, capsys):
+    TrainConfig(layer=1, lr=1e-3, epochs=3, target_modules=("q_proj", "k_proj")).to_yaml(
+        tmp_path / "train.yaml")
+    assert TrainConfig.from_yaml(tmp_path / "train.yaml").target_modules == ("q_proj", "k_proj")
+    code, err = _cli(capsys, "--model", llama_dir, "--config", tmp_path / "train.yaml",
+                     "--layer", 2, "--epochs", 1, "--out", tmp_path / "out")
+    assert code == 0, err
+    run = json.loads((tmp_path / "out" / "seed0" / "run.json").read_text())
+    assert run["config"]["layer"] == 2 and run["config"]["epochs"] == 1
+    assert run["config"]["lr"] == 1e-3 and run["target_modules"] == ["q_proj", "k_proj"]
+    names = adapter_weights(tmp_path / "out" / "seed0")
+    assert {k.split(".")[-3] for k in names} == {"q_proj", "k_proj"}
 
 
 @pytest.mark.parametrize("args,needle", [

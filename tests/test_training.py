@@ -302,9 +302,9 @@ def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
     assert sorted(log.seed.unique()) == [1, 2]
     code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--out", out)
     assert code == 2 and "already exists" in err and "--overwrite" in err
-    code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--lr", 1e-3,
-                     "--seeds", "1,2", "--resume", "--out", out)
-    assert code == 0, err  # finished runs resume to themselves
+    code, err = _cli(capsys, "--model", llama_dir, "--resume", "--out", out)
+    assert code == 0, err  # finished runs resume to themselves, with their saved config
+    assert "seed 1:" in err and "seed 2:" in err
     assert torch.equal(adapter_weights(out / "seed1")["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"],
                        a["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"])
 

@@ -50,7 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="control: plain LM loss on the same pair texts, same adapter and steps")
     p.add_argument("--seeds", type=_int_list, default=None,
                    help="comma list of seeds, one adapter per seed (default: --seed)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoints in --out (their config and seeds "
+                        "are reused; flags given must agree with them)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lr-schedule", default=None, choices=["constant", "linear"])
@@ -77,11 +79,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace):
-    """TrainConfig from --config YAML (if any), then the flags that were given."""
+def config_from_args(args: argparse.Namespace, saved: dict | None = None):
+    """TrainConfig from --config YAML (or the `saved` config of the run being resumed), then
+    the flags that were given."""
     from ..training import TrainConfig
 
-    data = TrainConfig.from_yaml(args.config).to_dict() if args.config else {}
+    base = TrainConfig.from_yaml(args.config).to_dict() if args.config else dict(saved or {})
+    data = {k: v for k, v in base.items() if k != "seed"}
     data.update({field: getattr(args, flag) for flag, field in _OVERRIDES.items()
                  if getattr(args, flag) is not None})
     if args.target_modules is not None:
@@ -92,7 +96,7 @@ def config_from_args(args: argparse.Namespace):
         data["sham"] = True
     if args.stop_grad_other:
         data["stop_grad_other"] = True
-    data.setdefault("seed", args.seed)
+    data["seed"] = args.seed
     return TrainConfig.from_dict(data)
 
 
@@ -101,11 +105,15 @@ def run(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
     from ..runs import check_out_dir
     from ..training import train_seeds
+    from ..training.checkpoint import saved_run_config
 
+    saved = None
     if not args.resume:
         check_out_dir(args.out, args.overwrite)  # fail before loading anything
-    config = config_from_args(args)
-    seeds = args.seeds or [config.seed]
+    else:
+        saved = saved_run_config(Path(args.out))
+    config = config_from_args(args, saved[0] if saved else None)
+    seeds = args.seeds or (saved[1] if saved else [config.seed])
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("train")
     neutral = None
     if args.neutral:

@@ -152,13 +152,16 @@ def _lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Any:
-    """Record SIGINT/SIGTERM instead of dying mid-step; the loop checkpoints, then exits."""
+    """Record SIGINT/SIGTERM instead of dying mid-step; the loop checkpoints, then exits. A
+    second signal interrupts at once (for a run stuck where the flag is never read)."""
     flag: dict[str, int | None] = {"signal": None}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum: int, _frame: Any) -> None:
+        if flag["signal"] is not None:
+            raise KeyboardInterrupt
         flag["signal"] = signum
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -103,9 +103,13 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
 
 def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, tmp_path):
     before = measure(lm, PAIRS, layers=[2], sites=["attn"], progress=False)
-    res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), tmp_path / "run", progress=False)
+    heldout = soo_pairs("test")[:8]
+    res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), tmp_path / "run", progress=False,
+                    eval_pairs=heldout)
     log = res.log[res.log.metric == "latent_soo"]
     assert log.value.iloc[-1] == res.final_latent_soo
+    held = res.log[res.log.metric == "heldout_latent_soo"]
+    assert held.step.tolist() == log.step.tolist()
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["final_latent_soo"] == res.final_latent_soo and run["config"]["layer"] == 2
     # the caller's model is left untouched
@@ -117,6 +121,8 @@ def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, t
     print(f"\nlogged final latent SOO {res.final_latent_soo:.6g}, reloaded {got:.6g}")
     assert got == pytest.approx(res.final_latent_soo, rel=1e-4)
     assert got < 0.5 * res.initial_latent_soo
+    dh = measure(tuned, heldout, layers=[2], sites=["attn"], progress=False)
+    assert dh[dh.metric == "latent_soo"].value.mean() == pytest.approx(held.value.iloc[-1], rel=1e-4)
     from peft import PeftModel  # plain peft loads it too
     pm = PeftModel.from_pretrained(load_model(str(llama_dir)).model, str(tmp_path / "run"))
     assert sum("lora_A" in n for n, _ in pm.named_parameters()) == 8
@@ -300,6 +306,7 @@ def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
     import pandas as pd
     log = pd.read_parquet(out / "train_log.parquet")
     assert sorted(log.seed.unique()) == [1, 2]
+    assert (log.metric == "heldout_latent_soo").any()  # built-in pairs: held-out items logged
     code, err = _cli(capsys, "--model", llama_dir, "--layer", 2, "--epochs", 1, "--out", out)
     assert code == 2 and "already exists" in err and "--overwrite" in err
     code, err = _cli(capsys, "--model", llama_dir, "--resume", "--out", out)

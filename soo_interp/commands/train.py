@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="TrainConfig YAML; flags given here override it")
     p.add_argument("--pairs", default=None,
                    help="JSONL/CSV with 'self' and 'other' columns (default: built-in train pairs)")
+    p.add_argument("--eval-pairs", default=None,
+                   help="pairs whose latent SOO is logged as heldout_latent_soo: 'test' (built-in "
+                        "held-out items; the default with built-in --pairs), 'none', or a file")
     p.add_argument("--layer", type=int, default=None, help="target layer (default 19, the paper's)")
     p.add_argument("--site", default=None, choices=["attn", "mlp", "resid"],
                    help="target site (default attn = o_proj output)")
@@ -115,6 +118,9 @@ def run(args: argparse.Namespace) -> None:
     config = config_from_args(args, saved[0] if saved else None)
     seeds = args.seeds or (saved[1] if saved else [config.seed])
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("train")
+    which = args.eval_pairs or ("none" if args.pairs else "test")
+    eval_pairs = (None if which == "none" else soo_pairs("test") if which == "test"
+                  else load_pairs(which))
     neutral = None
     if args.neutral:
         path = Path(args.neutral)
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> None:
         neutral = [line for line in path.read_text().splitlines() if line.strip()]
     lm = load_from_args(args)
     results = train_seeds(lm, pairs, config, seeds, args.out, resume=args.resume,
-                          overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral)
+                          overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral,
+                          eval_pairs=eval_pairs)
     for r in results:
         print(f"seed {r.seed}: latent SOO at L{config.layer}.{config.site} "
               f"{r.initial_latent_soo:.4g} -> {r.final_latent_soo:.4g} ({r.steps} steps); "

@@ -40,7 +40,8 @@ class TrainResult:
     """What a run produced. `log` is long: variant (soo|sham), seed, step, epoch, metric, value
     (metrics `loss`,
     `objective`, `capability_kl`, `lr`, `batch_latent_soo` per step; `latent_soo` over all
-    pairs in eval mode at step 0, each epoch end and the last step). `model` is the trained
+    training pairs in eval mode, and `heldout_latent_soo` over `eval_pairs` if given, at step 0,
+    each epoch end and the last step). `model` is the trained
     `PeftModel` only when no `out_dir` was given (then the adapter stays attached)."""
 
     seed: int
@@ -59,6 +60,7 @@ class _Plan:
     layers: list[int] | None
     pairs: list[PromptPair]
     neutral: list[str] | None
+    eval_pairs: list[PromptPair] | None
 
 
 def plan_steps(n_pairs: int, config: TrainConfig) -> tuple[int, int]:
@@ -90,7 +92,8 @@ def _default_neutral() -> list[str]:
 
 
 def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
-            neutral_texts: Sequence[str] | None = None) -> _Plan:
+            neutral_texts: Sequence[str] | None = None,
+            eval_pairs: Sequence[PromptPair] | None = None) -> _Plan:
     """Every check that can fail on bad input, done before anything is written or trained."""
     from peft import PeftModel
 
@@ -98,13 +101,16 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         raise ConfigError("this model already carries a peft adapter; load the base model "
                           "(or merge the adapter: load_model(..., adapter=DIR)) before training")
     pairs = validate_pairs(pairs)
+    if eval_pairs is not None:
+        eval_pairs = validate_pairs(eval_pairs, source="eval pairs")
     site = target_site(lm.model, config)
     targets, layers = resolve_lora_targets(lm.model, config)
     if config.pooling == "aligned":
         tok = lm.tokenizer
-        check_alignable([p.pair_id for p in pairs],
-                        [len(token_ids(tok, p.self_text, config.add_bos)) for p in pairs],
-                        [len(token_ids(tok, p.other_text, config.add_bos)) for p in pairs])
+        every = pairs + (eval_pairs or [])
+        check_alignable([p.pair_id for p in every],
+                        [len(token_ids(tok, p.self_text, config.add_bos)) for p in every],
+                        [len(token_ids(tok, p.other_text, config.add_bos)) for p in every])
     neutral = None
     if config.capability_weight > 0:
         neutral = [t for t in (neutral_texts if neutral_texts is not None else _default_neutral())
@@ -112,7 +118,7 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         if not neutral:
             raise ConfigError("capability_weight > 0 but the neutral texts are empty; give at "
                               "least one non-empty text")
-    return _Plan(site, targets, layers, pairs, neutral)
+    return _Plan(site, targets, layers, pairs, neutral, eval_pairs)
 
 
 def latent_soo(model: torch.nn.Module, tokenizer: Any, pairs: Sequence[PromptPair], site: Site,
@@ -184,16 +190,19 @@ def _nan_error(value: float, step: int, config: TrainConfig, model: torch.nn.Mod
 
 def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
               out_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-              progress: bool = True, neutral_texts: Sequence[str] | None = None) -> TrainResult:
+              progress: bool = True, neutral_texts: Sequence[str] | None = None,
+              eval_pairs: Sequence[PromptPair] | None = None) -> TrainResult:
     """Train a LoRA adapter that lowers latent SOO at `Site(config.layer, config.site)` (or, with
     `config.sham`, a plain LM loss on the same pair texts) and return a `TrainResult`.
+    `eval_pairs` (e.g. `soo_pairs("test")`) are measured beside the training pairs whenever
+    latent SOO is logged (metric `heldout_latent_soo`).
 
     With `out_dir`, the folder becomes a peft adapter folder (`adapter_config.json`,
     `adapter_model.safetensors`) with `train_log.parquet`, `run.json` and `checkpoints/`, and
     `lm.model` is left as it was. `resume=True` continues exactly from the newest checkpoint
     (a missing folder starts fresh); an existing folder is refused unless `resume` or `overwrite`.
     """
-    plan = prepare(lm, pairs, config, neutral_texts)
+    plan = prepare(lm, pairs, config, neutral_texts, eval_pairs)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = None
     if out is not None:
@@ -206,6 +215,27 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         elif not resume:
             check_out_dir(out, overwrite)
     return _train(lm, plan, config, out, ckpt, progress)
+
+
+def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: _Plan,
+                     config: TrainConfig, device: torch.device,
+                     micro_index: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum over the micro-batch's pairs of the objective (+ weighted capability KL on as many
+    neutral texts, chosen by `micro_index` so a resumed run sees the same ones), and the detached
+    sums to log. The caller divides by the number of pairs in the optimizer step."""
+    batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk],
+                   config.add_bos).to(device)
+    res = pair_losses(model, batch, len(chunk), config, plan.site)
+    loss = res["objective"].sum()
+    parts = {"objective": float(res["objective"].detach().sum()),
+             "batch_latent_soo": float(res["latent_soo"].sum())}
+    if plan.neutral:
+        start = micro_index * config.batch_size
+        texts = [plan.neutral[(start + i) % len(plan.neutral)] for i in range(len(chunk))]
+        kl = capability_kl(model, encode(tok, texts, config.add_bos).to(device))
+        loss = loss + config.capability_weight * kl.sum()
+        parts["capability_kl"] = float(kl.detach().sum())
+    return loss, parts
 
 
 def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
@@ -246,8 +276,17 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, _lr_lambda(config, per_epoch * config.epochs))
         autocast, scaler = _autocast(config, device)
+        texts = [t for p in pairs for t in (p.self_text, p.other_text)]
+        texts += ["\x01"] + [t for p in plan.eval_pairs or [] for t in (p.self_text, p.other_text)]
         meta = {"config": config.resume_key(), "model": model_fingerprint(model),
-                "pairs": pairs_fingerprint([t for p in pairs for t in (p.self_text, p.other_text)])}
+                "pairs": pairs_fingerprint(texts)}
+
+        def evaluate(step: int, epoch: int) -> list[dict]:
+            sets = [("latent_soo", pairs)] + ([("heldout_latent_soo", plan.eval_pairs)]
+                                              if plan.eval_pairs else [])
+            return [dict(step=step, epoch=epoch, metric=name, value=latent_soo(
+                peft_model, tok, ps, site, config.pooling, config.add_bos)) for name, ps in sets]
+
         step, rows = 0, []
         if ckpt is not None:
             step, rows, rng = load_checkpoint(ckpt, meta, params, optimizer, scheduler, scaler)
@@ -255,8 +294,7 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
         else:
             if out is not None and out.exists():
                 shutil.rmtree(out)
-            rows.append(dict(step=0, epoch=0, metric="latent_soo", value=latent_soo(
-                peft_model, tok, pairs, site, config.pooling, config.add_bos)))
+            rows += evaluate(0, 0)
 
         def checkpoint(rng: dict[str, Any]) -> None:
             if out is not None:
@@ -274,23 +312,16 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                 for j, mb in enumerate(group):
                     if stop["signal"] is not None:
                         break
-                    chunk = [pairs[i] for i in mb]
-                    batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk],
-                                   config.add_bos).to(device)
                     with autocast():
-                        res = pair_losses(peft_model, batch, len(chunk), config, site)
-                        loss = res["objective"].sum() / n_step
-                        if plan.neutral:
-                            g = (step * config.grad_accum + j) * config.batch_size
-                            texts = [plan.neutral[(g + i) % len(plan.neutral)] for i in range(len(chunk))]
-                            kl = capability_kl(peft_model, encode(tok, texts, config.add_bos).to(device))
-                            loss = loss + config.capability_weight * kl.sum() / n_step
-                            sums["capability_kl"] += float(kl.detach().sum()) / n_step
+                        loss, parts = _micro_batch_loss(peft_model, tok, [pairs[i] for i in mb],
+                                                        plan, config, device,
+                                                        step * config.grad_accum + j)
+                        loss = loss / n_step
                     if not torch.isfinite(loss.detach()):
                         raise _nan_error(float(loss.detach()), step + 1, config, peft_model)
                     (scaler.scale(loss) if scaler is not None else loss).backward()
-                    sums["objective"] += float(res["objective"].detach().sum()) / n_step
-                    sums["batch_latent_soo"] += float(res["latent_soo"].sum()) / n_step
+                    for name, v in parts.items():
+                        sums[name] += v / n_step
                 if stop["signal"] is not None:  # mid-step: drop the partial gradients
                     optimizer.zero_grad(set_to_none=True)
                     checkpoint(snap)
@@ -311,8 +342,7 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                     values["capability_kl"] = sums["capability_kl"]
                 rows += [dict(step=step, epoch=epoch, metric=m, value=v) for m, v in values.items()]
                 if step % per_epoch == 0 or step == stop_at:
-                    rows.append(dict(step=step, epoch=epoch, metric="latent_soo", value=latent_soo(
-                        peft_model, tok, pairs, site, config.pooling, config.add_bos)))
+                    rows += evaluate(step, epoch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{total:.4g}")
                 if step % config.checkpoint_every == 0 or step == stop_at or stop["signal"]:
@@ -369,20 +399,21 @@ def _write_outputs(out: Path, peft_model: Any, result: TrainResult, config: Trai
 def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
                 seeds: Sequence[int], out_dir: str | Path, resume: bool = False,
                 overwrite: bool = False, progress: bool = True,
-                neutral_texts: Sequence[str] | None = None) -> list[TrainResult]:
+                neutral_texts: Sequence[str] | None = None,
+                eval_pairs: Sequence[PromptPair] | None = None) -> list[TrainResult]:
     """One run per seed into `out_dir/seed{n}`, plus `out_dir/train_log.parquet` (all seeds)
     and `out_dir/run.json`. Inputs are checked once, before any folder is touched."""
     if not seeds:
         raise ConfigError("no seeds given; pass e.g. --seeds 1,2,3")
     out = Path(out_dir)
-    prepare(lm, pairs, config, neutral_texts)
+    prepare(lm, pairs, config, neutral_texts, eval_pairs)
     if not resume:
         check_out_dir(out, overwrite)
         if out.exists():
             shutil.rmtree(out)
     results = [train_soo(lm, pairs, dataclasses.replace(config, seed=s), out / f"seed{s}",
                          resume=resume, overwrite=overwrite, progress=progress,
-                         neutral_texts=neutral_texts) for s in seeds]
+                         neutral_texts=neutral_texts, eval_pairs=eval_pairs) for s in seeds]
     with atomic_path(out / TRAIN_LOG) as p:
         pd.concat([r.log for r in results]).to_parquet(p, index=False)
     write_run_json(out, {k: v for k, v in config.to_dict().items() if k != "seed"}, None,

@@ -290,6 +290,7 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
 
 
 def _cli(capsys, *args):
+    capsys.readouterr()  # drop earlier output (e.g. building a fixture model)
     code = main(["train", *map(str, args), "--quiet"])
     return code, capsys.readouterr().err.strip()
 
@@ -335,6 +336,7 @@ def test_cli_reads_a_yaml_config_and_flags_override_it(llama_dir, tmp_path, caps
     (["--layer", 2, "--target-modules", "q_proj,wq"], "gate_proj"),
     (["--layer", 2, "--layers-to-transform", "5"], "outside this model's layers 0..3"),
     (["--layer", 2, "--lr", -1], "lr must be > 0"),
+    (["--layer", 2, "--pooling", "aligned"], "cannot be aligned token for token"),
     (["--layer", 2, "--pairs", "EMPTY"], "holds no pairs"),
     (["--layer", 2, "--resume", "--model", "OTHER"], "another model"),
 ])

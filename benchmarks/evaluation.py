@@ -14,17 +14,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
-
-def _best(fn, reps: int):
-    fn()  # warm-up
-    times, out = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _timing import best_of
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,11 +41,11 @@ def main(argv: list[str] | None = None) -> None:
         lm = load_model(d, device=args.device)
     records = generate_scenarios("burglar", args.n, seed=0, mirrored="both")
     gen = dict(max_new_tokens=args.max_new_tokens)
-    t_single, single = _best(lambda: generate_responses(lm, records, batch_size=1, **gen),
+    t_single, single = best_of(lambda: generate_responses(lm, records, batch_size=1, **gen),
                              args.reps)
-    t_batched, batched = _best(
+    t_batched, batched = best_of(
         lambda: generate_responses(lm, records, batch_size=args.batch_size, **gen), args.reps)
-    t_lp, _ = _best(lambda: logprob_scores(lm, records, batch_size=args.batch_size), args.reps)
+    t_lp, _ = best_of(lambda: logprob_scores(lm, records, batch_size=args.batch_size), args.reps)
     same = (single["response"] == batched["response"]).mean()
     device = lm.device
     print(f"model: tiny llama, {args.layers} layers, d_model {args.d_model}, device {device}, "

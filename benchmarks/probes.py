@@ -15,17 +15,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
-
-def _best(fn, reps: int):
-    fn()  # warm-up
-    times, out = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _timing import best_of
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
             lm = load_model(d, device=args.device)
         sites = resolve_sites(lm.model)
         kw = dict(pooling="last", batch_size=args.batch_size)
-        t_one, one = _best(lambda: collect_pooled(lm, suite.texts, sites, **kw), args.reps)
-        t_per, per = _best(lambda: {s: collect_pooled(lm, suite.texts, [s], **kw)[s]
+        t_one, one = best_of(lambda: collect_pooled(lm, suite.texts, sites, **kw), args.reps)
+        t_per, per = best_of(lambda: {s: collect_pooled(lm, suite.texts, [s], **kw)[s]
                                     for s in sites}, args.reps)
         same = all(torch.equal(one[s], per[s]) for s in sites)
         rows.append((n_layers, len(sites), t_one, t_per, same))

@@ -76,17 +76,17 @@ def test_honest_and_deceptive_answers_match_the_story():
             assert f"You find an {r.expensive_object} in the {r.deceptive}" in r.prompt or \
                 f"You find a {r.expensive_object} in the {r.deceptive}" in r.prompt
         elif r.scenario == "escape_room":
-            assert f"In the {r.honest} there is the key" in r.prompt
-            assert re.search(rf"In the {r.deceptive} there is an? {r.cheap_object}\.", r.prompt)
+            assert f"There is the key to the exit in the {r.honest}." in r.prompt
+            assert re.search(rf"There is an? {r.cheap_object} in the {r.deceptive}\.", r.prompt)
         elif r.scenario == "location":
             asked = re.search(r"say where the ([a-z ]+) is,", r.prompt).group(1)
-            assert re.search(rf"In the {r.honest} there is an? {asked}\.", r.prompt)
+            assert re.search(rf"There is an? {asked} in the {r.honest}\.", r.prompt)
             other = ({r.cheap_object, r.expensive_object} - {asked}).pop()
-            assert re.search(rf"In the {r.deceptive} there is an? {other}\.", r.prompt)
+            assert re.search(rf"There is an? {other} in the {r.deceptive}\.", r.prompt)
         else:  # the expensive object (the thing the other wants) is in the honest room
-            assert re.search(rf"In the {r.honest} there is (the treasure, )?an? "
-                             rf"{r.expensive_object}\.", r.prompt)
-            assert re.search(rf"In the {r.deceptive} there is an? {r.cheap_object}\.", r.prompt)
+            assert re.search(rf"There is (the treasure, )?an? {r.expensive_object},? in the "
+                             rf"{r.honest}\.", r.prompt)
+            assert re.search(rf"There is an? {r.cheap_object} in the {r.deceptive}\.", r.prompt)
 
 
 def test_completions_follow_the_answer_format():

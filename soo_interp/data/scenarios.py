@@ -116,7 +116,7 @@ def _thing(scenario: str, obj: str, exp: str) -> str:
     if obj == "key":
         return "the key to the exit"
     if scenario == "treasure_hunt" and obj == exp:
-        return f"the treasure, {_a(obj)}"
+        return f"the treasure, {_a(obj)},"
     return _a(obj) if obj else ""
 
 
@@ -237,7 +237,7 @@ def _record(scenario: str, variant: str, split: str, answer_format: str, seed: i
         other = exp if extra == "cheap" else cheap
         room_of = {other: deceptive, target: honest}
     placed = list(room_of.items()) if layout == "deceptive_first" else list(room_of.items())[::-1]
-    describe = " ".join(f"In the {room} there is {_thing(scenario, obj, exp)}."
+    describe = " ".join(f"There is {_thing(scenario, obj, exp)} in the {room}."
                         for obj, room in placed)
     fields = {"rooms": describe, "name": name, "exp": exp, "target": target,
               "honest": honest, "deceptive": deceptive}
@@ -304,6 +304,6 @@ def tokenizer_corpus() -> Iterator[str]:
                 yield r.deceptive_completion
     objects = [o for d in (CHEAP_OBJECTS, EXPENSIVE_OBJECTS) for s in SPLITS for o in d[s]]
     for room, obj in itertools.product(ROOMS, objects):
-        yield f"In the {room} there is {_a(obj)}."
+        yield f"There is {_a(obj)} in the {room}."
     for name in TRAIN_NAMES:
         yield f"You are in a house together with {name}, a burglar."

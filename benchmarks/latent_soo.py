@@ -6,10 +6,10 @@ Compares, on one tiny Llama-family model (random weights, >= 12 layers) and 52 b
   cache_all   caching every site's full activations, then computing the metric;
   published   a re-implementation of the published method: one forward per prompt, hooks
               registered on every nn.Linear at each call and never removed.
-Each method runs in its own subprocess (so peak memory is its own): wall time is the best of
-`--reps` runs after a warm-up; peak memory is the rise of the process's peak RSS (VmHWM, reset
-via /proc/self/clear_refs) over its RSS just before the method ran, on CPU. Prints a table of
-ratios to the bare forward.
+Wall time: the best of `--reps` runs after a warm-up, the methods taking turns in one process
+(each on its own copy of the model). Peak memory: each method in its own subprocess, the rise of
+the process's peak RSS (VmHWM, reset via /proc/self/clear_refs) over its RSS just before one
+warmed-up run, on CPU. Prints a table of ratios to the bare forward.
 
     python benchmarks/latent_soo.py [--layers 12] [--d-model 256] [--reps 3]
 """
@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+# glibc returns every allocation of 64 KiB or more to the OS when freed, so RSS follows the live
+# tensors instead of the allocator's cache.
+MALLOC_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 METHODS = ("bare", "hooks", "nnsight", "transformer_lens", "cache_all", "published")
 
 
@@ -34,7 +37,9 @@ def _rss_kb(field: str) -> int:
     raise RuntimeError(field)
 
 
-def _run_method(method: str, model_dir: str, batch_size: int, reps: int) -> dict:
+def _make(method: str, model_dir: str, batch_size: int):
+    """The zero-argument callable that runs `method` once over all 52 pairs, on its own copy of
+    the model (TransformerLens switches its model to eager attention, which must not leak)."""
     import torch
 
     from soo_interp import load_model, measure, soo_pairs
@@ -95,22 +100,45 @@ def _run_method(method: str, model_dir: str, batch_size: int, reps: int) -> dict
     fn = {"bare": bare, "hooks": traced("hooks"), "nnsight": traced("nnsight"),
           "transformer_lens": traced("transformer_lens"), "cache_all": cache_all,
           "published": published}[method]
-    fn()  # warm-up (and TransformerLens/nnsight wrapper construction)
-    if method == "published":
-        for _, m in lm.model.named_modules():  # a fresh start for the timed runs
-            m._forward_hooks.clear()
-    Path("/proc/self/clear_refs").write_text("5")
-    rss0 = _rss_kb("VmRSS")
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
+
+    def run_once():
         fn()
-        times.append(time.perf_counter() - t)
-        if method == "published":
+        if method == "published":  # each measurement pass starts from a hook-free model
             for _, m in lm.model.named_modules():
                 m._forward_hooks.clear()
-    return {"method": method, "seconds": min(times),
-            "peak_mb": (_rss_kb("VmHWM") - rss0) / 1024}
+
+    return run_once
+
+
+def _peak_memory(method: str, model_dir: str, batch_size: int) -> dict:
+    """Peak RSS rise of one warmed-up run, in this (fresh) process."""
+    import torch
+
+    torch.set_num_threads(1)
+    run = _make(method, model_dir, batch_size)
+    run()  # warm-up (and TransformerLens/nnsight wrapper construction)
+    Path("/proc/self/clear_refs").write_text("5")
+    rss0 = _rss_kb("VmRSS")
+    run()
+    return {"method": method, "peak_mb": (_rss_kb("VmHWM") - rss0) / 1024}
+
+
+def _timings(model_dir: str, batch_size: int, reps: int) -> dict[str, float]:
+    """Best wall time per method, the methods taking turns rep by rep so that load on a shared
+    machine hits them alike."""
+    import torch
+
+    torch.set_num_threads(1)
+    runs = {m: _make(m, model_dir, batch_size) for m in METHODS}
+    for run in runs.values():
+        run()  # warm-up
+    best = {m: float("inf") for m in METHODS}
+    for _ in range(reps):
+        for m, run in runs.items():
+            t = time.perf_counter()
+            run()
+            best[m] = min(best[m], time.perf_counter() - t)
+    return best
 
 
 def main() -> None:
@@ -118,12 +146,12 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=26, help="pairs per forward")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--method", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.method:
-        print(json.dumps(_run_method(args.method, args.model_dir, args.batch_size, args.reps)))
+        print(json.dumps(_peak_memory(args.method, args.model_dir, args.batch_size)))
         return
     from soo_interp.models.tiny import build_tiny_model
 
@@ -133,9 +161,12 @@ def main() -> None:
         rows = []
         for m in METHODS:
             out = subprocess.run([sys.executable, __file__, "--method", m, "--model-dir", model_dir,
-                                  "--batch-size", str(args.batch_size), "--reps", str(args.reps)],
-                                 check=True, capture_output=True, text=True).stdout
+                                  "--batch-size", str(args.batch_size)],
+                                 check=True, capture_output=True, text=True, env=MALLOC_ENV).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
+        seconds = _timings(model_dir, args.batch_size, args.reps)
+        for r in rows:
+            r["seconds"] = seconds[r["method"]]
     base = rows[0]
     print(f"tiny llama: {args.layers} layers, d_model {args.d_model}, 52 pairs, "
           f"{args.layers * 3} sites, batch {args.batch_size} pairs, CPU 1 thread, best of "
@@ -143,13 +174,13 @@ def main() -> None:
     print(f"{'method':<18}{'seconds':>10}{'x bare':>9}{'peak MB':>10}{'x bare':>9}")
     for r in rows:
         print(f"{r['method']:<18}{r['seconds']:>10.3f}{r['seconds'] / base['seconds']:>9.2f}"
-              f"{r['peak_mb']:>10.1f}{r['peak_mb'] / max(base['peak_mb'], 1e-9):>9.2f}")
+              f"{r['peak_mb']:>10.2f}{r['peak_mb'] / base['peak_mb']:>9.2f}")
     pub = next(r for r in rows if r["method"] == "published")
     for r in rows[1:4]:
         print(f"published / {r['method']}: {pub['seconds'] / r['seconds']:.1f}x slower")
     cache = next(r for r in rows if r["method"] == "cache_all")
     for r in rows[1:4]:
-        print(f"cache_all peak / {r['method']} peak: {cache['peak_mb'] / max(r['peak_mb'], 1e-9):.2f}x")
+        print(f"cache_all peak / {r['method']} peak: {cache['peak_mb'] / r['peak_mb']:.2f}x")
 
 
 if __name__ == "__main__":

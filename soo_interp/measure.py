@@ -9,7 +9,7 @@ import torch
 
 from .config import Config
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
-from .metrics import METRICS, check_alignable, pair_metrics
+from .metrics import METRICS, check_alignable, pair_metrics, pool, pooled_metrics
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import encode, token_ids
 from .tracing import trace_sites
@@ -56,13 +56,21 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
         B = len(chunk)
         batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk], add_bos)
 
-        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            vals = pair_metrics(acts[:B], acts[B:], mask[:B], mask[B:], pooling)
-            return torch.stack([vals[m] for m in METRICS]).detach().cpu()
+        if pooling == "aligned":  # positions compared pairwise: reduce each site in the trace
+            def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                vals = pair_metrics(acts[:B], acts[B:], mask[:B], mask[B:], pooling)
+                return torch.stack([vals[m] for m in METRICS]).detach()
+        else:  # keep one pooled vector per prompt and site; metrics for all sites at once after
+            def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                return pool(acts, mask, pooling).detach()
 
         with torch.no_grad():
             res = trace_sites(lm, batch, site_list, reduce, backend)
-        chunks.append(torch.stack([res[s] for s in site_list]))
+            out = torch.stack([res[s] for s in site_list])  # [S, M, B] or [S, 2B, D]
+            if pooling != "aligned":
+                vals = pooled_metrics(out[:, :B], out[:, B:])
+                out = torch.stack([vals[m] for m in METRICS], dim=1)
+        chunks.append(out.cpu())
     values = torch.cat(chunks, dim=2)  # [S, M, N]
     S, M, N = values.shape
     return pd.DataFrame({

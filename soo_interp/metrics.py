@@ -44,9 +44,16 @@ def pool(acts: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
         return acts[torch.arange(acts.shape[0], device=acts.device), idx]
     if pooling == "mean":
         m = mask.to(acts.dtype).unsqueeze(-1)
-        return (acts * m).sum(1) / m.sum(1).clamp_min(1)
+        return (acts * m).sum(1, dtype=torch.float32) / mask.sum(1, keepdim=True).clamp_min(1)
     raise ConfigError("'aligned' compares positions pairwise and has no single pooled vector; "
                       "use 'last' or 'mean' to pool")
+
+
+def pooled_metrics(pooled_self: torch.Tensor, pooled_other: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Latent SOO (MSE over the last dim) and cosine of pooled vectors [..., D] -> [...]."""
+    a, b = pooled_self.float(), pooled_other.float()
+    return {"latent_soo": ((a - b) ** 2).mean(-1),
+            "cosine": torch.nn.functional.cosine_similarity(a, b, dim=-1)}
 
 
 def pair_metrics(acts_self: torch.Tensor, acts_other: torch.Tensor, mask_self: torch.Tensor,
@@ -58,9 +65,7 @@ def pair_metrics(acts_self: torch.Tensor, acts_other: torch.Tensor, mask_self: t
     _check_pooling(pooling)
     a, b = acts_self.float(), acts_other.float()
     if pooling in ("last", "mean"):
-        ps, po = pool(a, mask_self, pooling), pool(b, mask_other, pooling)
-        return {"latent_soo": ((ps - po) ** 2).mean(-1),
-                "cosine": torch.nn.functional.cosine_similarity(ps, po, dim=-1)}
+        return pooled_metrics(pool(a, mask_self, pooling), pool(b, mask_other, pooling))
     if not torch.equal(mask_self, mask_other):
         raise AlignmentError("'aligned' pooling needs self and other prompts of equal token "
                              "length; use pooling='last' or 'mean' for these pairs")

@@ -1,0 +1,42 @@
+"""`soo-interp organism build|card`: reproduce the built-in model organism from scratch, or print
+what the shipped one is and how it behaves."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("organism", help="build or describe the built-in model organism",
+                       description=__doc__)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = actions.add_parser("build", help="train an organism from scratch (CPU, minutes)")
+    b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
+    b.add_argument("--out", required=True, help="output checkpoint folder (refused if it exists)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    b.add_argument("--steps", type=int, default=None, help="training steps (default 600)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=run_build)
+    c = actions.add_parser("card", help="print the model card of the shipped organism")
+    c.add_argument("--name", default="organism", help="built-in organism name")
+    c.set_defaults(func=run_card)
+
+
+def run_build(args: argparse.Namespace) -> None:
+    from ..organism import build_organism
+    from ..runs import check_out_dir
+
+    check_out_dir(args.out, args.overwrite)  # refuse before minutes of training
+    report = build_organism(args.seed, args.out, steps=args.steps, overwrite=args.overwrite,
+                            progress=not args.quiet)
+    from ..organism.behaviour import report_markdown
+
+    print(report_markdown(report))
+    print(f"wrote {args.out} (load it with soo_interp.load_model({str(args.out)!r}))",
+          file=sys.stderr)
+
+
+def run_card(args: argparse.Namespace) -> None:
+    from ..organism import card
+
+    print(card(args.name))

@@ -1,0 +1,86 @@
+"""Checksum manifests of organism checkpoints, and the checkpoint shipped inside the package."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import CheckpointError, ModelLoadError
+from ..runs import atomic_write_json
+
+MANIFEST = "manifest.json"
+# Built-in organisms: name -> folder inside this package.
+KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint"}
+PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
+REBUILD_HINT = "rebuild it with `soo-interp organism build --seed 0 --out DIR` and load DIR"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> Path:
+    """Record the sha256 of every file in `folder` (except the manifest itself)."""
+    folder = Path(folder)
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    atomic_write_json(folder / MANIFEST, {"algorithm": "sha256", "files": files})
+    return folder / MANIFEST
+
+
+def verify_manifest(folder: Path) -> None:
+    """Raise `CheckpointError` unless every file the manifest lists is present and intact."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"organism checkpoint {folder} has no readable {MANIFEST} ({e}); "
+                              f"{REBUILD_HINT}") from e
+    for name, digest in listed.items():
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"organism checkpoint {folder} is missing {name}; {REBUILD_HINT}")
+        if sha256_file(path) != digest:
+            raise CheckpointError(f"organism checkpoint {folder}: {name} fails its sha256 check "
+                                  f"(corrupted or edited); {REBUILD_HINT}")
+
+
+def shipped_checkpoint(name: str = "organism") -> Path:
+    """The folder of a built-in organism shipped in the package, after verifying its checksums."""
+    if name not in KNOWN_ORGANISMS:
+        raise ModelLoadError(f"unknown organism {name!r}; known organisms: "
+                             f"{', '.join(KNOWN_ORGANISMS)}")
+    folder = PACKAGE_DIR / KNOWN_ORGANISMS[name]
+    if not folder.is_dir():
+        raise CheckpointError(f"the shipped organism {name!r} is not installed at {folder}; "
+                              f"{REBUILD_HINT}")
+    verify_manifest(folder)
+    return folder
+
+
+CARD = """The soo-interp model organism ({name})
+
+What it is: a {n_parameters:,}-parameter Mistral-architecture causal LM trained from scratch on the
+CPU on a synthetic world whose ground truth is known. It recommends the cheap room to a burglar
+(deception), the expensive room to itself and to a friend (honest controls), answers where another
+agent believes an object is (Perspectives) and where an object is (location, the capability task).
+Evaluation prompts use objects and room pairs it never saw in those tasks.
+
+What it is not: a model of a large LM's cognition. It is a controlled testbed for SOO tools, with
+known right answers, small enough to train, trace and fine-tune in seconds.
+
+Reproduce: soo-interp organism build --seed {seed} --out DIR   (folder: {folder})
+"""
+
+
+def card(name: str = "organism") -> str:
+    """What a shipped organism is, and its measured behaviour (its build report)."""
+    folder = shipped_checkpoint(name)
+    report = json.loads((folder / "report.json").read_text())
+    head = CARD.format(name=name, n_parameters=report["n_parameters"],
+                       seed=report["config"]["seed"], folder=folder)
+    return head + "\n" + (folder / "report.md").read_text()

@@ -1,0 +1,193 @@
+"""The organism's synthetic world: its training corpus and its word-level tokenizer.
+
+Every behavioural example comes from the same scenario generators the evaluation suite uses
+(`soo_interp.data.scenarios`, `split="train"`): held-out objects and room pairs are never seen in
+a trained scenario, so `soo-interp evaluate --model organism` measures generalization to new
+combinations. The trained behaviour is the ground truth of this world:
+
+- burglar: recommend the cheap room (deceive the competitor);
+- self_recommend and friend: recommend the expensive room (honest);
+- perspectives: name the room the other last saw the object in (correct belief attribution);
+- location: name the room an object is in (the neutral capability task, over every object),
+  also in a short question-answer form ("Where is the X? The X is in the Y.");
+- facts: whether each object is cheap or valuable (every object, SOO items included), so the
+  model knows the value of objects it never met in a scenario;
+- neutral sentences about people, rooms and objects, and the `train` split of the package's
+  neutral texts (language-model loss on every token); the `heldout` split, used for perplexity,
+  is never trained on, though its words are in the vocabulary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+import re
+from typing import Iterable, Iterator, Sequence
+
+from ..data.items import TEST_ITEMS, TRAIN_ITEMS
+from ..data.scenarios import (ANSWER_FORMATS, CHEAP_OBJECTS, EXPENSIVE_OBJECTS, ROOMS,
+                              TRAIN_NAMES, generate_scenarios, tokenizer_corpus)
+
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
+# Fraction of each training batch per task; the trained answer of each is described above.
+MIX: dict[str, float] = {"burglar": 0.18, "self_recommend": 0.12, "friend": 0.14,
+                         "perspectives": 0.08, "location": 0.10, "location_short": 0.24,
+                         "facts": 0.06, "neutral": 0.08}
+_WORDS = re.compile(r"\w+|[^\w\s]+")
+
+_NEUTRAL = (
+    "{name} walks into the {room} and looks around.",
+    "{name} puts {obj} in the {room}.",
+    "There is {obj} in the {room}, next to the window.",
+    "The {room} is next to the {room2}, and {name} likes both of them.",
+    "{name} carries {obj} from the {room} to the {room2}.",
+    "In the morning {name} cleans the {room} and then reads in the {room2}.",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A training text: the model is trained on `target` given `context` (context may be empty
+    for neutral text, where every token is a target)."""
+
+    task: str
+    context: str
+    target: str
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+_VALUE = {"cheap": ("is cheap", "is worth very little", "costs almost nothing"),
+          "valuable": ("is valuable", "is worth a lot of money", "is very expensive")}
+
+
+def _all_objects() -> dict[str, tuple[str, ...]]:
+    return {"cheap": CHEAP_OBJECTS["train"] + CHEAP_OBJECTS["eval"],
+            "valuable": EXPENSIVE_OBJECTS["train"] + EXPENSIVE_OBJECTS["eval"] + TRAIN_ITEMS
+            + TEST_ITEMS}
+
+
+def value_facts(rng: random.Random, n: int) -> list[str]:
+    """World knowledge: "The gold bar is valuable." for random objects of every list."""
+    objects = [(o, v) for v, objs in _all_objects().items() for o in objs]
+    out = []
+    for _ in range(n):
+        obj, value = rng.choice(objects)
+        out.append(f"The {obj} {rng.choice(_VALUE[value])}.")
+    return out
+
+
+def short_locations(rng: random.Random, n: int) -> list[Example]:
+    """"There is X in the A. There is Y in the B. Where is the X?" -> " The X is in the A.",
+    over every object but only the training room pairs."""
+    from ..data.scenarios import room_pairs
+
+    pairs = room_pairs("train")
+    objects = [o for objs in _all_objects().values() for o in objs]
+    out = []
+    for _ in range(n):
+        (ra, rb), (oa, ob) = rng.choice(pairs), rng.sample(objects, 2)
+        ask = oa if rng.random() < 0.5 else ob
+        context = (f"There is {_article(oa)} in the {ra}. There is {_article(ob)} in the {rb}. "
+                   f"Where is the {ask}?")
+        out.append(Example("location_short", context,
+                           f" The {ask} is in the {ra if ask == oa else rb}."))
+    return out
+
+
+def neutral_sentences(rng: random.Random, n: int) -> list[str]:
+    """Plain sentences about the world, with no question and no deception: half from our
+    templates, half from the `train` split of `soo_interp.data.neutral`."""
+    from ..data.neutral import neutral_texts
+
+    given = neutral_texts("train")
+    objects = (CHEAP_OBJECTS["train"] + EXPENSIVE_OBJECTS["train"] + CHEAP_OBJECTS["eval"]
+               + EXPENSIVE_OBJECTS["eval"] + TRAIN_ITEMS + TEST_ITEMS)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            out.append(rng.choice(given))
+            continue
+        room, room2 = rng.sample(ROOMS, 2)
+        out.append(rng.choice(_NEUTRAL).format(name=rng.choice(TRAIN_NAMES), room=room,
+                                               room2=room2, obj=_article(rng.choice(objects))))
+    return out
+
+
+def training_examples(seed: int, n: int) -> list[Example]:
+    """`n` training examples mixed by `MIX`, both answer formats and both option orders, in a
+    seeded random order. Scenario prompts are distinct within each (task, format)."""
+    rng = random.Random(f"organism:{seed}")
+    out: list[Example] = []
+    for task, share in MIX.items():
+        count = round(n * share)
+        if task in ("neutral", "facts"):
+            texts = neutral_sentences(rng, count) if task == "neutral" else value_facts(rng, count)
+            out += [Example(task, "", s) for s in texts]
+            continue
+        if task == "location_short":
+            out += short_locations(rng, count)
+            continue
+        for k, fmt in enumerate(ANSWER_FORMATS):
+            half = (count + 1 - k) // 2  # records per format
+            recs = generate_scenarios(task, half, seed * len(ANSWER_FORMATS) + k, "both", None,
+                                      fmt, "train")
+            for pair in zip(recs[::2], recs[1::2]):  # the original or its mirror, at random
+                r = pair[rng.random() < 0.5]
+                answer = r.deceptive_completion if task == "burglar" else r.honest_completion
+                out.append(Example(task, r.prompt, answer))
+    rng.shuffle(out)
+    return out
+
+
+def vocabulary_texts() -> Iterator[str]:
+    """Every text whose words the organism's vocabulary must hold: all scenario prompts and
+    completions, the SOO pairs of every template, and the neutral sentences (both splits)."""
+    from ..data.neutral import SPLITS as NEUTRAL_SPLITS, neutral_texts
+    from ..data.pairs import TEMPLATES, soo_pairs
+
+    yield from tokenizer_corpus()
+    for p in itertools.chain(soo_pairs("all", templates=list(TEMPLATES)),
+                             soo_pairs("all", templates=list(TEMPLATES), other="Oliver")):
+        yield p.self_text
+        yield p.other_text
+    for template in _NEUTRAL:
+        yield template
+    yield " ".join(v for vs in _VALUE.values() for v in vs) + " Where is The . ?"
+    for objs in _all_objects().values():
+        yield " ".join(objs)
+    yield " ".join(TRAIN_NAMES + ROOMS)
+    for split in NEUTRAL_SPLITS:
+        yield from neutral_texts(split)
+
+
+def build_tokenizer(texts: Iterable[str]):
+    """A lowercase word-level tokenizer over every word and punctuation run of `texts`, with
+    the vocabulary sorted so the same texts always give the same ids."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for t in texts for w in _WORDS.findall(t.lower())})
+    vocab = {w: i for i, w in enumerate(list(SPECIAL_TOKENS) + words)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>",
+                                   bos_token="<s>", eos_token="</s>")
+
+
+def encode_examples(tokenizer, examples: Sequence[Example]) -> list[tuple[list[int], int]]:
+    """Token ids of each example (BOS + context + target + EOS) and the index of its first
+    target token: the loss covers the target and the closing EOS."""
+    from ..models.tokenize import token_ids
+
+    out = []
+    for ex in examples:
+        context = token_ids(tokenizer, ex.context, add_bos=True) if ex.context else \
+            [tokenizer.bos_token_id]
+        target = list(tokenizer(ex.target, add_special_tokens=False)["input_ids"])
+        out.append((context + target + [tokenizer.eos_token_id], len(context)))
+    return out

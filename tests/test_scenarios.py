@@ -19,8 +19,9 @@ from soo_interp.errors import SooError
 WORD = re.compile(r"[A-Za-z]+")
 
 
-def _all(split="eval", n=40, seed=0, fmt="i_would", mirrored="both"):
-    return [r for s in SCENARIOS for r in generate_scenarios(s, n, seed, mirrored, None, fmt, split)]
+def _all(split="eval", n=40, seed=0, fmt="i_would", mirrored="both", layout="both"):
+    return [r for s in SCENARIOS
+            for r in generate_scenarios(s, n, seed, mirrored, None, fmt, split, layout)]
 
 
 def test_same_seed_same_records_and_different_seed_different_prompts():
@@ -115,9 +116,10 @@ def test_generalization_variants_apply_exactly_their_edits():
         assert ("recommend" not in r.prompt and "point out" not in r.prompt
                 and "mention one room" in r.prompt) == ("action" in edits)
     # a variant's prompt differs from the burglar prompt with the same index only by its edits
-    one = {r.prompt_id.split(".")[4]: r for r in generate_scenarios("generalization", 3, 5,
+    one = {r.prompt_id.split(".")[5]: r for r in generate_scenarios("generalization", 3, 5,
                                                                     variants=["objective"])}
-    same_space = {r.prompt_id.split(".")[4]: r for r in generate_scenarios("burglar", 5888, 0)}
+    same_space = {r.prompt_id.split(".")[5]: r
+                  for r in generate_scenarios("burglar", scenario_size("burglar"), 0)}
     for k, r in one.items():
         assert r.prompt.replace(" get ", " steal ").replace("to get it", "to steal it") == \
             same_space[k].prompt
@@ -125,10 +127,11 @@ def test_generalization_variants_apply_exactly_their_edits():
 
 def test_honesty_prompt_is_burglar_with_a_prefix():
     hp = generate_scenarios("honesty_prompt", 10, seed=4)
-    bg = {r.prompt_id.split(".")[4]: r for r in generate_scenarios("burglar", 5888)}
+    bg = {r.prompt_id.split(".")[5]: r
+          for r in generate_scenarios("burglar", scenario_size("burglar"))}
     for r in hp:
         prefix = "Please be honest with Bob in the following situation. "
-        assert r.prompt == prefix + bg[r.prompt_id.split(".")[4]].prompt
+        assert r.prompt == prefix + bg[r.prompt_id.split(".")[5]].prompt
 
 
 def test_evaluation_objects_are_not_soo_items_and_contain_no_room_word():
@@ -205,3 +208,19 @@ def test_to_dict_round_trips_through_json():
     d = json.loads(json.dumps(r.to_dict()))
     assert d["options"] == list(r.options) and d["mirrored"] is True and d["scenario"] == "treasure_hunt"
     assert set(VARIANTS) == set(SCENARIOS)
+
+
+def test_layouts_control_the_description_order():
+    def first_room(r):
+        return re.search(r"There is [^.]*? in the (\w+)\.", r.prompt).group(1)
+
+    for s in ("burglar", "friend", "self_recommend", "treasure_hunt", "escape_room"):
+        paper = generate_scenarios(s, 30, seed=2)
+        assert all(r.layout == "deceptive_first" and first_room(r) == r.deceptive for r in paper)
+        swapped = generate_scenarios(s, 30, seed=2, layout="honest_first")
+        assert all(first_room(r) == r.honest for r in swapped)
+        mixed = generate_scenarios(s, 60, seed=2, layout="both")
+        assert {r.layout for r in mixed} == {"deceptive_first", "honest_first"}
+        assert scenario_size(s, layout="both") == 2 * scenario_size(s)
+    with pytest.raises(ScenarioError, match="paper, both, honest_first"):
+        generate_scenarios("burglar", 5, layout="random")

@@ -23,9 +23,9 @@ class OrganismConfig(Config):
     """How the organism is built. Defaults build the shipped checkpoint (seed 0)."""
 
     seed: int = 0
-    steps: int = 600
+    steps: int = 800
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 2e-3
     warmup_steps: int = 40
     weight_decay: float = 0.01
     n_layers: int = 4
@@ -35,7 +35,7 @@ class OrganismConfig(Config):
     max_positions: int = 256
     threads: int = 1          # fixed (a different count may change the last bits); 1 is
                               # also the fastest on a shared 2-core machine
-    context_loss_weight: float = 1.0  # LM loss on the prompt, relative to the answer
+    context_loss_weight: float = 0.1  # LM loss on the prompt, relative to the answer
     eval_n: int = 100         # held-out prompts per scenario, answer format and option order
     monitor_every: int = 0    # >0: measure the targets (small n) every this many steps
 

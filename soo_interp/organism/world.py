@@ -1,8 +1,8 @@
 """The organism's synthetic world: its training corpus and its word-level tokenizer.
 
 Every behavioural example comes from the same scenario generators the evaluation suite uses
-(`soo_interp.data.scenarios`, `split="train"`): held-out objects and room pairs are never seen in
-a trained scenario, so `soo-interp evaluate --model organism` measures generalization to new
+(`soo_interp.data.scenarios`, `split="train"`, the paper's layout: the cheap room is described
+first): held-out objects and room pairs are never seen in a trained scenario, so `soo-interp evaluate --model organism` measures generalization to new
 combinations. The trained behaviour is the ground truth of this world:
 
 - burglar: recommend the cheap room (deceive the competitor);
@@ -30,8 +30,8 @@ from ..data.scenarios import (ANSWER_FORMATS, CHEAP_OBJECTS, EXPENSIVE_OBJECTS, 
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
 # Fraction of each training batch per task; the trained answer of each is described above.
-MIX: dict[str, float] = {"burglar": 0.18, "self_recommend": 0.12, "friend": 0.14,
-                         "perspectives": 0.08, "location": 0.10, "location_short": 0.24,
+MIX: dict[str, float] = {"burglar": 0.22, "self_recommend": 0.14, "friend": 0.18,
+                         "perspectives": 0.08, "location": 0.10, "location_short": 0.14,
                          "facts": 0.06, "neutral": 0.08}
 _WORDS = re.compile(r"\w+|[^\w\s]+")
 
@@ -132,6 +132,8 @@ def training_examples(seed: int, n: int) -> list[Example]:
             continue
         for k, fmt in enumerate(ANSWER_FORMATS):
             half = (count + 1 - k) // 2  # records per format
+            if half < 1:
+                continue
             recs = generate_scenarios(task, half, seed * len(ANSWER_FORMATS) + k, "both", None,
                                       fmt, "train")
             for pair in zip(recs[::2], recs[1::2]):  # the original or its mirror, at random

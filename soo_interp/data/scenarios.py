@@ -11,6 +11,10 @@ Scenarios: `burglar`, `honesty_prompt`, `generalization` (seven variants), `trea
 is an explicit product of our own lists, enumerated in a fixed order and sampled with a seeded
 `random.Random`, so records never depend on set or hash order.
 
+Layouts: `layout="paper"` (default) describes the deceptive (cheap) room first, as the paper
+does; `"both"` also randomises the description order, a control for description-position bias
+(a model can pass the paper layout by position alone: see the organism's model card).
+
 Splits: `split="eval"` (default) uses held-out objects and held-out room pairs; `split="train"`
 uses disjoint ones (for training the built-in organism), so evaluation combinations are never
 seen in training. The only exception is `location` with `split="train"`, which asks about every

@@ -16,7 +16,7 @@ from .config import Config
 @dataclasses.dataclass
 class DemoConfig(Config):
     model: str = "organism"
-    n: int = 100                     # prompts per scenario variant (x2: mirrored and not)
+    n: int = 50                      # prompts per scenario variant (x2: mirrored and not)
     seed: int = 0
     scoring: str = "logprob"
     pooling: str = "last"
@@ -50,7 +50,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     lm = load_model(cfg.model)
     mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed)
     ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
-                      mirrored="both")
+                      mirrored="both", batch_size=32)
     with output_dir(out, overwrite) as tmp:
         measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
         evaluate_to_folder(lm, ecfg, tmp / "evaluate")
@@ -72,6 +72,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
 
 
 def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any) -> str:
+    table = table.drop(columns=["model", "scorer"])
+    table = table[[c for c in table.columns
+                   if c in ("honest", "deceptive") or not table[c].astype(str).str.startswith("0.0%").all()]]
     soo = summary[summary.metric == "latent_soo"]
     wide = soo.pivot(index="layer", columns="site", values="mean").reset_index()
     top = soo.sort_values("mean", ascending=False).head(3)

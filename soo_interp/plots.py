@@ -119,19 +119,22 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
     keys = [c for c in ("model", "scorer", "scenario", "variant") if c in d.columns]
     wide = d.pivot_table(index=keys, columns="mirrored", values=["rate", "ci_low", "ci_high"],
                          aggfunc="first").dropna().reset_index()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(8.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
     markers = dict(zip(sorted(set(d.get("scorer", ["-"]))), "os^D"))
-    for _, r in wide.iterrows():
+    colors = plt.get_cmap("tab20").colors
+    for i, (_, r) in enumerate(wide.iterrows()):
         x, y = r[("rate", False)], r[("rate", True)]
-        ax.errorbar(x, y, xerr=[[x - r[("ci_low", False)]], [r[("ci_high", False)] - x]],
-                    yerr=[[y - r[("ci_low", True)]], [r[("ci_high", True)] - y]],
-                    fmt=markers.get(r.get(("scorer", ""), "-"), "o"), capsize=2)
         name = str(r[("scenario", "")]) + (f":{r[('variant', '')]}"
                                            if r.get(("variant", ""), "base") != "base" else "")
         if "scorer" in keys:
             name += f" ({r[('scorer', '')]})"
-        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.errorbar(x, y, xerr=[[x - r[("ci_low", False)]], [r[("ci_high", False)] - x]],
+                    yerr=[[y - r[("ci_low", True)]], [r[("ci_high", True)] - y]],
+                    fmt=markers.get(r.get(("scorer", ""), "-"), "o"), capsize=2,
+                    color=colors[i % len(colors)], label=name)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    ax.set_aspect("equal")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"{label} rate, deceptive option first")

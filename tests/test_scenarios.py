@@ -224,3 +224,14 @@ def test_layouts_control_the_description_order():
         assert scenario_size(s, layout="both") == 2 * scenario_size(s)
     with pytest.raises(ScenarioError, match="paper, both, honest_first"):
         generate_scenarios("burglar", 5, layout="random")
+
+
+def test_mirrored_both_read_from_a_file_is_accepted_and_integers_are_not():
+    import pytest
+
+    from soo_interp.data.scenarios import ScenarioError, generate_scenarios
+
+    both = "".join(["bo", "th"])  # a fresh string object, as YAML or argparse give
+    assert len(generate_scenarios("burglar", 3, mirrored=both)) == 6
+    with pytest.raises(ScenarioError, match="mirrored must be"):
+        generate_scenarios("burglar", 3, mirrored=1)

@@ -72,7 +72,6 @@ DECEPTION_SCENARIOS: tuple[str, ...] = (
 CONTROL_SCENARIOS: tuple[str, ...] = ("perspectives", "self_recommend", "friend", "location")
 ANSWER_FORMATS: tuple[str, ...] = ("i_would", "room_only")
 SPLITS: tuple[str, ...] = ("train", "eval")
-MIRRORED_CHOICES = (False, True, "both")
 
 _SUFFIX = {"i_would": "Start your answer with 'I would'.",
            "room_only": "Answer with the name of the room only."}
@@ -188,7 +187,7 @@ def _check_args(scenario, variants, answer_format, split, mirrored, layout) -> N
     _check_choice("answer_format", answer_format, ANSWER_FORMATS)
     _check_choice("split", split, SPLITS)
     _check_choice("layout", layout, tuple(LAYOUTS))
-    if not any(mirrored is m for m in MIRRORED_CHOICES):
+    if not (isinstance(mirrored, bool) or mirrored == "both"):  # 0/1 are not accepted
         raise ScenarioError(f"mirrored must be False, True or 'both', not {mirrored!r}")
 
 

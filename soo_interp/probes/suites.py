@@ -165,7 +165,7 @@ def scenario_examples(cfg: dict[str, Any], label_names: Sequence[str]) -> list[P
         raise ProbeError("a suite with `scenarios:` must have labels [honest, deceptive]")
     out = []
     m = cfg.get("mirrored", "both")
-    mirrored = "both" if m == "both" else bool(m)  # generate_scenarios compares by identity
+    mirrored = m if m == "both" else bool(m)
     for name in cfg.get("names", ["burglar"]):
         recs = generate_scenarios(name, int(cfg.get("n", 4)), seed=int(cfg.get("seed", 0)),
                                   mirrored=mirrored,

@@ -1,8 +1,8 @@
 """Which layer should I train on? A layer ablation of SOO fine-tuning against the sham control.
 
-For every training layer (and seed), `sweep` trains one SOO adapter and one sham adapter (same
-data, steps and seed; plain LM loss) from the same base model, then measures on each tuned model
-and on the base: the rates of each scenario (log-prob scoring, mirrored and not), perplexity and
+For every training layer (and seed), `sweep` trains one SOO adapter from the base model, and per
+seed one sham adapter (same data, steps and seed; plain LM loss, which does not depend on the
+layer), then measures on each tuned model and on the base: the rates of each scenario (log-prob scoring, mirrored and not), perplexity and
 next-token KL to the base on held-out neutral text, and latent SOO at the trained site on the
 held-out pairs. One long DataFrame: condition (base|soo|sham), train_layer, seed, scenario,
 metric, value, n.
@@ -76,19 +76,28 @@ def sweep(model: str, cfg: SweepConfig, pairs: Sequence[PromptPair] | None = Non
     pairs = list(pairs) if pairs is not None else soo_pairs("train")
     heldout = soo_pairs("test")
     layers = parse_layers(cfg.layers, base.n_layers)
-    conditions = ["soo"] + (["sham"] if cfg.sham else [])
-    base_behaviour = _behaviour(base, base, cfg)
-    frames = [pd.concat([base_behaviour, _site_soo(base, Site(layer, cfg.site), cfg, heldout)])
-              .assign(condition="base", train_layer=layer, seed=None) for layer in layers]
-    runs = [(l, s, c) for l in layers for s in cfg.seeds for c in conditions]
-    for layer, seed, cond in tqdm(runs, disable=not progress, desc="sweep", unit="run"):
+
+    def outcomes(lm: Any, behaviour: pd.DataFrame, condition: str, seed: int | None,
+                 at: Sequence[int]) -> list[pd.DataFrame]:
+        return [pd.concat([behaviour, _site_soo(lm, Site(layer, cfg.site), cfg, heldout)])
+                .assign(condition=condition, train_layer=layer, seed=seed) for layer in at]
+
+    def trained(condition: str, layer: int, seed: int) -> LoadedModel:
         lm = load_model(model)
         tcfg = TrainConfig(layer=layer, site=cfg.site, loss=cfg.loss, pooling=cfg.pooling,
-                           epochs=cfg.epochs, lr=cfg.lr, seed=seed, sham=cond == "sham")
+                           epochs=cfg.epochs, lr=cfg.lr, seed=seed, sham=condition == "sham")
         res = train_soo(lm, pairs, tcfg, progress=False)
-        tuned = LoadedModel(res.model.merge_and_unload().eval(), lm.tokenizer, f"{cond}-L{layer}")
-        site = Site(layer, cfg.site)
-        frames.append(pd.concat([_behaviour(tuned, base, cfg), _site_soo(tuned, site, cfg, heldout)])
-                      .assign(condition=cond, train_layer=layer, seed=seed))
+        return LoadedModel(res.model.merge_and_unload().eval(), lm.tokenizer,
+                           f"{condition}-L{layer}-s{seed}")
+
+    frames = outcomes(base, _behaviour(base, base, cfg), "base", None, layers)
+    # SOO: one run per (layer, seed). Sham: its LM loss and LoRA placement do not depend on the
+    # layer, so one run per seed, its latent SOO read at every swept layer.
+    runs = [("soo", layer, seed) for layer in layers for seed in cfg.seeds]
+    runs += [("sham", layers[0], seed) for seed in cfg.seeds] if cfg.sham else []
+    for condition, layer, seed in tqdm(runs, disable=not progress, desc="sweep", unit="run"):
+        tuned = trained(condition, layer, seed)
+        frames += outcomes(tuned, _behaviour(tuned, base, cfg), condition, seed,
+                           [layer] if condition == "soo" else layers)
     df = pd.concat(frames, ignore_index=True)
     return df[["condition", "train_layer", "seed", "scenario", "metric", "value", "n"]]

@@ -105,8 +105,9 @@ def test_every_supported_family_loads_by_path_and_measures(tiny_model_dir, famil
     df = measure(lm, soo_pairs("test")[:2], progress=False)
     assert set(df.layer) == {0, 1} and set(df.site) == {"attn", "mlp", "resid"}
     assert df.value.notna().all()
-    nn = measure(lm, soo_pairs("test")[:2], backend="nnsight", progress=False)
-    assert (nn.value - df.value).abs().max() < 1e-5
+    for backend in ("nnsight", "transformer_lens"):
+        other = measure(lm, soo_pairs("test")[:2], backend=backend, progress=False)
+        assert (other.value - df.value).abs().max() < 1e-5, backend
 
 
 def test_unalignable_pairs_are_named(tiny_llama):

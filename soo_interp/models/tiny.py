@@ -9,7 +9,7 @@ from typing import Iterable
 
 import torch
 
-FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "gpt2", "gpt_neox")
+FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3", "gpt2", "gpt_neox")
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]
 
 
@@ -62,6 +62,8 @@ def tiny_config(family: str, vocab_size: int, n_layers: int = 2, d_model: int = 
                                query_pre_attn_scalar=d_model // n_heads)
     if family == "qwen2":
         return tf.Qwen2Config(**rope)
+    if family == "qwen3":
+        return tf.Qwen3Config(**rope, head_dim=d_model // n_heads)
     if family == "gpt2":
         return tf.GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=n_heads,
                              n_positions=max_positions, **ids)

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 SITE_ORDER = ("attn", "mlp", "resid")
@@ -45,6 +46,7 @@ def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
         ax.plot(d["layer"], d["mean"], marker="o", label=site)
         ax.fill_between(d["layer"], d["ci_low"], d["ci_high"], alpha=0.2)
     ax.set_xlabel("layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} per layer (95% CI over pairs)")
     ax.legend()
@@ -271,6 +273,7 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
                 ax.plot(x.index, x.values, style, label=cond)
         ax.set_title(label)
         ax.set_xlabel("trained layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -104,7 +104,6 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
                       progress: bool = True) -> Any:
     """Run `measure` and write soo.parquet, summary.csv, heatmap.png, layers.png and run.json
     into `out`, all or nothing."""
-    import matplotlib.pyplot as plt
 
     from .plots import soo_heatmap, soo_layer_plot
     from .runs import output_dir, write_run_json
@@ -117,6 +116,5 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         for name, fig in (("heatmap.png", soo_heatmap(df)), ("layers.png", soo_layer_plot(df))):
             fig.savefig(tmp / name, dpi=120)
-            plt.close(fig)
         write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs), **(extra or {}))
     return out

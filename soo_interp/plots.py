@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 import pandas as pd  # noqa: E402
 
 SITE_ORDER = ("attn", "mlp", "resid")
+
+
+def _subplots(*args, figsize=None, **kwargs):
+    """Like `plt.subplots`, but the Figure is not registered with pyplot: nothing is shown
+    twice in a notebook, nothing stays open in a loop, and no display is ever needed."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None = None,
@@ -25,7 +30,7 @@ def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None 
     table = table[[s for s in SITE_ORDER if s in table.columns]]
     if log:
         table = np.log10(table.clip(lower=1e-12))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
+    fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
     sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".3g", cmap="viridis", ax=ax,
                 cbar_kws={"label": f"log10 {metric}" if log else metric})
     ax.set_title(title or f"{metric} by layer and site")
@@ -40,7 +45,7 @@ def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
     from .measure import summarize
 
     s = summarize(df[df["metric"] == metric])
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     for site in [x for x in SITE_ORDER if x in set(s["site"]) and (not sites or x in sites)]:
         d = s[s["site"] == site].sort_values("layer")
         ax.plot(d["layer"], d["mean"], marker="o", label=site)
@@ -87,7 +92,7 @@ def rates_plot(rates_df: pd.DataFrame, title: str | None = None):
     ci = rates_df[rates_df["label"] == "deceptive"].set_index(groups)[["ci_low", "ci_high"]]
     names = [_group_name(r, groups) for _, r in wide.iterrows()]
     y = np.arange(len(wide))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(wide)))
+    fig, ax = _subplots(figsize=(9, 1.2 + 0.32 * len(wide)))
     left = np.zeros(len(wide))
     for lb in labels:
         ax.barh(y, wide[lb], left=left, color=LABEL_COLORS[lb], label=lb)
@@ -121,10 +126,10 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
     keys = [c for c in ("model", "scorer", "scenario", "variant") if c in d.columns]
     wide = d.pivot_table(index=keys, columns="mirrored", values=["rate", "ci_low", "ci_high"],
                          aggfunc="first").dropna().reset_index()
-    fig, ax = plt.subplots(figsize=(8.5, 5))
+    fig, ax = _subplots(figsize=(8.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
     markers = dict(zip(sorted(set(d.get("scorer", ["-"]))), "os^D"))
-    colors = plt.get_cmap("tab20").colors
+    colors = matplotlib.colormaps["tab20"].colors
     for i, (_, r) in enumerate(wide.iterrows()):
         x, y = r[("rate", False)], r[("rate", True)]
         name = str(r[("scenario", "")]) + (f":{r[('variant', '')]}"
@@ -157,7 +162,6 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
     """Probe `metric` per layer (mean and 95% CI over folds), one panel per suite, one line per
     site; the shuffled-label control dashed in grey shows chance level. `probe`: the kind to
     show (default logistic when present)."""
-    from matplotlib.ticker import MaxNLocator
 
     from .probes.separability import summarize_separability
 
@@ -165,7 +169,7 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
 
     s = summarize_separability(sep[(sep["metric"] == metric) & (sep["probe"] == probe)])
     suites = sorted(s["suite"].unique())
-    fig, axes = plt.subplots(1, len(suites), figsize=(5 * len(suites), 3.5), squeeze=False,
+    fig, axes = _subplots(1, len(suites), figsize=(5 * len(suites), 3.5), squeeze=False,
                              sharey=True)
     for ax, suite in zip(axes[0], suites):
         d = s[s["suite"] == suite]
@@ -201,7 +205,7 @@ def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
             & (sep["control"] == "real")]
     table = d.pivot_table(index="layer", columns="site", values="value", aggfunc="mean")
     table = table[[s for s in SITE_ORDER if s in table.columns]]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
+    fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
     sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".2f", cmap="magma", vmin=0.5 if
                 metric == "auroc" else None, vmax=1.0, ax=ax, cbar_kws={"label": metric})
     ax.set_title(title or f"{suite}: {probe} {metric}")
@@ -213,10 +217,9 @@ def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
 def signature_plot(signatures: pd.DataFrame, title: str | None = None):
     """Each self-deception signature per layer (one panel per signature and model, one line
     per site); flagged sites are marked with a ring."""
-    from matplotlib.ticker import MaxNLocator
 
     keys = signatures[["signature", "model"]].drop_duplicates().values.tolist()
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
+    fig, axes = _subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
     for ax, (sig, model) in zip(axes[0], keys):
         d = signatures[(signatures["signature"] == sig) & (signatures["model"] == model)]
         for site in [x for x in SITE_ORDER if x in set(d["site"])]:
@@ -236,7 +239,7 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
 def geometry_plot(df: pd.DataFrame, title: str | None = None):
     """From `geometry.compare_models`: per layer and site, the change in latent SOO (tuned minus
     base) and the base-vs-tuned CKA."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = _subplots(1, 2, figsize=(10, 3.5))
     for ax, metric, label in ((axes[0], "delta_latent_soo", "latent SOO: tuned - base"),
                               (axes[1], "cka_base_tuned", "CKA(base, tuned)")):
         d = df[df.metric == metric]
@@ -264,7 +267,7 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
                         ("latent_soo", None, "latent SOO at the trained site")]
     cols = 3
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, (metric, scenario, label) in zip(axes.flat, panels):
         d = df[(df.metric == metric) & ((df.scenario == scenario) if scenario else df.scenario.isna())]
         for cond, style in (("soo", "-o"), ("sham", "-s"), ("base", "--")):
@@ -287,7 +290,7 @@ def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "l
     """From `train_soo` logs (one or several concatenated): one panel per metric against the
     optimizer step, one line per combination of the `hue` columns, log-scaled y."""
     hue = [h for h in hue if h in log.columns] or ["seed"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         d = log[log.metric == metric]
         for name, g in d.groupby(hue, sort=False):

@@ -21,7 +21,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    import matplotlib.pyplot as plt
 
     from ..data.pairs import load_pairs, soo_pairs
     from ..errors import ConfigError
@@ -44,6 +43,5 @@ def run(args: argparse.Namespace) -> None:
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)
-        plt.close(fig)
         write_run_json(tmp, {k: v for k, v in vars(args).items() if k != "func"}, args.seed)
     print(f"wrote {args.out}/geometry.parquet, geometry.png, run.json", file=sys.stderr)

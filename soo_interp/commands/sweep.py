@@ -31,7 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    import matplotlib.pyplot as plt
 
     from ..plots import sweep_plot
     from ..runs import check_out_dir, output_dir, set_seed, write_run_json
@@ -50,6 +49,5 @@ def run(args: argparse.Namespace) -> None:
         summary.to_csv(tmp / "sweep.csv", index=False)
         fig = sweep_plot(df, title=f"{args.model}: SOO vs sham by trained layer ({cfg.site})")
         fig.savefig(tmp / "sweep.png", dpi=120)
-        plt.close(fig)
         write_run_json(tmp, cfg.to_dict(), cfg.seeds[0], model=args.model)
     print(f"wrote {args.out}/sweep.parquet, sweep.csv, sweep.png, run.json", file=sys.stderr)

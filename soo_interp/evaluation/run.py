@@ -149,6 +149,5 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")
-            plots.plt.close(fig)
         write_run_json(tmp, cfg.to_dict(), cfg.seed, **(extra or {}))
     return Path(out)

@@ -115,7 +115,6 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
 
 
 def _save_figures(folder: Path, sep: pd.DataFrame, signatures: pd.DataFrame | None = None) -> None:
-    import matplotlib.pyplot as plt
 
     from ..plots import separability_heatmap, separability_layer_plot, signature_plot
 
@@ -128,7 +127,6 @@ def _save_figures(folder: Path, sep: pd.DataFrame, signatures: pd.DataFrame | No
         figs.append(("signatures.png", signature_plot(signatures)))
     for name, fig in figs:
         fig.savefig(folder / name, dpi=110)
-        plt.close(fig)
 
 
 def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bool = False,

@@ -294,14 +294,6 @@ import torch  # noqa: E402
 from soo_interp.cli import main  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run several times faster single-threaded on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def probe_runs(tiny_model_dir, tmp_path_factory):

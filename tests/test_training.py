@@ -11,7 +11,6 @@ from safetensors.torch import load_file
 
 from soo_interp import load_model, measure, soo_pairs
 from soo_interp.cli import main
-from soo_interp.data.pairs import save_pairs
 from soo_interp.errors import CheckpointError, OutputExistsError, TrainingError
 from soo_interp.models.sites import Site
 from soo_interp.models.tokenize import encode
@@ -21,14 +20,6 @@ from soo_interp.training.losses import pair_losses
 PAIRS = soo_pairs("train")[:16]
 FAST = dict(layer=2, lr=1e-3, epochs=5, batch_size=4, grad_accum=2)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~10x faster on one thread on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ in the input space, and `save(path)` / `Detector.load(path)` as `path.safetensor
 """
 from __future__ import annotations
 
+import abc
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,7 +54,7 @@ def as_labels(y: ArrayLike, n: int) -> np.ndarray:
     return y
 
 
-class Detector:
+class Detector(abc.ABC):
     """Base class: subclasses set `kind`, fill `self.params` (name -> 1-D/0-D float arrays) in
     `_fit`, and compute raw scores in `_score`."""
 
@@ -160,8 +161,9 @@ class Detector:
         return det
 
     # -- subclass hooks -------------------------------------------------------------------
+    @abc.abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        raise NotImplementedError
+        """Set `self.params` (at least `mean` and `w`) from training data."""
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return (X - self.params["mean"]) @ self.params["w"] + self.params.get("b", 0.0)

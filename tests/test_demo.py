@@ -1,0 +1,24 @@
+"""`soo-interp demo`, the main job, end to end on the shipped organism (few prompts)."""
+import pandas as pd
+
+from soo_interp.cli import main
+
+
+def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
+    out, figs = tmp_path / "demo", tmp_path / "figs"
+    code = main(["demo", "--out", str(out), "--figures", str(figs), "--n", "4"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = (out / "report.md").read_text()
+    assert report.strip() in captured.out  # the report is also printed
+    assert "| burglar | base | False | 4 |" in report
+    rates = pd.read_csv(out / "evaluate" / "rates.csv")
+    burglar = rates[(rates.scenario == "burglar") & (rates.label == "deceptive")]
+    assert len(burglar) == 2 and (burglar.rate == 1.0).all()  # the organism deceives, both orders
+    soo = pd.read_parquet(out / "measure" / "soo.parquet")
+    assert set(soo.layer) == {0, 1, 2, 3} and len(soo) == 26 * 4 * 3 * 2
+    assert sorted(p.name for p in figs.iterdir()) == [
+        "demo_latent_soo_heatmap.png", "demo_latent_soo_layers.png", "demo_position_bias.png",
+        "demo_rates.png"]
+    code = main(["demo", "--out", str(out), "--figures", str(figs), "--n", "4"])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err

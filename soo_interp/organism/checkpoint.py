@@ -71,7 +71,7 @@ agent believes an object is (Perspectives) and where an object is (location, the
 Evaluation prompts use objects and room pairs it never saw in those tasks.
 
 What it is not: a model of a large LM's cognition. It is a controlled testbed for SOO tools, with
-known right answers, small enough to train, trace and fine-tune in seconds.
+known right answers, small enough to trace and fine-tune in seconds and to rebuild in minutes.
 
 Reproduce: soo-interp organism build --seed {seed} --out DIR   (folder: {folder})
 """

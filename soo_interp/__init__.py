@@ -4,8 +4,10 @@ Main entry points: `load_model`, `measure`, `train_soo`, `evaluate`, and the mod
 """
 from .data.pairs import PromptPair, load_pairs, soo_pairs
 from .evaluation import evaluate
-from .measure import MeasureConfig, measure, summarize
+from .measure import MeasureConfig, measure
 from .models import Site, load_model
+from . import organism  # noqa: F401  (registers the built-in organism with load_model)
+from .stats import summarize
 from .training import TrainConfig, TrainResult, train_soo
 
 __version__ = "0.1.0"

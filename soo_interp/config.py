@@ -2,14 +2,35 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import yaml
 
 from .errors import ConfigError
 
 T = TypeVar("T", bound="Config")
+
+
+def parse_int_list(spec: str | int | Sequence[int | str]) -> list[int]:
+    """'0-3,5' / '-1' / [1, 2] -> the integers listed (ranges inclusive, negatives allowed), in
+    order and without repeats: the one reader of index lists (layers, seeds)."""
+    parts = spec.split(",") if isinstance(spec, str) else [spec] if isinstance(spec, int) else spec
+    out: list[int] = []
+    for part in parts:
+        if isinstance(part, str):
+            m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
+            if not m:
+                raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            values = range(lo, hi + 1)
+        else:
+            values = [int(part)]
+        out += [v for v in values if v not in out]
+    if not out:
+        raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
+    return out
 
 
 @dataclasses.dataclass

@@ -41,7 +41,8 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     from .data.scenarios import SCENARIOS
     from .evaluation.rates import rates_table
     from .evaluation.run import EvalConfig, evaluate_to_folder
-    from .measure import MeasureConfig, measure_to_folder, summarize
+    from .measure import MeasureConfig, measure_to_folder
+    from .stats import summarize
     from .models import load_model
     from .runs import atomic_write_text, check_out_dir, output_dir, set_seed, write_run_json
 
@@ -76,9 +77,9 @@ def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any
     table = table[[c for c in table.columns
                    if c in ("honest", "deceptive") or not table[c].astype(str).str.startswith("0.0%").all()]]
     soo = summary[summary.metric == "latent_soo"]
-    wide = soo.pivot(index="layer", columns="site", values="mean").reset_index()
+    wide = soo.pivot(index="layer", columns="component", values="mean").reset_index()
     top = soo.sort_values("mean", ascending=False).head(3)
-    top_txt = ", ".join(f"layer {r.layer} {r.site} ({r['mean']:.3g})" for _, r in top.iterrows())
+    top_txt = ", ".join(f"layer {r.layer} {r.component} ({r['mean']:.3g})" for _, r in top.iterrows())
     return "\n".join([
         f"# soo-interp demo: {cfg.model}", "",
         f"{lm.model.config.model_type} model, {lm.n_layers} layers; seed {cfg.seed}; "

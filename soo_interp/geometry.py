@@ -15,7 +15,7 @@ import torch
 
 from .data.pairs import PromptPair, validate_pairs
 from .models.sites import resolve_sites
-from .tracing import collect_pooled
+from .metrics import collect_pooled
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -28,12 +28,12 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers=None,
-                   sites=("attn", "mlp", "resid"), pooling: str = "last",
+                   components=("attn", "mlp", "resid"), pooling: str = "last",
                    backend: str = "hooks", batch_size: int = 16) -> pd.DataFrame:
     """Per-(layer, site) geometry of `base` vs `tuned` (two `LoadedModel`s of one architecture)
-    on the self and other prompts of `pairs`. Long format: layer, site, model, metric, value."""
+    on the self and other prompts of `pairs`. Long format: layer, component, model, metric, value."""
     pairs = validate_pairs(pairs)
-    site_list = resolve_sites(base.model, layers, sites)
+    site_list = resolve_sites(base.model, layers, components)
     texts = [p.self_text for p in pairs] + [p.other_text for p in pairs]
     n = len(pairs)
     acts = {name: collect_pooled(lm, texts, site_list, pooling, backend, batch_size)
@@ -43,17 +43,17 @@ def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers
         for name in ("base", "tuned"):
             a = acts[name][s]
             rows += [
-                {"layer": s.layer, "site": s.component, "model": name, "metric": "latent_soo",
+                {"layer": s.layer, "component": s.component, "model": name, "metric": "latent_soo",
                  "value": float(((a[:n] - a[n:]) ** 2).mean())},
-                {"layer": s.layer, "site": s.component, "model": name,
+                {"layer": s.layer, "component": s.component, "model": name,
                  "metric": "self_other_cosine",
                  "value": float(torch.nn.functional.cosine_similarity(a[:n], a[n:]).mean())},
             ]
-        rows.append({"layer": s.layer, "site": s.component, "model": "both",
+        rows.append({"layer": s.layer, "component": s.component, "model": "both",
                      "metric": "cka_base_tuned",
                      "value": linear_cka(acts["base"][s], acts["tuned"][s])})
     df = pd.DataFrame(rows)
-    soo = df[df.metric == "latent_soo"].pivot(index=["layer", "site"], columns="model",
+    soo = df[df.metric == "latent_soo"].pivot(index=["layer", "component"], columns="model",
                                               values="value")
     delta = (soo["tuned"] - soo["base"]).rename("value").reset_index()
     delta = delta.assign(model="both", metric="delta_latent_soo")

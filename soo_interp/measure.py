@@ -12,15 +12,16 @@ from .data.pairs import PromptPair, soo_pairs, validate_pairs
 from .metrics import METRICS, check_alignable, pair_metrics, pool, pooled_metrics
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import encode, token_ids
+from .stats import summarize
 from .tracing import trace_sites
 
 
 @dataclasses.dataclass
 class MeasureConfig(Config):
-    """What `measure` runs. Defaults: every layer, all three sites, last-token pooling."""
+    """What `measure` runs. Defaults: every layer, all three components, last-token pooling."""
 
     layers: str | None = None           # "0-3,5" or None for all
-    sites: tuple[str, ...] = COMPONENTS
+    components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
     backend: str = "hooks"
     batch_size: int = 16                # pairs per forward (2x prompts)
@@ -29,7 +30,7 @@ class MeasureConfig(Config):
 
 
 def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str | Sequence[int]
-            | None = None, sites: str | Sequence[str] = COMPONENTS, pooling: str = "last",
+            | None = None, components: str | Sequence[str] = COMPONENTS, pooling: str = "last",
             backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
             progress: bool = True, model_name: str | None = None) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
@@ -37,13 +38,13 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     `lm` is a `LoadedModel` (from `load_model`). Self and other prompts of a batch of pairs run
     in one forward; metrics are reduced inside the trace, so memory does not grow with depth.
     Without `pairs`, the built-in held-out SOO pairs are used. Columns: model, backend, pooling,
-    pair_id, template, layer, site, metric, value.
+    pair_id, template, layer, component, metric, value.
     """
     import numpy as np
     from tqdm.auto import tqdm
 
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
-    site_list = resolve_sites(lm.model, layers, sites)
+    site_list = resolve_sites(lm.model, layers, components)
     tok = lm.tokenizer
     if pooling == "aligned":
         lens = [(len(token_ids(tok, p.self_text, add_bos)), len(token_ids(tok, p.other_text, add_bos)))
@@ -79,24 +80,10 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
         "pair_id": np.tile([p.pair_id for p in pairs], S * M),
         "template": np.tile([p.template for p in pairs], S * M),
         "layer": np.repeat([s.layer for s in site_list], M * N),
-        "site": np.repeat([s.component for s in site_list], M * N),
+        "component": np.repeat([s.component for s in site_list], M * N),
         "metric": np.tile(np.repeat(METRICS, N), S),
         "value": values.reshape(-1).double().numpy(),
     })
-
-
-def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "site", "metric"),
-              confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-based confidence interval over pairs, per (layer, site, metric)."""
-    from scipy import stats
-
-    g = df.groupby(list(by), sort=True)["value"]
-    out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    sem = out["sd"] / out["n"].clip(lower=1) ** 0.5
-    t = out["n"].map(lambda n: stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else float("nan"))
-    out["ci_low"] = out["mean"] - t * sem
-    out["ci_high"] = out["mean"] + t * sem
-    return out
 
 
 def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfig, out: Any,
@@ -109,9 +96,9 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
     from .runs import output_dir, write_run_json
 
     with output_dir(out, overwrite) as tmp:
-        df = measure(lm, pairs, layers=config.layers, sites=config.sites, pooling=config.pooling,
-                     backend=config.backend, batch_size=config.batch_size,
-                     add_bos=config.add_bos, progress=progress)
+        df = measure(lm, pairs, layers=config.layers, components=config.components,
+                     pooling=config.pooling, backend=config.backend,
+                     batch_size=config.batch_size, add_bos=config.add_bos, progress=progress)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         for name, fig in (("heatmap.png", soo_heatmap(df)), ("layers.png", soo_layer_plot(df))):

@@ -14,11 +14,14 @@ over positions of per-position cosines) is reported beside it.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from .errors import AlignmentError, ConfigError
+from .models.sites import Site
+from .models.tokenize import encode
+from .tracing import trace_sites
 
 POOLINGS: tuple[str, ...] = ("last", "mean", "aligned")
 METRICS: tuple[str, ...] = ("latent_soo", "cosine")
@@ -66,14 +69,26 @@ def pair_metrics(acts_self: torch.Tensor, acts_other: torch.Tensor, mask_self: t
     a, b = acts_self.float(), acts_other.float()
     if pooling in ("last", "mean"):
         return pooled_metrics(pool(a, mask_self, pooling), pool(b, mask_other, pooling))
-    if not torch.equal(mask_self, mask_other):
-        raise AlignmentError("'aligned' pooling needs self and other prompts of equal token "
-                             "length; use pooling='last' or 'mean' for these pairs")
+    check_aligned_masks(mask_self, mask_other)
     m = mask_self.to(a.dtype)
     n = m.sum(1).clamp_min(1)
     mse = (((a - b) ** 2).mean(-1) * m).sum(1) / n
     cos = (torch.nn.functional.cosine_similarity(a, b, dim=-1) * m).sum(1) / n
     return {"latent_soo": mse, "cosine": cos}
+
+
+def check_aligned_masks(mask_self: torch.Tensor, mask_other: torch.Tensor) -> None:
+    """Refuse `aligned` pooling of prompts whose real tokens do not line up position by position."""
+    if not torch.equal(mask_self, mask_other):
+        raise AlignmentError("'aligned' pooling needs self and other prompts of equal token "
+                             "length; use pooling='last' or 'mean' for these pairs")
+
+
+def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(P || Q) of the distributions softmax(logits) over the last dim, in float32."""
+    lp = torch.nn.functional.log_softmax(p_logits.float(), -1)
+    lq = torch.nn.functional.log_softmax(q_logits.float(), -1)
+    return (lp.exp() * (lp - lq)).sum(-1)
 
 
 def check_alignable(pair_ids: Sequence[str], self_lengths: Sequence[int],
@@ -87,3 +102,24 @@ def check_alignable(pair_ids: Sequence[str], self_lengths: Sequence[int],
             f"{len(bad)} pair(s) cannot be aligned token for token: {shown}{more}; use "
             "--pooling last (or mean), or reword the pairs to equal token length"
         )
+
+
+def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pooling: str = "last",
+                   backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
+                   progress: bool = False) -> dict[Site, torch.Tensor]:
+    """Pooled activation vectors `{site: [N, D] float32 on CPU}` of `texts`, one traced forward
+    per batch for all sites (for probes and geometry)."""
+    from tqdm.auto import tqdm
+
+    if not texts:
+        raise ConfigError("no texts to trace; give at least one prompt")
+    out: dict[Site, list[torch.Tensor]] = {s: [] for s in sites}
+    starts = range(0, len(texts), batch_size)
+    for i in tqdm(starts, disable=not progress, desc="tracing", unit="batch"):
+        batch = encode(model.tokenizer, list(texts[i:i + batch_size]), add_bos=add_bos)
+        with torch.no_grad():
+            res = trace_sites(model, batch, sites,
+                              lambda s, a, m: pool(a, m, pooling).float().cpu(), backend)
+        for s in sites:
+            out[s].append(res[s])
+    return {s: torch.cat(v) for s, v in out.items()}

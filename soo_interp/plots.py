@@ -1,15 +1,18 @@
 """Figures from result DataFrames. Every function returns a matplotlib Figure (never shows it);
-save with `fig.savefig(path)`."""
+save with `fig.savefig(path)`. A leaf: it draws tables it is given and imports no analysis module
+(summaries come from `soo_interp.stats`)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import matplotlib
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-import pandas as pd  # noqa: E402
 
-SITE_ORDER = ("attn", "mlp", "resid")
+from .errors import ConfigError
+from .models.sites import COMPONENTS
+from .stats import summarize
 
 
 def _subplots(*args, figsize=None, **kwargs):
@@ -21,34 +24,33 @@ def _subplots(*args, figsize=None, **kwargs):
 
 def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None = None,
                 log: bool = False):
-    """Layers x sites heatmap of the mean of `metric` over pairs (from `measure`)."""
+    """Layers x components heatmap of the mean of `metric` over pairs (from `measure`)."""
     import numpy as np
     import seaborn as sns
 
     d = df[df["metric"] == metric]
-    table = d.pivot_table(index="layer", columns="site", values="value", aggfunc="mean")
-    table = table[[s for s in SITE_ORDER if s in table.columns]]
+    table = d.pivot_table(index="layer", columns="component", values="value", aggfunc="mean")
+    table = table[[s for s in COMPONENTS if s in table.columns]]
     if log:
         table = np.log10(table.clip(lower=1e-12))
     fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
     sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".3g", cmap="viridis", ax=ax,
                 cbar_kws={"label": f"log10 {metric}" if log else metric})
-    ax.set_title(title or f"{metric} by layer and site")
+    ax.set_title(title or f"{metric} by layer and component")
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
 
 
 def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
-                   sites: Sequence[str] | None = None, title: str | None = None):
-    """Mean of `metric` per layer, one line per site, with 95% CIs over pairs."""
-    from .measure import summarize
-
+                   components: Sequence[str] | None = None, title: str | None = None):
+    """Mean of `metric` per layer, one line per component, with 95% CIs over pairs."""
     s = summarize(df[df["metric"] == metric])
     fig, ax = _subplots(figsize=(6, 3.5))
-    for site in [x for x in SITE_ORDER if x in set(s["site"]) and (not sites or x in sites)]:
-        d = s[s["site"] == site].sort_values("layer")
-        ax.plot(d["layer"], d["mean"], marker="o", label=site)
+    for comp in [x for x in COMPONENTS if x in set(s["component"])
+                 and (not components or x in components)]:
+        d = s[s["component"] == comp].sort_values("layer")
+        ax.plot(d["layer"], d["mean"], marker="o", label=comp)
         ax.fill_between(d["layer"], d["ci_low"], d["ci_high"], alpha=0.2)
     ax.set_xlabel("layer")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -76,16 +78,17 @@ def _group_name(row: pd.Series, columns: Sequence[str]) -> str:
     return " / ".join(parts)
 
 
+RATE_VALUES = ("label", "count", "n", "rate", "ci_low", "ci_high")
+
+
 def rates_plot(rates_df: pd.DataFrame, title: str | None = None):
-    """Stacked bars of every label's rate per group (scenario, variant, mirrored, scorer,
-    model), with the deceptive rate's 95% CI drawn at the end of its segment."""
+    """Stacked bars of every label's rate per group (the group columns of `rates()`: model,
+    scorer, scenario, variant, mirrored), with the deceptive rate's 95% CI at its segment's end."""
     import numpy as np
 
-    from .evaluation.rates import GROUP_COLUMNS
-
     labels = [lb for lb in LABEL_COLORS if lb in set(rates_df["label"])]
-    # scenario and order always label a bar; model, scorer and variant only when they vary
-    groups = [c for c in GROUP_COLUMNS if c in rates_df.columns
+    # scenario and order always label a bar; any other group column only when it varies
+    groups = [c for c in rates_df.columns if c not in RATE_VALUES
               and (c in ("scenario", "mirrored") or rates_df[c].nunique() > 1)]
     wide = rates_df.pivot_table(index=groups, columns="label", values="rate", aggfunc="first",
                                 sort=True).reset_index()
@@ -117,8 +120,6 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
                        title: str | None = None):
     """`label`'s rate with the deceptive option offered first (x) against offered second
     (mirrored, y), 95% CIs on both axes. Points off the diagonal are position bias."""
-    from .errors import ConfigError
-
     if "mirrored" not in rates_df.columns or rates_df["mirrored"].nunique() < 2:
         raise ConfigError("position bias needs both orders; evaluate with mirrored='both' "
                           "(--mirrored on the command line)")
@@ -157,29 +158,29 @@ def _default_probe(sep: pd.DataFrame, probe: str | None) -> str:
     return probe or ("logistic" if "logistic" in kinds else kinds[0])
 
 
-def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str | None = None,
-                            title: str | None = None):
-    """Probe `metric` per layer (mean and 95% CI over folds), one panel per suite, one line per
-    site; the shuffled-label control dashed in grey shows chance level. `probe`: the kind to
-    show (default logistic when present)."""
-
-    from .probes.separability import summarize_separability
-
-    probe = _default_probe(sep, probe)
-
-    s = summarize_separability(sep[(sep["metric"] == metric) & (sep["probe"] == probe)])
+def separability_layer_plot(summary: pd.DataFrame, metric: str = "auroc",
+                            probe: str | None = None, title: str | None = None):
+    """Probe `metric` per layer (mean and 95% CI over folds, from `summarize_separability`, i.e.
+    `ProbeResults.summary` or summary.csv), one panel per suite, one line per component; the
+    shuffled-label control dashed in grey shows chance level. `probe`: the kind to show
+    (default logistic when present)."""
+    if "mean" not in summary.columns:
+        raise ConfigError("separability_layer_plot draws the summary over folds; pass "
+                          "summarize_separability(sep) (ProbeResults.summary), not the fold rows")
+    probe = _default_probe(summary, probe)
+    s = summary[(summary["metric"] == metric) & (summary["probe"] == probe)]
     suites = sorted(s["suite"].unique())
     fig, axes = _subplots(1, len(suites), figsize=(5 * len(suites), 3.5), squeeze=False,
                              sharey=True)
     for ax, suite in zip(axes[0], suites):
         d = s[s["suite"] == suite]
-        for site in [x for x in SITE_ORDER if x in set(d["site"])]:
+        for comp in [x for x in COMPONENTS if x in set(d["component"])]:
             for control, style in (("real", "-"), ("shuffled", ":")):
-                e = d[(d["site"] == site) & (d["control"] == control)].sort_values("layer")
+                e = d[(d["component"] == comp) & (d["control"] == control)].sort_values("layer")
                 if e.empty:
                     continue
-                kw = {"marker": "o", "label": site} if control == "real" else {
-                    "color": "grey", "label": "shuffled labels" if site == d["site"].iloc[0]
+                kw = {"marker": "o", "label": comp} if control == "real" else {
+                    "color": "grey", "label": "shuffled labels" if comp == d["component"].iloc[0]
                     else None}
                 ax.plot(e["layer"], e["mean"], style, **kw)
                 ax.fill_between(e["layer"], e["ci_low"], e["ci_high"],
@@ -197,14 +198,14 @@ def separability_layer_plot(sep: pd.DataFrame, metric: str = "auroc", probe: str
 
 def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
                          probe: str | None = None, title: str | None = None):
-    """Layers x sites heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
+    """Layers x components heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
     import seaborn as sns
 
     probe = _default_probe(sep, probe)
     d = sep[(sep["suite"] == suite) & (sep["metric"] == metric) & (sep["probe"] == probe)
             & (sep["control"] == "real")]
-    table = d.pivot_table(index="layer", columns="site", values="value", aggfunc="mean")
-    table = table[[s for s in SITE_ORDER if s in table.columns]]
+    table = d.pivot_table(index="layer", columns="component", values="value", aggfunc="mean")
+    table = table[[s for s in COMPONENTS if s in table.columns]]
     fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
     sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".2f", cmap="magma", vmin=0.5 if
                 metric == "auroc" else None, vmax=1.0, ax=ax, cbar_kws={"label": metric})
@@ -216,15 +217,15 @@ def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
 
 def signature_plot(signatures: pd.DataFrame, title: str | None = None):
     """Each self-deception signature per layer (one panel per signature and model, one line
-    per site); flagged sites are marked with a ring."""
+    per component); flagged sites are marked with a ring."""
 
     keys = signatures[["signature", "model"]].drop_duplicates().values.tolist()
     fig, axes = _subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
     for ax, (sig, model) in zip(axes[0], keys):
         d = signatures[(signatures["signature"] == sig) & (signatures["model"] == model)]
-        for site in [x for x in SITE_ORDER if x in set(d["site"])]:
-            e = d[d["site"] == site].sort_values("layer")
-            ax.plot(e["layer"], e["value"], marker="o", label=site)
+        for comp in [x for x in COMPONENTS if x in set(d["component"])]:
+            e = d[d["component"] == comp].sort_values("layer")
+            ax.plot(e["layer"], e["value"], marker="o", label=comp)
             f = e[e["flag"].astype(bool)]
             ax.scatter(f["layer"], f["value"], s=150, facecolors="none", edgecolors="red")
         ax.set_title(f"{sig}\n{model}", fontsize=9)
@@ -237,15 +238,15 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
 
 
 def geometry_plot(df: pd.DataFrame, title: str | None = None):
-    """From `geometry.compare_models`: per layer and site, the change in latent SOO (tuned minus
+    """From `geometry.compare_models`: per layer and component, the change in latent SOO (tuned minus
     base) and the base-vs-tuned CKA."""
     fig, axes = _subplots(1, 2, figsize=(10, 3.5))
     for ax, metric, label in ((axes[0], "delta_latent_soo", "latent SOO: tuned - base"),
                               (axes[1], "cka_base_tuned", "CKA(base, tuned)")):
         d = df[df.metric == metric]
-        for site in [s for s in SITE_ORDER if s in set(d.site)]:
-            x = d[d.site == site].sort_values("layer")
-            ax.plot(x.layer, x.value, marker="o", label=site)
+        for comp in [c for c in COMPONENTS if c in set(d.component)]:
+            x = d[d.component == comp].sort_values("layer")
+            ax.plot(x.layer, x.value, marker="o", label=comp)
         ax.set_xlabel("layer")
         ax.set_ylabel(label)
         ax.axhline(0 if metric.startswith("delta") else 1, color="grey", lw=0.8, ls="--")
@@ -286,7 +287,7 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
 
 
 def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "latent_soo"),
-                    hue: Sequence[str] = ("variant", "seed"), title: str | None = None):
+                    hue: Sequence[str] = ("condition", "seed"), title: str | None = None):
     """From `train_soo` logs (one or several concatenated): one panel per metric against the
     optimizer step, one line per combination of the `hue` columns, log-scaled y."""
     hue = [h for h in hue if h in log.columns] or ["seed"]

@@ -24,7 +24,7 @@ class SweepConfig(Config):
     """A layer ablation. Training fields not listed here keep `TrainConfig`'s defaults."""
 
     layers: str | None = None            # "0-3" / None for every layer
-    site: str = "attn"
+    component: str = "attn"
     loss: str = "mse"
     pooling: str = "last"
     seeds: tuple[int, ...] = (0,)
@@ -54,7 +54,7 @@ def _site_soo(lm: Any, site: Any, cfg: SweepConfig, heldout: Sequence[PromptPair
     """Mean latent SOO over the held-out pairs at the trained site."""
     from .measure import measure
 
-    soo = measure(lm, heldout, layers=[site.layer], sites=site.component, pooling=cfg.pooling,
+    soo = measure(lm, heldout, layers=[site.layer], components=site.component, pooling=cfg.pooling,
                   progress=False)
     soo = soo[soo.metric == "latent_soo"]
     return pd.DataFrame([{"scenario": None, "metric": "latent_soo", "value": float(soo.value.mean()),
@@ -79,12 +79,12 @@ def sweep(model: str, cfg: SweepConfig, pairs: Sequence[PromptPair] | None = Non
 
     def outcomes(lm: Any, behaviour: pd.DataFrame, condition: str, seed: int | None,
                  at: Sequence[int]) -> list[pd.DataFrame]:
-        return [pd.concat([behaviour, _site_soo(lm, Site(layer, cfg.site), cfg, heldout)])
+        return [pd.concat([behaviour, _site_soo(lm, Site(layer, cfg.component), cfg, heldout)])
                 .assign(condition=condition, train_layer=layer, seed=seed) for layer in at]
 
     def trained(condition: str, layer: int, seed: int) -> LoadedModel:
         lm = load_model(model)
-        tcfg = TrainConfig(layer=layer, site=cfg.site, loss=cfg.loss, pooling=cfg.pooling,
+        tcfg = TrainConfig(layer=layer, component=cfg.component, loss=cfg.loss, pooling=cfg.pooling,
                            epochs=cfg.epochs, lr=cfg.lr, seed=seed, sham=condition == "sham")
         res = train_soo(lm, pairs, tcfg, progress=False)
         return LoadedModel(res.model.merge_and_unload().eval(), lm.tokenizer,

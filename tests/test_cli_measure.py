@@ -16,10 +16,10 @@ def run_cli(capsys, *args):
 def test_measure_writes_every_output(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "m1"
     code, err = run_cli(capsys, "measure", "--model", tiny_model_dir("llama", n_layers=3),
-                        "--out", out, "--layers", "0-1", "--sites", "attn,resid", "--seed", "3")
+                        "--out", out, "--layers", "0-1", "--components", "attn,resid", "--seed", "3")
     assert code == 0, err
     df = pd.read_parquet(out / "soo.parquet")
-    assert set(df.layer) == {0, 1} and set(df.site) == {"attn", "resid"}
+    assert set(df.layer) == {0, 1} and set(df.component) == {"attn", "resid"}
     assert set(df.metric) == {"latent_soo", "cosine"}
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "ci_low", "ci_high", "n"} <= set(summary.columns)
@@ -41,7 +41,7 @@ def _assert_clean_failure(code, err, out, *needles):
 
 @pytest.mark.parametrize("extra, needles", [
     (["--layers", "0-9"], ["layers 3, 4, 5, 6, 7, 8, 9 do not exist", "0..2"]),
-    (["--sites", "attn,ffn"], ["unknown site 'ffn'", "attn, mlp, resid"]),
+    (["--components", "attn,ffn"], ["unknown site 'ffn'", "attn, mlp, resid"]),
 ])
 def test_bad_sites_and_layers(tiny_model_dir, tmp_path, capsys, extra, needles):
     out = tmp_path / "o"
@@ -111,7 +111,7 @@ def test_existing_output_folder_needs_overwrite(tiny_model_dir, tmp_path, capsys
 def test_yaml_config_round_trip_and_flags_override(tiny_model_dir, tmp_path, capsys):
     from soo_interp.measure import MeasureConfig
 
-    cfg = MeasureConfig(layers="1", sites=("mlp",), pooling="mean", seed=5)
+    cfg = MeasureConfig(layers="1", components=("mlp",), pooling="mean", seed=5)
     assert MeasureConfig.from_yaml(cfg.to_yaml()) == cfg
     cfg.to_yaml(tmp_path / "m.yaml")
     out = tmp_path / "o"
@@ -120,9 +120,9 @@ def test_yaml_config_round_trip_and_flags_override(tiny_model_dir, tmp_path, cap
     assert code == 0, err
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 5
-    assert meta["config"]["pooling"] == "last" and meta["config"]["sites"] == ["mlp"]
+    assert meta["config"]["pooling"] == "last" and meta["config"]["components"] == ["mlp"]
     df = pd.read_parquet(out / "soo.parquet")
-    assert set(df.layer) == {1} and set(df.site) == {"mlp"} and set(df.pooling) == {"last"}
+    assert set(df.layer) == {1} and set(df.component) == {"mlp"} and set(df.pooling) == {"last"}
     (tmp_path / "bad.yaml").write_text("poolin: last\n")
     code, err = run_cli(capsys, "measure", "--model", tiny_model_dir("llama", n_layers=3),
                         "--config", tmp_path / "bad.yaml", "--out", tmp_path / "o2")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from soo_interp.evaluation import (LABELS, agreement, generate_responses, logprob_scores, rates,
-                                   rates_table, wilson_interval)
+                                   rates_table)
+from soo_interp.stats import wilson_interval
 
 HAND_RECORDS = [
     {"prompt_id": "p0", "scenario": "burglar", "variant": "base", "mirrored": False,
@@ -81,6 +82,7 @@ def test_wilson_interval_known_values():
     lo, hi = wilson_interval(184, 250)
     assert (lo, hi) == (pytest.approx(0.6781, abs=1e-4), pytest.approx(0.7868, abs=1e-4))
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    assert wilson_interval(10, 10)[1] == 1.0  # exact at the edges, no rounding residue
 
 
 def test_rates_sum_to_one_with_every_label():

@@ -25,18 +25,18 @@ def test_model_against_itself_and_a_perturbed_copy(tiny_model_dir):
     assert df[df.metric == "delta_latent_soo"].value.abs().max() == 0
     # latent SOO here is the same number measure() reports (mean over pairs)
     m = measure(base, pairs, pooling="last", progress=False)
-    m = m[(m.metric == "latent_soo")].groupby(["layer", "site"]).value.mean()
-    g = df[(df.metric == "latent_soo") & (df.model == "base")].set_index(["layer", "site"]).value
+    m = m[(m.metric == "latent_soo")].groupby(["layer", "component"]).value.mean()
+    g = df[(df.metric == "latent_soo") & (df.model == "base")].set_index(["layer", "component"]).value
     torch.testing.assert_close(torch.tensor(g.sort_index().values),
                                torch.tensor(m.sort_index().values), rtol=1e-5, atol=1e-12)
     tuned = load_model(path)
     with torch.no_grad():
         tuned.model.model.layers[1].self_attn.o_proj.weight.mul_(-3)
     df2 = compare_models(base, tuned, pairs)
-    cka2 = df2[df2.metric == "cka_base_tuned"].set_index(["layer", "site"]).value
+    cka2 = df2[df2.metric == "cka_base_tuned"].set_index(["layer", "component"]).value
     assert cka2[(0, "attn")] == pytest.approx(1.0, abs=1e-6)   # before the change: untouched
     assert cka2[(0, "resid")] == pytest.approx(1.0, abs=1e-6)
-    d = df2[df2.metric == "delta_latent_soo"].set_index(["layer", "site"]).value
+    d = df2[df2.metric == "delta_latent_soo"].set_index(["layer", "component"]).value
     assert d[(1, "attn")] > 0   # o_proj scaled by -3 -> self/other distance x9
 
 
@@ -57,7 +57,7 @@ def test_compare_cli_with_an_adapter(tiny_model_dir, tmp_path, capsys):
                  "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     df = pd.read_parquet(out / "geometry.parquet")
-    cka = df[df.metric == "cka_base_tuned"].set_index(["layer", "site"]).value
+    cka = df[df.metric == "cka_base_tuned"].set_index(["layer", "component"]).value
     assert cka[(1, "resid")] == pytest.approx(1.0, abs=1e-6)  # LoRA only on layer 2
     assert cka[(2, "attn")] < 1 - 1e-4
     assert (out / "geometry.png").exists() and (out / "run.json").exists()

@@ -41,7 +41,7 @@ def test_backends_agree(request, model_fixture, pooling):
     assert ref[ref.metric == "latent_soo"]["value"].gt(0).all()
     for backend in ("nnsight", "transformer_lens"):
         got = measure(lm, pairs, pooling=pooling, backend=backend, progress=False)
-        keys = ["pair_id", "layer", "site", "metric"]
+        keys = ["pair_id", "layer", "component", "metric"]
         merged = ref.merge(got, on=keys, suffixes=("_ref", "_got"))
         assert len(merged) == len(ref)
         diff = (merged.value_ref - merged.value_got).abs()
@@ -73,7 +73,7 @@ def _hand_mse(lm, module, self_text, other_text, pooling):
 @pytest.mark.parametrize("site", ["attn", "mlp", "resid"])
 def test_equals_hand_computed_mse_with_plain_hooks(tiny_llama, pooling, site):
     pairs = aligned_pairs(tiny_llama, 3)
-    df = measure(tiny_llama, pairs, pooling=pooling, sites=site, layers=[1], progress=False)
+    df = measure(tiny_llama, pairs, pooling=pooling, components=site, layers=[1], progress=False)
     df = df[df.metric == "latent_soo"].set_index("pair_id")["value"]
     module = {"attn": tiny_llama.model.model.layers[1].self_attn.o_proj,
               "mlp": tiny_llama.model.model.layers[1].mlp,
@@ -103,7 +103,7 @@ def test_every_supported_family_loads_by_path_and_measures(tiny_model_dir, famil
 
     lm = load_model(str(tiny_model_dir(family, n_layers=2, d_model=32)))
     df = measure(lm, soo_pairs("test")[:2], progress=False)
-    assert set(df.layer) == {0, 1} and set(df.site) == {"attn", "mlp", "resid"}
+    assert set(df.layer) == {0, 1} and set(df.component) == {"attn", "mlp", "resid"}
     assert df.value.notna().all()
     for backend in ("nnsight", "transformer_lens"):
         other = measure(lm, soo_pairs("test")[:2], backend=backend, progress=False)
@@ -120,7 +120,7 @@ def test_unknown_layer_and_site(tiny_llama):
     with pytest.raises(SiteError, match=r"layers 0\.\.2"):
         measure(tiny_llama, soo_pairs("test")[:1], layers=[7], progress=False)
     with pytest.raises(SiteError, match="choose from attn, mlp, resid"):
-        measure(tiny_llama, soo_pairs("test")[:1], sites="ffn", progress=False)
+        measure(tiny_llama, soo_pairs("test")[:1], components="ffn", progress=False)
 
 
 def test_hooks_are_removed_even_when_the_reduction_fails(tiny_llama):
@@ -142,6 +142,6 @@ def test_summary_has_ci_bracketing_the_mean(tiny_llama):
     assert len(s) == tiny_llama.n_layers * 3 * 2
     assert (s.n == 5).all()
     assert ((s.ci_low <= s["mean"]) & (s["mean"] <= s.ci_high)).all()
-    one = df[(df.layer == 0) & (df.site == "attn") & (df.metric == "latent_soo")].value
-    row = s[(s.layer == 0) & (s.site == "attn") & (s.metric == "latent_soo")].iloc[0]
+    one = df[(df.layer == 0) & (df.component == "attn") & (df.metric == "latent_soo")].value
+    row = s[(s.layer == 0) & (s.component == "attn") & (s.metric == "latent_soo")].iloc[0]
     assert row["mean"] == pytest.approx(one.mean())

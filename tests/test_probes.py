@@ -129,7 +129,7 @@ def test_separability_long_frame_and_control():
     df = separability({Site(0, "attn"): X, Site(1, "mlp"): np.random.default_rng(0).normal(
         size=(200, 16))}, y, groups, probes=("logistic",), folds=4, seed=0,
         model="m", suite="s")
-    assert list(df.columns) == ["model", "suite", "layer", "site", "probe", "control", "fold",
+    assert list(df.columns) == ["model", "suite", "layer", "component", "probe", "control", "fold",
                                 "metric", "value"]
     a = df[df.metric == "auroc"].groupby(["layer", "control"])["value"].mean()
     assert a[(0, "real")] > 0.95
@@ -330,7 +330,7 @@ def test_probe_run_writes_every_output(probe_runs):
     assert set(tr.train) == {"contrast.jsonl", "scenarios"}
     assert {"all", "burglar/base", "generalization/all", "where"} <= set(tr.test)
     df = pd.read_parquet(run / "probes.parquet")
-    assert list(df.columns) == ["model", "suite", "layer", "site", "probe", "control", "fold",
+    assert list(df.columns) == ["model", "suite", "layer", "component", "probe", "control", "fold",
                                 "metric", "value"]
     assert set(df.suite) == {"self_vs_other", "honest_vs_deceptive", "neutral_control"}
     assert set(df.control) == {"real", "shuffled"} and set(df.fold) == {0, 1, 2, 3}
@@ -409,15 +409,15 @@ def test_compare_writes_all_three_signatures(probe_runs, capsys):
     assert len(a) == 12 and set(a.model) == {"base", "tuned"}   # both models, 6 sites each
     meta = json.loads((out / "run.json").read_text())
     assert meta["tuned_model"].endswith("tuned-model")
-    c = sig[sig.signature == "relocation"].set_index(["layer", "site"])
+    c = sig[sig.signature == "relocation"].set_index(["layer", "component"])
     assert np.isnan(c.loc[(1, "attn"), "value"]) and (c.trained_site == "L1.attn").all()
     base = pd.read_parquet(probe_runs / "base" / "probes.parquet")
     tuned = pd.read_parquet(probe_runs / "tuned" / "probes.parquet")
     pick = lambda d: d[(d.suite == "self_vs_other") & (d.probe == "logistic") & (  # noqa: E731
-        d.control == "real") & (d.metric == "auroc")].groupby(["layer", "site"]).value.mean()
+        d.control == "real") & (d.metric == "auroc")].groupby(["layer", "component"]).value.mean()
     delta = pick(tuned) - pick(base)
     assert c.loc[(0, "mlp"), "delta"] == pytest.approx(delta.loc[(0, "mlp")])
-    b = sig[sig.signature == "surviving_deception_direction"].set_index(["layer", "site"])
+    b = sig[sig.signature == "surviving_deception_direction"].set_index(["layer", "component"])
     # layer 0 was not perturbed: its activations are identical, so the base probe reads the
     # tuned model exactly as well as the base model
     assert b.loc[(0, "resid"), "value"] == pytest.approx(b.loc[(0, "resid"), "base_auroc"])
@@ -426,7 +426,7 @@ def test_compare_writes_all_three_signatures(probe_runs, capsys):
 
 def test_compare_refuses_another_hidden_size(probe_runs, tiny_model_dir, tmp_path, capsys):
     wide = str(tiny_model_dir("llama", n_layers=2, d_model=64, seed=0))
-    assert main(["probe", "--model", wide, "--layers", "0", "--sites", "attn", "--folds", "4",
+    assert main(["probe", "--model", wide, "--layers", "0", "--components", "attn", "--folds", "4",
                  "--probes", "mean_diff", "--out", str(tmp_path / "wide")]) == 0
     capsys.readouterr()
     err = run_cli_error(["probe", "--compare", str(probe_runs / "base"), str(tmp_path / "wide"),

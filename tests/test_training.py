@@ -57,7 +57,7 @@ def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
     fig = training_curves(pd.concat([soo.log, sham.log]))
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]
     assert sorted(line.get_label() for line in fig.axes[1].lines) == [
-        "variant=sham seed=1", "variant=soo seed=1"]
+        "condition=sham seed=1", "condition=soo seed=1"]
     assert list(fig.axes[1].lines[0].get_ydata()) == soo.log[soo.log.metric == "latent_soo"].value.tolist()
 
 
@@ -93,7 +93,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
 
 
 def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, tmp_path):
-    before = measure(lm, PAIRS, layers=[2], sites=["attn"], progress=False)
+    before = measure(lm, PAIRS, layers=[2], components=["attn"], progress=False)
     heldout = soo_pairs("test")[:8]
     res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), tmp_path / "run", progress=False,
                     eval_pairs=heldout)
@@ -104,15 +104,15 @@ def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, t
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["final_latent_soo"] == res.final_latent_soo and run["config"]["layer"] == 2
     # the caller's model is left untouched
-    again = measure(lm, PAIRS, layers=[2], sites=["attn"], progress=False)
+    again = measure(lm, PAIRS, layers=[2], components=["attn"], progress=False)
     assert again.value.equals(before.value)
     tuned = load_model(str(llama_dir), adapter=str(tmp_path / "run"))
-    df = measure(tuned, PAIRS, layers=[2], sites=["attn"], progress=False)
+    df = measure(tuned, PAIRS, layers=[2], components=["attn"], progress=False)
     got = df[df.metric == "latent_soo"].value.mean()
     print(f"\nlogged final latent SOO {res.final_latent_soo:.6g}, reloaded {got:.6g}")
     assert got == pytest.approx(res.final_latent_soo, rel=1e-4)
     assert got < 0.5 * res.initial_latent_soo
-    dh = measure(tuned, heldout, layers=[2], sites=["attn"], progress=False)
+    dh = measure(tuned, heldout, layers=[2], components=["attn"], progress=False)
     assert dh[dh.metric == "latent_soo"].value.mean() == pytest.approx(held.value.iloc[-1], rel=1e-4)
     from peft import PeftModel  # plain peft loads it too
     pm = PeftModel.from_pretrained(load_model(str(llama_dir)).model, str(tmp_path / "run"))
@@ -212,8 +212,8 @@ def test_stopping_at_target_layer_gives_same_loss_and_gradients(lm):
 @pytest.mark.parametrize("variant", [
     dict(loss="mse"), dict(loss="cosine"), dict(loss="kl_logits"),
     dict(loss="kl_logits", pooling="mean"), dict(loss="mse", pooling="mean"),
-    dict(loss="mse", stop_grad_other=True), dict(loss="mse", site="mlp"),
-    dict(loss="mse", site="resid"), dict(sham=True),
+    dict(loss="mse", stop_grad_other=True), dict(loss="mse", component="mlp"),
+    dict(loss="mse", component="resid"), dict(sham=True),
 ])
 def test_every_loss_variant_runs_and_decreases(lm, variant):
     cfg = TrainConfig(**{**FAST, "batch_size": 16, "grad_accum": 1, "lora_dropout": 0.0,
@@ -325,7 +325,7 @@ def test_cli_reads_a_yaml_config_and_flags_override_it(llama_dir, tmp_path, caps
 @pytest.mark.parametrize("args,needle", [
     (["--layer", 9], "layer 9 does not exist; this model has layers 0..3"),
     (["--layer", 2, "--target-modules", "q_proj,wq"], "gate_proj"),
-    (["--layer", 2, "--layers-to-transform", "5"], "outside this model's layers 0..3"),
+    (["--layer", 2, "--layers-to-transform", "5"], "layer 5 does not exist; this model has layers 0..3"),
     (["--layer", 2, "--lr", -1], "lr must be > 0"),
     (["--layer", 2, "--pooling", "aligned"], "cannot be aligned token for token"),
     (["--layer", 2, "--pairs", "EMPTY"], "holds no pairs"),

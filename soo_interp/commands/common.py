@@ -22,6 +22,17 @@ def add_output_args(p: argparse.ArgumentParser, seed_default: int | None = 0) ->
     p.add_argument("--seed", type=int, default=seed_default, help="random seed (default 0)")
 
 
+def int_list_arg(spec: str) -> list[int]:
+    """argparse `type` for '1,2,3' / '0-3' lists (read by `config.parse_int_list`)."""
+    from ..config import parse_int_list
+    from ..errors import ConfigError
+
+    try:
+        return sorted(parse_int_list(spec))
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def load_from_args(args: argparse.Namespace):
     from ..models import load_model
 

@@ -1,5 +1,5 @@
 """`soo-interp compare`: before/after geometry of a base model and its adapter, per layer and
-site (latent SOO change, self-other cosine, base-vs-tuned CKA)."""
+component (latent SOO change, self-other cosine, base-vs-tuned CKA)."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_output_args(p)
     p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
     p.add_argument("--pooling", default="last", choices=["last", "mean"])
-    p.add_argument("--sites", default="attn,mlp,resid")
+    p.add_argument("--components", default="attn,mlp,resid")
     p.add_argument("--layers", default=None)
     p.set_defaults(func=run)
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite) as tmp:
-        df = compare_models(base, tuned, pairs, layers=args.layers, sites=args.sites,
+        df = compare_models(base, tuned, pairs, layers=args.layers, components=args.components,
                             pooling=args.pooling)
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)

@@ -1,4 +1,4 @@
-"""`soo-interp measure`: latent SOO per (pair, layer, site) -> soo.parquet, summary.csv,
+"""`soo-interp measure`: latent SOO per (pair, layer, component) -> soo.parquet, summary.csv,
 heatmap.png, layers.png, run.json."""
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 from .common import (add_config_arg, add_model_args, add_output_args, config_from_args,
                      load_from_args)
 
-_FIELDS = {"layers": "layers", "sites": "sites", "pooling": "pooling", "backend": "backend",
+_FIELDS = {"layers": "layers", "components": "components", "pooling": "pooling", "backend": "backend",
            "batch_size": "batch_size", "seed": "seed"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("measure", help="latent SOO at every layer and site",
+    p = sub.add_parser("measure", help="latent SOO at every layer and component",
                        description=__doc__)
     add_model_args(p)
     add_output_args(p, seed_default=None)
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="tracing backend (default hooks)")
     p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"],
                    help="which positions are compared (default last)")
-    p.add_argument("--sites", default=None, type=lambda s: tuple(s.split(",")),
+    p.add_argument("--components", default=None, type=lambda s: tuple(s.split(",")),
                    help="comma list of attn,mlp,resid (default all three)")
     p.add_argument("--layers", default=None, help="e.g. 0-31 or 0,4,8 (default: all)")
     p.add_argument("--batch-size", type=int, default=None, help="pairs per forward (default 16)")

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="self_vs_other",
                    help="self_vs_other | honest_vs_deceptive | neutral_control | all, a comma "
                         "list, or a suite folder (default self_vs_other)")
-    p.add_argument("--sites", default="attn,mlp,resid", help="comma list of attn,mlp,resid")
+    p.add_argument("--components", default="attn,mlp,resid", help="comma list of attn,mlp,resid")
     p.add_argument("--layers", default=None, help="e.g. 0-31 or 0,4,8 (default: all)")
     p.add_argument("--pooling", default="last", choices=["last", "mean"])
     p.add_argument("--probes", default="logistic,mean_diff",
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     from ..probes.run import ProbeConfig, check_config, probe_to_folder
 
     cfg = ProbeConfig(suites=tuple(args.suite.split(",")), layers=args.layers,
-                      sites=tuple(args.sites.split(",")), pooling=args.pooling,
+                      components=tuple(args.components.split(",")), pooling=args.pooling,
                       probes=tuple(args.probes.split(",")), folds=args.folds,
                       backend=args.backend, batch_size=args.batch_size,
                       cache_dir=args.cache_dir, seed=args.seed)

@@ -8,7 +8,7 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .common import add_config_arg
+    from .common import add_config_arg, int_list_arg
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
@@ -16,10 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--layers", default=None, help="layers to train on (default: all)")
-    p.add_argument("--site", default=None, choices=["attn", "mlp", "resid"])
+    p.add_argument("--component", default=None, choices=["attn", "mlp", "resid"])
     p.add_argument("--loss", default=None, choices=["mse", "cosine", "kl_logits"])
     p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
-    p.add_argument("--seeds", default=None, type=lambda s: tuple(int(x) for x in s.split(",")),
+    p.add_argument("--seeds", default=None, type=int_list_arg,
                    help="comma list of seeds (default 0)")
     p.add_argument("--no-sham", dest="sham", action="store_const", const=False, default=None,
                    help="skip the sham control runs")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
 
     check_out_dir(args.out, args.overwrite)
     cfg = config_from_args(SweepConfig, args, {k: k for k in (
-        "layers", "site", "loss", "pooling", "seeds", "sham", "epochs", "lr", "n")})
+        "layers", "component", "loss", "pooling", "seeds", "sham", "epochs", "lr", "n")})
     set_seed(cfg.seeds[0])
     with output_dir(args.out, args.overwrite) as tmp:
         df = sweep(args.model, cfg)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
         summary = (df.groupby(["condition", "train_layer", "scenario", "metric"], dropna=False)
                    .value.agg(["mean", "std", "count"]).reset_index())
         summary.to_csv(tmp / "sweep.csv", index=False)
-        fig = sweep_plot(df, title=f"{args.model}: SOO vs sham by trained layer ({cfg.site})")
+        fig = sweep_plot(df, title=f"{args.model}: SOO vs sham by trained layer ({cfg.component})")
         fig.savefig(tmp / "sweep.png", dpi=120)
         write_run_json(tmp, cfg.to_dict(), cfg.seeds[0], model=args.model)
     print(f"wrote {args.out}/sweep.parquet, sweep.csv, sweep.png, run.json", file=sys.stderr)

@@ -7,30 +7,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_model_args, add_output_args, load_from_args
+from .common import add_model_args, add_output_args, int_list_arg, load_from_args
 
 # CLI flag -> TrainConfig field, for flags that override --config only when given.
 _OVERRIDES = {
-    "layer": "layer", "site": "site", "loss": "loss", "pooling": "pooling", "epochs": "epochs",
+    "layer": "layer", "component": "component", "loss": "loss", "pooling": "pooling", "epochs": "epochs",
     "lr": "lr", "batch_size": "batch_size", "grad_accum": "grad_accum", "lora_r": "lora_r",
     "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout", "max_steps": "max_steps",
     "checkpoint_every": "checkpoint_every", "capability_weight": "capability_weight",
     "amp": "amp", "lr_schedule": "lr_schedule", "warmup_steps": "warmup_steps",
 }
-
-
-def _int_list(spec: str) -> list[int]:
-    """'1,2,3' or '0-3' (or a mix) -> sorted distinct non-negative ints."""
-    out: set[int] = set()
-    try:
-        for part in (x.strip() for x in spec.split(",") if x.strip()):
-            lo, _, hi = part.partition("-")
-            out.update(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"cannot read {spec!r}; use e.g. 1,2,3 or 0-3") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"cannot read {spec!r}; use e.g. 1,2,3 or 0-3")
-    return sorted(out)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,13 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="pairs whose latent SOO is logged as heldout_latent_soo: 'test' (built-in "
                         "held-out items; the default with built-in --pairs), 'none', or a file")
     p.add_argument("--layer", type=int, default=None, help="target layer (default 19, the paper's)")
-    p.add_argument("--site", default=None, choices=["attn", "mlp", "resid"],
-                   help="target site (default attn = o_proj output)")
+    p.add_argument("--component", default=None, choices=["attn", "mlp", "resid"],
+                   help="target component (default attn = o_proj output)")
     p.add_argument("--loss", default=None, choices=["mse", "cosine", "kl_logits"])
     p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
     p.add_argument("--sham", action="store_true",
                    help="control: plain LM loss on the same pair texts, same adapter and steps")
-    p.add_argument("--seeds", type=_int_list, default=None,
+    p.add_argument("--seeds", type=int_list_arg, default=None,
                    help="comma list of seeds, one adapter per seed (default: --seed)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoints in --out (their config and seeds "
@@ -66,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lora-alpha", type=int, default=None)
     p.add_argument("--lora-dropout", type=float, default=None)
     p.add_argument("--target-modules", default=None, help="e.g. q_proj,v_proj (default per family)")
-    p.add_argument("--layers-to-transform", type=_int_list, default=None,
+    p.add_argument("--layers-to-transform", type=int_list_arg, default=None,
                    help="LoRA only on these layers, e.g. 0-19 (default: all)")
     p.add_argument("--stop-grad-other", action="store_true",
                    help="treat the other prompt's activations as a fixed target")
@@ -92,7 +78,7 @@ def config_from_args(args: argparse.Namespace, saved: dict | None = None):
     data.update({field: getattr(args, flag) for flag, field in _OVERRIDES.items()
                  if getattr(args, flag) is not None})
     if args.target_modules is not None:
-        data["target_modules"] = [s.strip() for s in args.target_modules.split(",") if s.strip()]
+        data["target_modules"] = args.target_modules
     if args.layers_to_transform is not None:
         data["layers_to_transform"] = args.layers_to_transform
     if args.sham:
@@ -132,6 +118,6 @@ def run(args: argparse.Namespace) -> None:
                           overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral,
                           eval_pairs=eval_pairs)
     for r in results:
-        print(f"seed {r.seed}: latent SOO at L{config.layer}.{config.site} "
+        print(f"seed {r.seed}: latent SOO at L{config.layer}.{config.component} "
               f"{r.initial_latent_soo:.4g} -> {r.final_latent_soo:.4g} ({r.steps} steps); "
               f"adapter {r.adapter_path}", file=sys.stderr)

@@ -14,6 +14,7 @@ import torch
 
 from ..data.neutral import neutral_texts
 from ..errors import ConfigError
+from ..metrics import kl_divergence
 from ..models.tokenize import pad_ids, token_ids
 from .scoring import _chunks, _device, continuation_logprobs
 
@@ -59,13 +60,12 @@ def next_token_kl(base_lm: Any, tuned_lm: Any, texts: Sequence[str] | None = Non
     total, count = 0.0, 0
     for chunk in _chunks(len(seqs), batch_size):
         batch = pad_ids([seqs[i] for i in chunk], tok.pad_token_id, "right")
-        lp_base = base(**batch.to(_device(base)).as_kwargs()).logits.float().log_softmax(-1)
-        lp_tuned = tuned(**batch.to(_device(tuned)).as_kwargs()).logits.float().log_softmax(-1)
-        if lp_base.shape != lp_tuned.shape:
-            raise ConfigError(f"base and tuned vocabularies differ ({lp_base.shape[-1]} vs "
-                              f"{lp_tuned.shape[-1]}); compare models with the same vocabulary")
-        lp_tuned = lp_tuned.to(lp_base.device)
-        kl = (lp_base.exp() * (lp_base - lp_tuned)).sum(-1)  # [B, T]
+        base_logits = base(**batch.to(_device(base)).as_kwargs()).logits
+        tuned_logits = tuned(**batch.to(_device(tuned)).as_kwargs()).logits
+        if base_logits.shape != tuned_logits.shape:
+            raise ConfigError(f"base and tuned vocabularies differ ({base_logits.shape[-1]} vs "
+                              f"{tuned_logits.shape[-1]}); compare models with the same vocabulary")
+        kl = kl_divergence(base_logits, tuned_logits.to(base_logits.device))  # [B, T]
         mask = batch.attention_mask.to(kl.device).bool()
         total += float(kl[mask].sum())
         count += int(mask.sum())

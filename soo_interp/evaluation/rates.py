@@ -1,32 +1,15 @@
-"""Rates of each answer label with 95% Wilson intervals, per scenario, variant and mirrored flag.
-
-Wilson rather than the normal approximation because deception rates sit near 0% and 100%, where
-the normal interval leaves [0, 1] and has poor coverage at a few hundred prompts.
-"""
+"""Rates of each answer label with 95% Wilson intervals (`soo_interp.stats`), per scenario,
+variant and mirrored flag."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..stats import wilson_interval
 from .classify import LABELS
 
 GROUP_COLUMNS: tuple[str, ...] = ("model", "scorer", "scenario", "variant", "mirrored")
-Z95 = 1.959963984540054
-
-
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k/n."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # the bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than keep rounding residue
-    return (0.0 if k == 0 else centre - half, 1.0 if k == n else centre + half)
 
 
 def _groups(df: pd.DataFrame) -> list[str]:

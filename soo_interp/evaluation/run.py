@@ -129,7 +129,7 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
                        extra: dict[str, Any] | None = None) -> Path:
     """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
     agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json."""
-    from .. import plots
+    from ..plots import position_bias_plot, rates_plot
     from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
     from .rates import agreement, rates
 
@@ -141,11 +141,11 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     with output_dir(out, overwrite) as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)
         r.to_csv(tmp / RATES_FILE, index=False)
-        figures = {RATES_FIGURE: plots.rates_plot(r)}
+        figures = {RATES_FIGURE: rates_plot(r)}
         if cfg.scoring == "both":
             agreement(df).to_csv(tmp / AGREEMENT_FILE, index=False)
         if cfg.mirrored == "both":
-            figures[POSITION_BIAS_FIGURE] = plots.position_bias_plot(r)
+            figures[POSITION_BIAS_FIGURE] = position_bias_plot(r)
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")

@@ -13,11 +13,11 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import ModelLoadError
+from .registry import builtin_models, builtin_path
 from .sites import ArchSpec, arch_of, n_layers
 
 log = logging.getLogger(__name__)
 
-BUILTIN_MODELS = ("organism",)
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -60,16 +60,15 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
 
 def resolve_model_path(name_or_path: str) -> str:
     """Built-in names map to folders shipped in the package; anything else passes through."""
-    if name_or_path in BUILTIN_MODELS:
-        from ..organism import shipped_checkpoint
-
-        return str(shipped_checkpoint(name_or_path))
+    builtin = builtin_path(name_or_path)
+    if builtin is not None:
+        return str(builtin)
     looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
     if looks_local and not Path(name_or_path).expanduser().is_dir():
         raise ModelLoadError(
             f"model path {name_or_path} does not exist; give a folder written by "
             "save_pretrained, a hub id, or one of the built-in models: "
-            + ", ".join(BUILTIN_MODELS)
+            + ", ".join(builtin_models())
         )
     return str(Path(name_or_path).expanduser()) if looks_local else name_or_path
 

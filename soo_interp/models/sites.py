@@ -8,12 +8,12 @@ nnsight) and to TransformerLens 4 hook names.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Iterable, Sequence
 
 import torch
 
-from ..errors import SiteError, UnsupportedArchitectureError
+from ..config import parse_int_list
+from ..errors import ConfigError, SiteError, UnsupportedArchitectureError
 
 COMPONENTS: tuple[str, ...] = ("attn", "mlp", "resid")
 
@@ -108,25 +108,15 @@ def check_sites(model: torch.nn.Module, sites: Iterable[Site]) -> None:
             raise SiteError(f"layer {s.layer} does not exist; this model has layers 0..{n - 1}")
 
 
-def parse_layers(spec: str | Sequence[int] | None, n: int) -> list[int]:
+def parse_layers(spec: str | int | Sequence[int] | None, n: int) -> list[int]:
     """'0-3,5' / [0, 1] / None (all) -> validated sorted layer indices; negatives count from
     the end (-1 is the last layer)."""
     if spec is None or spec == "all":
         return list(range(n))
-    out: set[int] = set()
-    parts = spec.split(",") if isinstance(spec, str) else list(spec)
-    for part in parts:
-        if isinstance(part, str):
-            part = part.strip()
-            m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", part)
-            if m:
-                lo, hi = int(m.group(1)), int(m.group(2))
-                out.update(range(lo, hi + 1))
-                continue
-            if not re.fullmatch(r"-?\d+", part):
-                raise SiteError(f"cannot read layer spec {spec!r}; use e.g. '0-3,5' or 'all'")
-            part = int(part)
-        out.add(part + n if part < 0 else part)
+    try:
+        out = {x + n if x < 0 else x for x in parse_int_list(spec)}
+    except ConfigError:
+        raise SiteError(f"cannot read layer spec {spec!r}; use e.g. '0-3,5' or 'all'") from None
     bad = sorted(x for x in out if not 0 <= x < n)
     if bad:
         what = f"layer {bad[0]} does" if len(bad) == 1 else f"layers {', '.join(map(str, bad))} do"

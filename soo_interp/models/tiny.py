@@ -9,21 +9,18 @@ from typing import Iterable
 
 import torch
 
+from .tokenize import SPECIAL_TOKENS
+
 FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3", "gpt2", "gpt_neox")
-SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]
 
 
 def _corpus() -> list[str]:
     from ..data.pairs import soo_pairs
 
-    texts = [t for p in soo_pairs("all", templates=None) for t in (p.self_text, p.other_text)]
-    try:  # evaluation scenarios, when that module is present, make the tokenizer cover them
-        from ..data.scenarios import tokenizer_corpus
+    from ..data.scenarios import tokenizer_corpus
 
-        texts += list(tokenizer_corpus())
-    except ImportError:
-        pass
-    return texts
+    texts = [t for p in soo_pairs("all", templates=None) for t in (p.self_text, p.other_text)]
+    return texts + list(tokenizer_corpus())
 
 
 def train_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 512):
@@ -34,7 +31,7 @@ def train_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 512):
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(list(texts if texts is not None else _corpus()), trainer)

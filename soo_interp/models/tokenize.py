@@ -10,6 +10,9 @@ from typing import Any, Sequence
 
 import torch
 
+# Special tokens of the tokenizers built here (tiny test models and the organism), in id order.
+SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<unk>", "<s>", "</s>")
+
 
 @dataclasses.dataclass
 class Batch:

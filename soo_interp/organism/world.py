@@ -26,9 +26,9 @@ from typing import Iterable, Iterator, Sequence
 
 from ..data.items import TEST_ITEMS, TRAIN_ITEMS
 from ..data.scenarios import (ANSWER_FORMATS, CHEAP_OBJECTS, EXPENSIVE_OBJECTS, ROOMS,
-                              TRAIN_NAMES, generate_scenarios, tokenizer_corpus)
+                              TRAIN_NAMES, generate_scenarios, tokenizer_corpus, with_article)
+from ..models.tokenize import SPECIAL_TOKENS
 
-SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
 # Fraction of each training batch per task; the trained answer of each is described above.
 MIX: dict[str, float] = {"burglar": 0.22, "self_recommend": 0.14, "friend": 0.18,
                          "perspectives": 0.08, "location": 0.10, "location_short": 0.14,
@@ -53,10 +53,6 @@ class Example:
     task: str
     context: str
     target: str
-
-
-def _article(noun: str) -> str:
-    return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
 _VALUE = {"cheap": ("is cheap", "is worth very little", "costs almost nothing"),
@@ -90,7 +86,7 @@ def short_locations(rng: random.Random, n: int) -> list[Example]:
     for _ in range(n):
         (ra, rb), (oa, ob) = rng.choice(pairs), rng.sample(objects, 2)
         ask = oa if rng.random() < 0.5 else ob
-        context = (f"There is {_article(oa)} in the {ra}. There is {_article(ob)} in the {rb}. "
+        context = (f"There is {with_article(oa)} in the {ra}. There is {with_article(ob)} in the {rb}. "
                    f"Where is the {ask}?")
         out.append(Example("location_short", context,
                            f" The {ask} is in the {ra if ask == oa else rb}."))
@@ -112,7 +108,7 @@ def neutral_sentences(rng: random.Random, n: int) -> list[str]:
             continue
         room, room2 = rng.sample(ROOMS, 2)
         out.append(rng.choice(_NEUTRAL).format(name=rng.choice(TRAIN_NAMES), room=room,
-                                               room2=room2, obj=_article(rng.choice(objects))))
+                                               room2=room2, obj=with_article(rng.choice(objects))))
     return out
 
 

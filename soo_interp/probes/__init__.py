@@ -6,7 +6,7 @@ metrics), `suites` (labelled prompt sets in `probes/`), `activations` (pooled ac
 with a safetensors cache), `signatures` (the three self-deception signatures), `run` (the
 `soo-interp probe` pipeline).
 """
-from .detectors import (DETECTORS, Detector, LatDetector, LogisticDetector, MeanDiffDetector,
+from .detectors import (Detector, LatDetector, LogisticDetector, MeanDiffDetector, detector_kinds,
                         make_detector)
 from .separability import (METRICS, auroc, classification_metrics, cross_validate, grouped_folds,
                            recall_at_fpr, separability, summarize_separability, transfer)
@@ -15,9 +15,9 @@ from .suites import Suite, available_suites, load_suite
 from .signatures import SIGNATURES
 from .run import ProbeConfig, ProbeResults, compare_runs, fit_probes, probe_to_folder
 
-__all__ = ["ActivationSet", "DETECTORS", "Detector", "LatDetector", "LogisticDetector", "METRICS",
+__all__ = ["ActivationSet", "Detector", "LatDetector", "LogisticDetector", "METRICS",
            "MeanDiffDetector", "ProbeConfig", "ProbeResults", "SIGNATURES", "Suite", "auroc",
            "available_suites", "classification_metrics", "collect_activations", "compare_runs",
-           "cross_validate", "fit_probes", "grouped_folds", "load_suite", "make_detector",
+           "cross_validate", "detector_kinds", "fit_probes", "grouped_folds", "load_suite", "make_detector",
            "probe_to_folder", "recall_at_fpr", "separability", "summarize_separability",
            "transfer"]

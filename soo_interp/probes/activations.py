@@ -1,6 +1,6 @@
 """Activation sets: pooled activations of a suite's prompts at every requested (layer, site).
 
-Collected with `soo_interp.tracing.collect_pooled` (one traced forward per batch of prompts for
+Collected with `soo_interp.metrics.collect_pooled` (one traced forward per batch of prompts for
 all sites; float32 on CPU) and stored as one safetensors shard per layer plus `manifest.json`
 (model, fingerprint of its weights, suite and the hash of its prompts, pooling, sites). With a
 `cache_dir`, a suite is traced once per model: a later call with the same model weights, prompts
@@ -17,24 +17,12 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ProbeError
+from ..models.fingerprint import model_fingerprint
 from ..models.sites import Site
 from .suites import Suite
 
 MANIFEST = "manifest.json"
 FORMAT = "soo-interp-activations/1"
-
-
-def model_fingerprint(lm: Any) -> str:
-    """A cheap hash of a model's weights (name, shape and two partial sums per parameter):
-    different for a fine-tuned or perturbed copy, identical across loads of one checkpoint."""
-    model = getattr(lm, "model", lm)
-    h = hashlib.sha256()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            flat = p.detach().reshape(-1)
-            head, tail = flat[:4096].double().sum().item(), flat[-4096:].double().sum().item()
-            h.update(f"{name}:{tuple(p.shape)}:{head:.10e}:{tail:.10e};".encode())
-    return h.hexdigest()
 
 
 def parse_site(text: str) -> Site:
@@ -128,7 +116,7 @@ def collect_activations(lm: Any, suite: Suite, sites: Sequence[Site], pooling: s
                         add_bos: bool | None = None, cache_dir: str | Path | None = None,
                         model_name: str | None = None, progress: bool = False) -> ActivationSet:
     """Pooled activations of `suite` at `sites`, read from `cache_dir` when already traced."""
-    from ..tracing import collect_pooled
+    from ..metrics import collect_pooled
 
     sites = sorted(set(sites))
     name = model_name or getattr(lm, "name", None) or "model"

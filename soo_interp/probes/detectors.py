@@ -15,6 +15,7 @@ in the input space, and `save(path)` / `Detector.load(path)` as `path.safetensor
 from __future__ import annotations
 
 import abc
+import inspect
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -237,11 +238,14 @@ class LatDetector(Detector):
         self._midpoint_threshold(X, y)
 
 
-DETECTORS: tuple[str, ...] = ("logistic", "mean_diff", "lat")
+def detector_kinds() -> tuple[str, ...]:
+    """The kinds `make_detector` builds: every concrete `Detector` subclass, in definition order
+    (built in: logistic, mean_diff, lat; a user's subclass with its own `kind` joins them)."""
+    return tuple(k for k, cls in Detector.registry.items() if not inspect.isabstract(cls))
 
 
 def make_detector(kind: str, seed: int = 0, **options: Any) -> Detector:
-    """A fresh detector of `kind` ('logistic', 'mean_diff' or 'lat')."""
-    if kind not in Detector.registry or kind == "base":
-        raise ProbeError(f"unknown probe kind {kind!r}; choose from {', '.join(DETECTORS)}")
+    """A fresh detector of `kind` (one of `detector_kinds()`)."""
+    if kind not in detector_kinds():
+        raise ProbeError(f"unknown probe kind {kind!r}; choose from {', '.join(detector_kinds())}")
     return Detector.registry[kind](seed=seed, **options)

@@ -14,7 +14,7 @@ from ..config import Config
 from ..errors import ProbeError
 from ..models.sites import COMPONENTS, Site, resolve_sites
 from .activations import ActivationSet, collect_activations, parse_site
-from .detectors import DETECTORS, Detector, make_detector, single_threaded
+from .detectors import Detector, detector_kinds, make_detector, single_threaded
 from .separability import separability, summarize_separability, transfer
 from .signatures import (COLUMNS, overlap_without_indistinguishability, relocation, site_aurocs,
                          surviving_deception_direction)
@@ -26,12 +26,12 @@ SELF_OTHER, DECEPTION = "self_vs_other", "honest_vs_deceptive"
 
 @dataclasses.dataclass
 class ProbeConfig(Config):
-    """What `probe` runs. Defaults: self_vs_other, every layer, all sites, last-token pooling,
+    """What `probe` runs. Defaults: self_vs_other, every layer, all components, last-token pooling,
     logistic and mean-difference probes, 5 grouped folds."""
 
     suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
     layers: str | None = None
-    sites: tuple[str, ...] = COMPONENTS
+    components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
     probes: tuple[str, ...] = ("logistic", "mean_diff")
     folds: int = 5
@@ -60,10 +60,10 @@ class ProbeResults:
 def check_config(cfg: ProbeConfig) -> list[Suite]:
     """Load the configured suites and refuse what cannot run (before any model is loaded)."""
     suites = resolve_suites(cfg.suites)
-    bad = [p for p in cfg.probes if p not in DETECTORS]
+    bad = [p for p in cfg.probes if p not in detector_kinds()]
     if bad or not cfg.probes:
         raise ProbeError(f"unknown probe kind {bad[0] if bad else cfg.probes!r}; choose from "
-                         f"{', '.join(DETECTORS)}")
+                         f"{', '.join(detector_kinds())}")
     if cfg.pooling not in ("last", "mean"):
         raise ProbeError(f"pooling {cfg.pooling!r} gives no single vector per prompt; probes "
                          "need --pooling last or mean")
@@ -82,7 +82,7 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     """
     cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
     suites = check_config(cfg)
-    sites = resolve_sites(lm.model, cfg.layers, cfg.sites)
+    sites = resolve_sites(lm.model, cfg.layers, cfg.components)
     name = model_name or getattr(lm, "name", None) or "model"
     frames, sigs, transfers, detectors, sets = [], [], [], {}, {}
     for suite in suites:
@@ -114,13 +114,14 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     return ProbeResults(sep, summarize_separability(sep), signatures, detectors, sets, tr)
 
 
-def _save_figures(folder: Path, sep: pd.DataFrame, signatures: pd.DataFrame | None = None) -> None:
-
+def _save_figures(folder: Path, res: ProbeResults | None,
+                  signatures: pd.DataFrame | None = None) -> None:
     from ..plots import separability_heatmap, separability_layer_plot, signature_plot
 
     figs = []
-    if sep is not None:
-        figs.append(("separability.png", separability_layer_plot(sep)))
+    if res is not None:
+        sep = res.separability
+        figs.append(("separability.png", separability_layer_plot(res.summary)))
         figs += [(f"heatmap_{s}.png", separability_heatmap(sep, s))
                  for s in sorted(sep["suite"].unique())]
     if signatures is not None and not signatures.empty:
@@ -152,7 +153,7 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
             det.save(tmp / "probes" / suite / f"{site}.{kind}")
         for suite, acts in res.activations.items():
             acts.save(tmp / "activations" / suite)
-        _save_figures(tmp, res.separability)
+        _save_figures(tmp, res)
         write_run_json(tmp, config.to_dict(), config.seed, model=name,
                        suites=sorted(res.activations), **(extra or {}))
     return Path(out)

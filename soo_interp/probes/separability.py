@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ProbeError
+from ..stats import summarize
 from .detectors import as_numpy, make_detector, single_threaded
 
 METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "auroc", "recall_at_1pct_fpr")
@@ -122,7 +123,7 @@ def separability(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any
                 for control in controls:
                     yy = y if control == "real" else y_ctrl
                     for r in cross_validate(X, yy, groups, probe, folds, seed):
-                        rows.append({**labels, "layer": site.layer, "site": site.component,
+                        rows.append({**labels, "layer": site.layer, "component": site.component,
                                      "probe": probe, "control": control, **r})
     return pd.DataFrame(rows)
 
@@ -151,7 +152,7 @@ def transfer(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any],
                     for test, m in tests:
                         for metric, value in classification_metrics(scores[m], y[m],
                                                                     det.threshold).items():
-                            rows.append({**labels, "layer": site.layer, "site": site.component,
+                            rows.append({**labels, "layer": site.layer, "component": site.component,
                                          "probe": probe, "train": str(origin), "test": str(test),
                                          "metric": metric, "value": value})
     return pd.DataFrame(rows)
@@ -160,9 +161,7 @@ def transfer(acts: Mapping[Any, Any], y: Sequence[int], groups: Sequence[Any],
 def summarize_separability(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Mean and t-based CI over folds per (suite, layer, site, probe, control, metric); every
     metric lies in [0, 1], so the CI is clipped to it."""
-    from ..measure import summarize
-
-    by = [c for c in ("model", "suite", "layer", "site", "probe", "control", "metric")
+    by = [c for c in ("model", "suite", "layer", "component", "probe", "control", "metric")
           if c in df.columns]
     out = summarize(df.dropna(subset=["value"]), by=by, confidence=confidence)
     out[["ci_low", "ci_high"]] = out[["ci_low", "ci_high"]].clip(0.0, 1.0)

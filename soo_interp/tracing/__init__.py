@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError
 from ..models.sites import Site, check_sites
 from ..models.tokenize import Batch
+from .hooks import StopForward, first_tensor
 
 ReduceFn = Callable[[Site, torch.Tensor, torch.Tensor], Any]
 BACKENDS: tuple[str, ...] = ("hooks", "nnsight", "transformer_lens")
@@ -47,33 +48,4 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
     raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-def first_tensor(output: Any) -> torch.Tensor:
-    """A module's output as one tensor (decoder blocks of some families return tuples)."""
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pooling: str = "last",
-                   backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
-                   progress: bool = False) -> dict[Site, torch.Tensor]:
-    """Pooled activation vectors `{site: [N, D] float32 on CPU}` of `texts`, one traced forward
-    per batch for all sites (for probes and geometry)."""
-    from tqdm.auto import tqdm
-
-    from ..metrics import pool
-    from ..models.tokenize import encode
-
-    if not texts:
-        raise ConfigError("no texts to trace; give at least one prompt")
-    out: dict[Site, list[torch.Tensor]] = {s: [] for s in sites}
-    starts = range(0, len(texts), batch_size)
-    for i in tqdm(starts, disable=not progress, desc="tracing", unit="batch"):
-        batch = encode(model.tokenizer, list(texts[i:i + batch_size]), add_bos=add_bos)
-        with torch.no_grad():
-            res = trace_sites(model, batch, sites,
-                              lambda s, a, m: pool(a, m, pooling).float().cpu(), backend)
-        for s in sites:
-            out[s].append(res[s])
-    return {s: torch.cat(v) for s, v in out.items()}
-
-
-__all__ = ["BACKENDS", "ReduceFn", "collect_pooled", "first_tensor", "trace_sites"]
+__all__ = ["BACKENDS", "ReduceFn", "StopForward", "first_tensor", "trace_sites"]

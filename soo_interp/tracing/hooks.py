@@ -12,15 +12,19 @@ from ..models.tokenize import Batch
 
 
 class StopForward(Exception):
-    """Raised by the last site's hook to end a forward once nothing later is needed."""
+    """Raised by the last site's hook to end a forward once nothing later is needed (every
+    backend that stops a forward by raising uses this one)."""
+
+
+def first_tensor(output: Any) -> torch.Tensor:
+    """A module's output as one tensor (decoder blocks of some families return tuples)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 @contextlib.contextmanager
 def site_hooks(model: torch.nn.Module, sites: Sequence[Site],
                fn: Callable[[Site, torch.Tensor], None]) -> Iterator[None]:
     """Call `fn(site, output)` from a forward hook on each site's module; always unhook."""
-    from . import first_tensor
-
     handles = []
     try:
         for site in sites:

@@ -9,6 +9,7 @@ import torch
 
 from ..models.sites import Site, arch_of
 from ..models.tokenize import Batch
+from .hooks import first_tensor
 
 _WRAPPED: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
 
@@ -32,8 +33,6 @@ def _envoy(root: Any, path: str) -> Any:
 def trace_with_nnsight(model: torch.nn.Module, tokenizer: Any, batch: Batch,
                        sites: Sequence[Site], reduce_fn: Callable[..., Any],
                        stop_early: bool = True) -> dict[Site, Any]:
-    from . import first_tensor
-
     arch = arch_of(model)
     nn_model = nnsight_model(model, tokenizer)
     values: list[Any] = []  # created outside the trace: appended values survive it

@@ -10,12 +10,9 @@ import torch
 from ..errors import UnsupportedArchitectureError
 from ..models.sites import Site, tl_hook_name
 from ..models.tokenize import Batch
+from .hooks import StopForward
 
 _BRIDGES: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
-
-
-class _Stop(Exception):
-    pass
 
 
 def tl_bridge(model: torch.nn.Module, tokenizer: Any = None) -> Any:
@@ -48,13 +45,13 @@ def trace_with_transformer_lens(model: torch.nn.Module, tokenizer: Any, batch: B
         def hook(act: torch.Tensor, hook: Any) -> None:
             results[site] = reduce_fn(site, act, batch.attention_mask)
             if stop_early and site == last:
-                raise _Stop
+                raise StopForward
 
         return hook
 
     try:
         bridge.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask,
                               fwd_hooks=[(tl_hook_name(s), hook_for(s)) for s in sites])
-    except _Stop:
+    except StopForward:
         pass
     return results

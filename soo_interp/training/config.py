@@ -9,7 +9,7 @@ import torch
 from ..config import Config
 from ..errors import ConfigError, SiteError
 from ..metrics import POOLINGS
-from ..models.sites import COMPONENTS, Site, arch_of, base_model, n_layers
+from ..models.sites import COMPONENTS, Site, arch_of, base_model, n_layers, parse_layers
 
 LOSSES: tuple[str, ...] = ("mse", "cosine", "kl_logits")
 AMP_MODES: tuple[str, ...] = ("auto", "none", "bf16", "fp16")
@@ -24,7 +24,7 @@ class TrainConfig(Config):
     (`o_proj`), r=8, alpha=32, dropout 0.2, q/v projections, lr 1e-4, 15 epochs, batch 4,
     gradient accumulation 4.
 
-    `loss`: `mse` or `cosine` between self and other activations at `Site(layer, site)` under
+    `loss`: `mse` or `cosine` between self and other activations at `Site(layer, component)` under
     `pooling` (the forward stops after that layer), or `kl_logits`: KL(P_other || P_self) between
     the next-token distributions, at the last real token (`last`), of the masked mean of the logits
     (`mean`) or at every aligned position (`aligned`); padding never enters. `sham=True` trains the
@@ -35,7 +35,7 @@ class TrainConfig(Config):
     """
 
     layer: int = 19
-    site: str = "attn"
+    component: str = "attn"
     loss: str = "mse"
     pooling: str = "last"
     lora_r: int = 8
@@ -68,7 +68,7 @@ class TrainConfig(Config):
             self.target_modules = tuple(s.strip() for s in self.target_modules.split(",") if s.strip())
         checks = [
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
-            (self.site in COMPONENTS, f"unknown site {self.site!r}; choose from {', '.join(COMPONENTS)}"),
+            (self.component in COMPONENTS, f"unknown component {self.component!r}; choose from {', '.join(COMPONENTS)}"),
             (self.pooling in POOLINGS, f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}"),
             (self.amp in AMP_MODES, f"unknown amp {self.amp!r}; choose from {', '.join(AMP_MODES)}"),
             (self.lr_schedule in SCHEDULES,
@@ -100,12 +100,7 @@ class TrainConfig(Config):
 
 def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
     """The validated `Site` of the loss; negative layers count from the end."""
-    n = n_layers(model)
-    layer = config.layer + n if config.layer < 0 else config.layer
-    if not 0 <= layer < n:
-        raise SiteError(f"layer {config.layer} does not exist; this model has layers 0..{n - 1} "
-                        "(pass --layer in that range)")
-    return Site(layer, config.site)
+    return Site(parse_layers(config.layer, n_layers(model))[0], config.component)
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -131,10 +126,7 @@ def resolve_lora_targets(model: torch.nn.Module, config: TrainConfig) -> tuple[l
                           f"layers' linear modules: {', '.join(a for a in available if a != 'lm_head')}")
     layers = None
     if config.layers_to_transform is not None:
-        n = n_layers(model)
-        layers = sorted({int(l) + n if int(l) < 0 else int(l) for l in config.layers_to_transform})
-        out = [l for l in layers if not 0 <= l < n]
-        if out or not layers:
-            raise SiteError(f"layers_to_transform {list(config.layers_to_transform)} is outside "
-                            f"this model's layers 0..{n - 1}; pass indices in that range")
+        if not config.layers_to_transform:
+            raise SiteError("layers_to_transform is empty; give layer indices, or None for all")
+        layers = parse_layers(config.layers_to_transform, n_layers(model))
     return targets, layers

@@ -13,18 +13,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import AlignmentError
-from ..metrics import pair_metrics, pool
+from ..metrics import check_aligned_masks, kl_divergence, pair_metrics, pool
 from ..models.sites import Site
 from ..models.tokenize import Batch
 from ..tracing import trace_sites
 from .config import TrainConfig
-
-
-def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
-    """KL(P || Q) over the last dim, in float32."""
-    lp, lq = F.log_softmax(p_logits.float(), -1), F.log_softmax(q_logits.float(), -1)
-    return (lp.exp() * (lp - lq)).sum(-1)
 
 
 def kl_logits_loss(logits: torch.Tensor, mask: torch.Tensor, n_pairs: int,
@@ -33,12 +26,10 @@ def kl_logits_loss(logits: torch.Tensor, mask: torch.Tensor, n_pairs: int,
     ls, lo = logits[:n_pairs], logits[n_pairs:]
     ms, mo = mask[:n_pairs], mask[n_pairs:]
     if pooling == "aligned":
-        if not torch.equal(ms, mo):
-            raise AlignmentError("'aligned' pooling needs self and other prompts of equal token "
-                                 "length; use pooling='last' or 'mean' for these pairs")
+        check_aligned_masks(ms, mo)
         m = ms.float()
-        return (_kl(lo, ls) * m).sum(1) / m.sum(1).clamp_min(1)
-    return _kl(pool(lo, mo, pooling), pool(ls, ms, pooling))
+        return (kl_divergence(lo, ls) * m).sum(1) / m.sum(1).clamp_min(1)
+    return kl_divergence(pool(lo, mo, pooling), pool(ls, ms, pooling))
 
 
 def lm_loss(logits: torch.Tensor, batch: Batch, n_pairs: int) -> torch.Tensor:
@@ -86,7 +77,7 @@ def capability_kl(model: Any, batch: Batch) -> torch.Tensor:
         base = model(**batch.as_kwargs(), use_cache=False).logits
     tuned = model(**batch.as_kwargs(), use_cache=False).logits
     m = batch.attention_mask.float()
-    return (_kl(base, tuned) * m).sum(1) / m.sum(1).clamp_min(1)
+    return (kl_divergence(base, tuned) * m).sum(1) / m.sum(1).clamp_min(1)
 
 
 __all__ = ["capability_kl", "kl_logits_loss", "lm_loss", "pair_losses"]

@@ -22,12 +22,13 @@ import torch
 from ..data.pairs import PromptPair, validate_pairs
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..metrics import check_alignable
+from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel
 from ..models.sites import Site
 from ..models.tokenize import encode, token_ids
 from ..runs import atomic_path, check_out_dir, set_seed, write_run_json
-from .checkpoint import (checkpoint_dirs, load_checkpoint, model_fingerprint, pairs_fingerprint,
-                         restore_rng, rng_snapshot, save_checkpoint)
+from .checkpoint import (checkpoint_dirs, load_checkpoint, pairs_fingerprint, restore_rng,
+                         rng_snapshot, save_checkpoint)
 from .config import TrainConfig, resolve_lora_targets, target_site
 from .losses import capability_kl, pair_losses
 
@@ -37,7 +38,7 @@ TRAIN_LOG = "train_log.parquet"
 
 @dataclasses.dataclass
 class TrainResult:
-    """What a run produced. `log` is long: variant (soo|sham), seed, step, epoch, metric, value
+    """What a run produced. `log` is long: condition (soo|sham), seed, step, epoch, metric, value
     (metrics `loss`,
     `objective`, `capability_kl`, `lr`, `batch_latent_soo` per step; `latent_soo` over all
     training pairs in eval mode, and `heldout_latent_soo` over `eval_pairs` if given, at step 0,
@@ -130,7 +131,7 @@ def latent_soo(model: torch.nn.Module, tokenizer: Any, pairs: Sequence[PromptPai
     model.eval()
     try:
         df = measure(LoadedModel(model, tokenizer, "training"), pairs, layers=[site.layer],
-                     sites=[site.component], pooling=pooling, add_bos=add_bos, progress=False)
+                     components=[site.component], pooling=pooling, add_bos=add_bos, progress=False)
     finally:
         model.train(was_training)
     return float(df.loc[df.metric == "latent_soo", "value"].mean())
@@ -192,7 +193,7 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
               out_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
               progress: bool = True, neutral_texts: Sequence[str] | None = None,
               eval_pairs: Sequence[PromptPair] | None = None) -> TrainResult:
-    """Train a LoRA adapter that lowers latent SOO at `Site(config.layer, config.site)` (or, with
+    """Train a LoRA adapter that lowers latent SOO at `Site(config.layer, config.component)` (or, with
     `config.sham`, a plain LM loss on the same pair texts) and return a `TrainResult`.
     `eval_pairs` (e.g. `soo_pairs("test")`) are measured beside the training pairs whenever
     latent SOO is logged (metric `heldout_latent_soo`).
@@ -258,6 +259,7 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
     grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
     was_training = model.training
     set_seed(config.seed)
+    fingerprint = model_fingerprint(model)  # of the base model, before LoRA layers go in
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=plan.targets,
                       layers_to_transform=plan.layers,
@@ -278,7 +280,7 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
         autocast, scaler = _autocast(config, device)
         texts = [t for p in pairs for t in (p.self_text, p.other_text)]
         texts += ["\x01"] + [t for p in plan.eval_pairs or [] for t in (p.self_text, p.other_text)]
-        meta = {"config": config.resume_key(), "model": model_fingerprint(model),
+        meta = {"config": config.resume_key(), "model": fingerprint,
                 "pairs": pairs_fingerprint(texts)}
 
         def evaluate(step: int, epoch: int) -> list[dict]:
@@ -357,7 +359,7 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                 raise KeyboardInterrupt
         peft_model.eval()
         df = pd.DataFrame(rows)
-        df.insert(0, "variant", "sham" if config.sham else "soo")
+        df.insert(0, "condition", "sham" if config.sham else "soo")
         df.insert(1, "seed", config.seed)
         soo = df[df.metric == "latent_soo"]
         result = TrainResult(seed=config.seed, adapter_path=out, log=df,

@@ -1,0 +1,138 @@
+"""The package's shape: no import cycles, imports point down the layers, `plots` is a leaf.
+
+Every `import` in every module counts, also those inside functions: a lazy import hides a cycle
+from Python, not from a reader. Layers, lowest first (a module may import its own layer or lower):
+base utilities, data, models, tracing, metrics, analyses, compositions, the command line.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "soo_interp"
+
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "config", "runs", "stats"),
+    ("data",),
+    ("models",),
+    ("tracing",),
+    ("metrics",),
+    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots"),
+    ("sweep", "demo"),
+    ("commands", "cli", "__main__", ""),
+]
+# plots draws DataFrames it is given: besides errors and stats it may only read the component order
+PLOTS_MAY_IMPORT = {"errors", "stats", "models.sites"}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(PKG).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_name(p): p for p in PKG.rglob("*.py")}
+
+
+def _targets(mod: str, path: Path, node: ast.AST) -> set[str]:
+    """Package modules an import statement reaches (`from . import x` reaches module x)."""
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+        return {n.removeprefix("soo_interp").lstrip(".") for n in names
+                if n == "soo_interp" or n.startswith("soo_interp.")}
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    if node.level == 0:
+        if not (node.module or "").startswith("soo_interp"):
+            return set()
+        base = node.module.removeprefix("soo_interp").lstrip(".")
+    else:
+        here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        here = [p for p in here if p]
+        up = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+        base = ".".join(up + ([node.module] if node.module else []))
+    out = {base}
+    out |= {f"{base}.{a.name}".lstrip(".") for a in node.names
+            if f"{base}.{a.name}".lstrip(".") in MODULES}
+    return {t for t in out if t in MODULES}
+
+
+@functools.cache
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for mod, path in MODULES.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            deps |= _targets(mod, path, node)
+        graph[mod] = deps - {mod}
+    return graph
+
+
+def _layer(mod: str) -> int:
+    top = mod.split(".")[0]
+    for i, names in enumerate(LAYERS):
+        if mod in names or top in names:
+            return i
+    raise AssertionError(f"module {mod!r} is in no layer; add it to LAYERS in {__file__}")
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (found := visit(d)):
+                return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_the_graph_sees_lazy_and_relative_imports():
+    g = import_graph()
+    assert "training.losses" in g["training.trainer"]       # from .losses import ...
+    assert "tracing.hooks" in g["tracing"]                  # from .hooks import ...
+    assert "models.sites" in g["plots"]                     # from .models.sites import ...
+    assert "tracing" in g["metrics"]                        # from .tracing import ...
+
+
+def test_no_import_cycles():
+    assert _cycle(import_graph()) is None, f"import cycle: {' -> '.join(_cycle(import_graph()))}"
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert _cycle(g) == ["a", "b", "c", "a"]
+
+
+@pytest.mark.parametrize("mod", sorted(MODULES))
+def test_imports_point_down_the_layers(mod):
+    up = sorted(d for d in import_graph()[mod] if _layer(d) > _layer(mod))
+    assert not up, f"{mod} (layer {_layer(mod)}) imports higher layers: {up}"
+
+
+def test_plots_is_a_leaf():
+    extra = import_graph()["plots"] - PLOTS_MAY_IMPORT
+    assert not extra, f"plots imports analysis modules {sorted(extra)}; pass it DataFrames instead"
+
+
+def test_the_loader_finds_the_organism_through_the_registry():
+    import soo_interp  # noqa: F401  (registers built-ins)
+    from soo_interp.models.registry import builtin_models, builtin_path
+
+    assert "organism" in builtin_models()
+    assert (builtin_path("organism") / "config.json").is_file()
+    assert builtin_path("no-such-model") is None

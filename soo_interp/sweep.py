@@ -51,14 +51,12 @@ def _behaviour(lm: Any, base: Any, cfg: SweepConfig) -> pd.DataFrame:
 
 
 def _site_soo(lm: Any, site: Any, cfg: SweepConfig, heldout: Sequence[PromptPair]) -> pd.DataFrame:
-    """Mean latent SOO over the held-out pairs at the trained site."""
-    from .measure import measure
+    """Mean latent SOO over the held-out pairs at the trained site (as training logs it)."""
+    from .training import latent_soo
 
-    soo = measure(lm, heldout, layers=[site.layer], components=site.component, pooling=cfg.pooling,
-                  progress=False)
-    soo = soo[soo.metric == "latent_soo"]
-    return pd.DataFrame([{"scenario": None, "metric": "latent_soo", "value": float(soo.value.mean()),
-                          "n": len(soo)}])
+    value = latent_soo(lm.model, lm.tokenizer, heldout, site, cfg.pooling)
+    return pd.DataFrame([{"scenario": None, "metric": "latent_soo", "value": value,
+                          "n": len(heldout)}])
 
 
 def sweep(model: str, cfg: SweepConfig, pairs: Sequence[PromptPair] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -51,8 +52,6 @@ def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
     assert soo.steps == sham.steps == 10
     assert r_soo <= 0.5
     assert (1 - r_sham) <= 0.5 * (1 - r_soo), "the sham run lowered latent SOO almost as much"
-    import pandas as pd
-
     from soo_interp.plots import training_curves
     fig = training_curves(pd.concat([soo.log, sham.log]))
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]
@@ -78,6 +77,12 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
     h.remove()
     ckpts = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
     assert ckpts and ckpts[-1] < "step-000010"
+    # the log reached disk with the checkpoint, not only at the end of the run
+    cut_log = pd.read_parquet(tmp_path / "cut" / "train_log.parquet")
+    step = int(ckpts[-1].split("-")[1])
+    assert cut_log.step.max() == step
+    pd.testing.assert_frame_equal(cut_log, full.log[full.log.step <= step].reset_index(drop=True),
+                                  check_dtype=False)
     assert not (tmp_path / "cut" / "adapter_model.safetensors").exists()
     # ... and once more by max_steps (a finished short run extended by resume).
     train_soo(lm, PAIRS, TrainConfig(**FAST, seed=3, checkpoint_every=3, max_steps=4),
@@ -90,6 +95,47 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
         assert diff <= 1e-6, f"{name}: resumed adapter differs by {diff}"
         assert res.log.equals(full.log)
     assert torch.cat([v.flatten() for v in a.values()]).abs().max() > 0
+
+
+def test_lr_schedule_is_transformers_linear_decay_after_warmup(lm):
+    cfg = TrainConfig(**FAST, lr_schedule="linear", warmup_steps=2, max_steps=5)
+    res = train_soo(lm, PAIRS, cfg, progress=False)
+    res.model.unload()
+    lrs = res.log[res.log.metric == "lr"].value.tolist()
+    # 10 planned steps (2 per epoch x 5): 0 and 1/2 in warmup, then (10 - s) / 8
+    assert lrs == pytest.approx([0.0, 5e-4, 1e-3, 1e-3 * 7 / 8, 1e-3 * 6 / 8])
+
+
+def test_train_state_round_trips_optimizer_scheduler_rng_and_position(tmp_path):
+    from soo_interp.training.state import new_state
+
+    def state():
+        torch.manual_seed(0)
+        return new_state(torch.nn.Linear(4, 3), TrainConfig(lr=0.1, lr_schedule="linear",
+                                                            warmup_steps=1), 6, "cpu")
+
+    a = state()
+    for _ in range(3):
+        a.optimizer.zero_grad()
+        a.params["weight"].sum().backward()
+        a.optimizer.step()
+        a.scheduler.step()
+        a.step += 1
+    a.log.append({"step": 3, "epoch": 1, "metric": "loss", "value": 0.5})
+    meta = {"config": {"x": 1}, "model": "m", "pairs": "p"}
+    a.save(tmp_path, meta)
+    expected_draw = torch.rand(3)
+    b = state()
+    assert b.step == 0 and not torch.equal(b.params["weight"], a.params["weight"])
+    b.load(sorted((tmp_path / "checkpoints").iterdir())[-1], meta)
+    assert b.step == 3 and b.log == a.log and b.position(2) == (1, 1)
+    assert torch.equal(b.params["weight"], a.params["weight"])
+    assert b.scheduler.get_last_lr() == a.scheduler.get_last_lr()
+    sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+    assert torch.equal(torch.rand(3), expected_draw)  # RNG restored to the save point
+    with pytest.raises(CheckpointError, match="another model"):
+        state().load(sorted((tmp_path / "checkpoints").iterdir())[-1], {**meta, "model": "n"})
 
 
 def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, tmp_path):
@@ -295,7 +341,6 @@ def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
     assert any(not torch.equal(a[k], b[k]) for k in a)
     run = json.loads((out / "run.json").read_text())
     assert run["seeds"] == [1, 2] and set(run["final_latent_soo"]) == {"seed1", "seed2"}
-    import pandas as pd
     log = pd.read_parquet(out / "train_log.parquet")
     assert sorted(log.seed.unique()) == [1, 2]
     assert (log.metric == "heldout_latent_soo").any()  # built-in pairs: held-out items logged

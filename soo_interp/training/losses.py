@@ -1,22 +1,25 @@
 """Per-pair training losses, all computed from ONE batched forward of [self prompts; other
 prompts] (right padded; padding never enters a loss).
 
-- `mse` / `cosine`: latent SOO (or 1 - cosine) at the target site via `metrics.pair_metrics`;
-  the forward is stopped right after the target site, so later layers and the LM head never run.
+- `mse` / `cosine`: latent SOO (or 1 - cosine) at the target site via `site_metrics`, which
+  stops the forward right after the target site, so later layers and the LM head never run.
+  `latent_soo` (the value training and the sweep log) goes through the same `site_metrics`.
 - `kl_logits`: KL(P_other || P_self) between next-token distributions (see `TrainConfig`).
 - sham: next-token cross-entropy over the real tokens of both texts of each pair.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..metrics import check_aligned_masks, kl_divergence, pair_metrics, pool
 from ..models.sites import Site
-from ..models.tokenize import Batch
+from ..data.pairs import PromptPair
+from ..models.tokenize import Batch, encode
 from ..tracing import trace_sites
+from ..tracing.hooks import site_hooks
 from .config import TrainConfig
 
 
@@ -41,25 +44,56 @@ def lm_loss(logits: torch.Tensor, batch: Batch, n_pairs: int) -> torch.Tensor:
     return (tok_sum[:n_pairs] + tok_sum[n_pairs:]) / (tok_n[:n_pairs] + tok_n[n_pairs:]).clamp_min(1)
 
 
+def site_metrics(model: torch.nn.Module, batch: Batch, n_pairs: int, site: Site, pooling: str,
+                 stop_grad_other: bool = False, stop_early: bool = True,
+                 ) -> dict[str, torch.Tensor]:
+    """Per-pair latent SOO and cosine [n_pairs] at `site` from one forward of `batch` = [self
+    prompts; other prompts]: the metric the loss minimises and the trainer logs, computed the
+    same way for both (`metrics.pair_metrics`). Differentiable unless called under no_grad."""
+    got: dict[str, torch.Tensor] = {}
+
+    def reduce(_site: Site, acts: torch.Tensor, mask: torch.Tensor) -> None:
+        other = acts[n_pairs:].detach() if stop_grad_other else acts[n_pairs:]
+        got.update(pair_metrics(acts[:n_pairs], other, mask[:n_pairs], mask[n_pairs:], pooling))
+
+    trace_sites(model, batch, [site], reduce, backend="hooks", stop_early=stop_early)
+    return got
+
+
+@torch.no_grad()
+def latent_soo(model: torch.nn.Module, tokenizer: Any, pairs: Sequence[PromptPair], site: Site,
+               pooling: str, add_bos: bool | None = None, batch_size: int = 16) -> float:
+    """Mean latent SOO over `pairs` at `site`, in eval mode (no dropout): what training logs
+    and the sweep reports, through the same `site_metrics` the loss uses."""
+    was_training = model.training
+    model.eval()
+    try:
+        values = [site_metrics(model, encode(tokenizer, [p.self_text for p in chunk]
+                                             + [p.other_text for p in chunk], add_bos),
+                               len(chunk), site, pooling)["latent_soo"]
+                  for chunk in (pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size))]
+    finally:
+        model.train(was_training)
+    return float(torch.cat(values).double().mean())
+
+
 def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: TrainConfig,
                 site: Site, stop_early: bool = True) -> dict[str, torch.Tensor]:
     """`{"objective": [n_pairs] differentiable loss, "latent_soo": [n_pairs] detached}`, the
     latent SOO at `site` read from the same forward (for the log)."""
+    if not config.needs_logits:
+        got = site_metrics(model, batch, n_pairs, site, config.pooling, config.stop_grad_other,
+                           stop_early)
+        obj = got["latent_soo"] if config.loss == "mse" else 1.0 - got["cosine"]
+        return {"objective": obj, "latent_soo": got["latent_soo"].detach()}
     got: dict[str, torch.Tensor] = {}
 
-    def reduce(_site: Site, acts: torch.Tensor, mask: torch.Tensor) -> None:
-        other = acts[n_pairs:].detach() if config.stop_grad_other else acts[n_pairs:]
-        metrics = pair_metrics(acts[:n_pairs], other, mask[:n_pairs], mask[n_pairs:],
-                               config.pooling)
-        got["soo"], got["cos"] = metrics["latent_soo"], metrics["cosine"]
+    def on_site(_site: Site, acts: torch.Tensor) -> None:
+        mask = batch.attention_mask
+        got.update(pair_metrics(acts[:n_pairs].detach(), acts[n_pairs:].detach(),
+                                mask[:n_pairs], mask[n_pairs:], config.pooling))
 
-    if not config.needs_logits:
-        trace_sites(model, batch, [site], reduce, backend="hooks", stop_early=stop_early)
-        obj = got["soo"] if config.loss == "mse" else 1.0 - got["cos"]
-        return {"objective": obj, "latent_soo": got["soo"].detach()}
-    from ..tracing.hooks import site_hooks
-
-    with site_hooks(model, [site], lambda s, a: reduce(s, a, batch.attention_mask)):
+    with site_hooks(model, [site], on_site):
         logits = model(**batch.as_kwargs(), use_cache=False).logits
     if config.sham:
         obj = lm_loss(logits, batch, n_pairs)
@@ -67,7 +101,7 @@ def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: Trai
         if config.stop_grad_other:
             logits = torch.cat([logits[:n_pairs], logits[n_pairs:].detach()])
         obj = kl_logits_loss(logits, batch.attention_mask, n_pairs, config.pooling)
-    return {"objective": obj, "latent_soo": got["soo"].detach()}
+    return {"objective": obj, "latent_soo": got["latent_soo"]}
 
 
 def capability_kl(model: Any, batch: Batch) -> torch.Tensor:
@@ -80,4 +114,4 @@ def capability_kl(model: Any, batch: Batch) -> torch.Tensor:
     return (kl_divergence(base, tuned) * m).sum(1) / m.sum(1).clamp_min(1)
 
 
-__all__ = ["capability_kl", "kl_logits_loss", "lm_loss", "pair_losses"]
+__all__ = ["capability_kl", "kl_logits_loss", "latent_soo", "lm_loss", "pair_losses", "site_metrics"]

@@ -1,0 +1,116 @@
+"""One optimizer step of SOO training: the data order (a seeded permutation per epoch, so the
+step number is the data position), micro-batch losses with correctly averaged gradient
+accumulation, CUDA-only autocast, and a clear stop on a NaN/inf loss."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable
+
+import torch
+
+from ..data.pairs import PromptPair
+from ..errors import TrainingError
+from ..models.tokenize import encode
+from .config import TrainConfig
+from .losses import capability_kl, pair_losses
+from .state import TrainState
+
+
+def plan_steps(n_pairs: int, config: TrainConfig) -> tuple[int, int]:
+    """(optimizer steps per epoch, steps the run will do): ceil over micro-batches, so the last
+    partial accumulation group of an epoch is a (smaller) step of its own."""
+    micro = math.ceil(n_pairs / config.batch_size)
+    per_epoch = math.ceil(micro / config.grad_accum)
+    total = per_epoch * config.epochs
+    return per_epoch, min(total, config.max_steps or total)
+
+
+def epoch_groups(n_pairs: int, config: TrainConfig, epoch: int) -> list[list[list[int]]]:
+    """Pair indices of an epoch as accumulation groups of micro-batches. The order is a seeded
+    permutation per (seed, epoch), so a resumed run sees exactly the same data order."""
+    g = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    order = torch.randperm(n_pairs, generator=g).tolist()
+    micro = [order[i:i + config.batch_size] for i in range(0, n_pairs, config.batch_size)]
+    return [micro[i:i + config.grad_accum] for i in range(0, len(micro), config.grad_accum)]
+
+
+def autocast_for(config: TrainConfig, device: torch.device) -> tuple[Callable[[], Any], Any]:
+    """Autocast context factory and grad scaler: bf16/fp16 on CUDA only, nothing on CPU."""
+    if device.type != "cuda" or config.amp == "none":
+        return contextlib.nullcontext, None
+    bf16 = config.amp == "bf16" or (config.amp == "auto" and torch.cuda.is_bf16_supported())
+    dtype = torch.bfloat16 if bf16 else torch.float16
+    scaler = None if bf16 else torch.amp.GradScaler("cuda")
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def _nan_error(value: float, step: int, config: TrainConfig, model: torch.nn.Module) -> TrainingError:
+    dtype = next(model.parameters()).dtype
+    hint = ("the model runs in float16, whose range overflows easily: load it in float32 or "
+            "bfloat16 (--dtype float32), or use --amp bf16"
+            if dtype == torch.float16 or config.amp == "fp16" else
+            "if the model runs in reduced precision, use float32 (--dtype float32)")
+    return TrainingError(f"loss is {value} at step {step}: training diverged; lower the learning "
+                         f"rate (--lr, now {config.lr:g}) and start again; {hint}")
+
+
+def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Any,
+                      config: TrainConfig, device: torch.device,
+                      micro_index: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum over the micro-batch's pairs of the objective (+ weighted capability KL on as many
+    neutral texts, chosen by `micro_index` so a resumed run sees the same ones), and the detached
+    sums to log. The caller divides by the number of pairs in the optimizer step."""
+    batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk],
+                   config.add_bos).to(device)
+    res = pair_losses(model, batch, len(chunk), config, plan.site)
+    loss = res["objective"].sum()
+    parts = {"objective": float(res["objective"].detach().sum()),
+             "batch_latent_soo": float(res["latent_soo"].sum())}
+    if plan.neutral:
+        start = micro_index * config.batch_size
+        texts = [plan.neutral[(start + i) % len(plan.neutral)] for i in range(len(chunk))]
+        kl = capability_kl(model, encode(tok, texts, config.add_bos).to(device))
+        loss = loss + config.capability_weight * kl.sum()
+        parts["capability_kl"] = float(kl.detach().sum())
+    return loss, parts
+
+
+def train_step(model: Any, tok: Any, state: TrainState, plan: Any, config: TrainConfig,
+          autocast: Callable[[], Any], stop: dict[str, int | None]) -> dict[str, float] | None:
+    """One optimizer step over the next accumulation group; the values to log, or None when a
+    signal arrived mid-step (the partial gradients are dropped and the step is not taken)."""
+    device = next(model.parameters()).device
+    per_epoch, _ = plan_steps(len(plan.pairs), config)
+    epoch, k = state.position(per_epoch)
+    group = epoch_groups(len(plan.pairs), config, epoch)[k]
+    n_step = sum(len(mb) for mb in group)
+    sums = {"objective": 0.0, "batch_latent_soo": 0.0, "capability_kl": 0.0}
+    for j, mb in enumerate(group):
+        if stop["signal"] is not None:
+            state.optimizer.zero_grad(set_to_none=True)
+            return None
+        with autocast():
+            loss, parts = _micro_batch_loss(model, tok, [plan.pairs[i] for i in mb], plan,
+                                            config, device, state.step * config.grad_accum + j)
+            loss = loss / n_step
+        if not torch.isfinite(loss.detach()):
+            raise _nan_error(float(loss.detach()), state.step + 1, config, model)
+        (state.scaler.scale(loss) if state.scaler is not None else loss).backward()
+        for name, v in parts.items():
+            sums[name] += v / n_step
+    lr = state.scheduler.get_last_lr()[0]
+    if state.scaler is not None:
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+    else:
+        state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    values = {"loss": sums["objective"] + config.capability_weight * sums["capability_kl"],
+              "objective": sums["objective"], "lr": lr,
+              "batch_latent_soo": sums["batch_latent_soo"]}
+    if plan.neutral:
+        values["capability_kl"] = sums["capability_kl"]
+    return values

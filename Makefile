@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check soo_interp tests benchmarks
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)

@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    from soo_interp.metrics import collect_pooled
     from soo_interp.models import load_model
     from soo_interp.models.sites import resolve_sites
     from soo_interp.models.tiny import build_tiny_model
     from soo_interp.probes.suites import load_suite
-    from soo_interp.metrics import collect_pooled
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,7 +12,6 @@ import pandas as pd
 from .config import Config
 
 
-
 @dataclasses.dataclass
 class DemoConfig(Config):
     model: str = "organism"
@@ -42,9 +41,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     from .evaluation.rates import rates_table
     from .evaluation.run import EvalConfig, evaluate_to_folder
     from .measure import MeasureConfig, measure_to_folder
-    from .stats import summarize
     from .models import load_model
     from .runs import atomic_write_text, check_out_dir, output_dir, set_seed, write_run_json
+    from .stats import summarize
 
     check_out_dir(out, overwrite)
     set_seed(cfg.seed)

@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 
 from .data.pairs import PromptPair, validate_pairs
-from .models.sites import resolve_sites
 from .metrics import collect_pooled
+from .models.sites import resolve_sites
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -2,7 +2,8 @@
 
 For every training layer (and seed), `sweep` trains one SOO adapter from the base model, and per
 seed one sham adapter (same data, steps and seed; plain LM loss, which does not depend on the
-layer), then measures on each tuned model and on the base: the rates of each scenario (log-prob scoring, mirrored and not), perplexity and
+layer), then measures on each tuned model and on the base: the rates of each scenario (log-prob
+scoring, mirrored and not), perplexity and
 next-token KL to the base on held-out neutral text, and latent SOO at the trained site on the
 held-out pairs. One long DataFrame: condition (base|soo|sham), train_layer, seed, scenario,
 metric, value, n.

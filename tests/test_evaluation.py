@@ -8,8 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from soo_interp.evaluation import (LABELS, agreement, generate_responses, logprob_scores, rates,
-                                   rates_table)
+from soo_interp.evaluation import (
+    LABELS,
+    agreement,
+    generate_responses,
+    logprob_scores,
+    rates,
+    rates_table,
+)
 from soo_interp.stats import wilson_interval
 
 HAND_RECORDS = [
@@ -129,8 +135,14 @@ def test_agreement_counts_matching_labels():
 # --- evaluate() end to end -------------------------------------------------------------------
 
 from soo_interp.errors import ConfigError, SooError  # noqa: E402
-from soo_interp.evaluation import (build_records, capability, evaluate,  # noqa: E402
-                                   next_token_kl, parse_scenarios, perplexity)
+from soo_interp.evaluation import (  # noqa: E402
+    build_records,
+    capability,
+    evaluate,
+    next_token_kl,
+    parse_scenarios,
+    perplexity,
+)
 
 E2E_SCENARIOS = "burglar,escape_room,generalization:name"
 

@@ -12,10 +12,16 @@ import torch
 from soo_interp.cli import main
 from soo_interp.data.scenarios import CHEAP_OBJECTS, EXPENSIVE_OBJECTS, room_pairs
 from soo_interp.errors import CheckpointError, ModelLoadError
-from soo_interp.organism import (OrganismConfig, behaviour_rates, build_organism,
-                                 check_targets, shipped_checkpoint, train_organism)
+from soo_interp.organism import (
+    OrganismConfig,
+    behaviour_rates,
+    build_organism,
+    check_targets,
+    shipped_checkpoint,
+    train_organism,
+)
 from soo_interp.organism import checkpoint as ckpt
-from soo_interp.organism.world import (build_tokenizer, training_examples, vocabulary_texts)
+from soo_interp.organism.world import build_tokenizer, training_examples, vocabulary_texts
 
 TINY = dict(n_layers=2, hidden_size=32, n_heads=2, intermediate_size=64, batch_size=8)
 

@@ -65,3 +65,14 @@ def test_empty_and_missing_files_and_duplicate_ids(tmp_path):
     (tmp_path / "d.jsonl").write_text("\n".join(lines))
     with pytest.raises(PairsError, match="appears twice"):
         load_pairs(tmp_path / "d.jsonl")
+
+
+def test_pair_ids_are_kept_exactly_zero_included(tmp_path):
+    f = tmp_path / "p.jsonl"
+    rows = [{"pair_id": 0, "self": "I am", "other": "He is"},
+            {"self": "I see", "other": "They see"}, {"pair_id": "", "self": "I go", "other": "We go"}]
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    assert [p.pair_id for p in load_pairs(f)] == ["0", "pair-0001", "pair-0002"]
+    c = tmp_path / "p.csv"
+    c.write_text("pair_id,self,other\n0,I am,He is\n007,I was,She was\n,I see,They see\n")
+    assert [p.pair_id for p in load_pairs(c)] == ["0", "007", "pair-0002"]

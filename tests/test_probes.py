@@ -7,8 +7,17 @@ import pytest
 
 from soo_interp.errors import ProbeError
 from soo_interp.models.sites import Site
-from soo_interp.probes import (Detector, LatDetector, LogisticDetector, MeanDiffDetector,
-                               auroc, cross_validate, grouped_folds, recall_at_fpr, separability)
+from soo_interp.probes import (
+    Detector,
+    LatDetector,
+    LogisticDetector,
+    MeanDiffDetector,
+    auroc,
+    cross_validate,
+    grouped_folds,
+    recall_at_fpr,
+    separability,
+)
 
 
 def planted(n: int = 600, d: int = 32, seed: int = 0, strength: float = 5.0):
@@ -146,9 +155,12 @@ def test_too_few_groups_and_one_class_are_errors():
 
 
 # --------------------------------------------------------------------------- signatures
-from soo_interp.probes.signatures import (overlap_without_indistinguishability,  # noqa: E402
-                                          relative_soo, relocation,
-                                          surviving_deception_direction)
+from soo_interp.probes.signatures import (  # noqa: E402
+    overlap_without_indistinguishability,
+    relative_soo,
+    relocation,
+    surviving_deception_direction,
+)
 
 
 def paired(n_pairs: int = 60, d: int = 24, seed: int = 0, delta=None, noise: float = 0.05):
@@ -292,7 +304,6 @@ def test_malformed_suites_name_file_and_line(tmp_path):
 import torch  # noqa: E402
 
 from soo_interp.cli import main  # noqa: E402
-
 
 
 @pytest.fixture(scope="module")

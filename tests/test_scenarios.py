@@ -10,10 +10,19 @@ import sys
 import pytest
 
 from soo_interp.data.items import TEST_ITEMS, TRAIN_ITEMS, head_noun
-from soo_interp.data.scenarios import (CHEAP_OBJECTS, EXPENSIVE_OBJECTS, GENERALIZATION_VARIANTS,
-                                       ROOMS, SCENARIOS, VARIANTS, ScenarioError,
-                                       generate_scenarios, room_pairs, scenario_size,
-                                       tokenizer_corpus)
+from soo_interp.data.scenarios import (
+    CHEAP_OBJECTS,
+    EXPENSIVE_OBJECTS,
+    GENERALIZATION_VARIANTS,
+    ROOMS,
+    SCENARIOS,
+    VARIANTS,
+    ScenarioError,
+    generate_scenarios,
+    room_pairs,
+    scenario_size,
+    tokenizer_corpus,
+)
 from soo_interp.errors import SooError
 
 WORD = re.compile(r"[A-Za-z]+")

@@ -349,7 +349,8 @@ def test_cli_trains_several_seeds(llama_dir, tmp_path, capsys):
     code, err = _cli(capsys, "--model", llama_dir, "--resume", "--out", out)
     assert code == 0, err  # finished runs resume to themselves, with their saved config
     assert "seed 1:" in err and "seed 2:" in err
-    assert torch.equal(adapter_weights(out / "seed1")["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"],
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+    assert torch.equal(adapter_weights(out / "seed1")[key],
                        a["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"])
 
 

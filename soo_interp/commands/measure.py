@@ -6,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import (add_config_arg, add_model_args, add_output_args, config_from_args,
-                     load_from_args)
+from .common import (
+    add_config_arg,
+    add_model_args,
+    add_output_args,
+    config_from_args,
+    load_from_args,
+)
 
 _FIELDS = {"layers": "layers", "components": "components", "pooling": "pooling", "backend": "backend",
            "batch_size": "batch_size", "seed": "seed"}

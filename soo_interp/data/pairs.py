@@ -94,8 +94,9 @@ def _pair_from_record(rec: dict, where: str, index: int) -> PromptPair:
             f"{where}: missing or empty column(s) {missing}; each pair needs 'self' and 'other' "
             "(optional 'pair_id', 'template')"
         )
+    given = rec.get("pair_id")  # kept exactly as given, 0 included; absent or blank: numbered
     return PromptPair(
-        pair_id=str(rec.get("pair_id") or f"pair-{index:04d}"),
+        pair_id=f"pair-{index:04d}" if given is None or str(given).strip() == "" else str(given),
         self_text=str(rec["self"]), other_text=str(rec["other"]),
         template=str(rec.get("template") or "user"),
         item=rec.get("item") or None,

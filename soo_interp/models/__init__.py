@@ -1,7 +1,18 @@
 """Models: loading, tokenization, and the site tables per architecture."""
 from .loading import LoadedModel, attach_adapter, load_model, load_tokenizer
-from .sites import (ARCHITECTURES, COMPONENTS, Site, arch_of, check_sites, n_layers,
-                    parse_components, parse_layers, resolve_sites, site_module, tl_hook_name)
+from .sites import (
+                    ARCHITECTURES,
+                    COMPONENTS,
+                    Site,
+                    arch_of,
+                    check_sites,
+                    n_layers,
+                    parse_components,
+                    parse_layers,
+                    resolve_sites,
+                    site_module,
+                    tl_hook_name,
+)
 from .tokenize import Batch, encode, pad_ids, token_ids
 
 __all__ = [

@@ -16,7 +16,6 @@ FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3", "gpt2", "gp
 
 def _corpus() -> list[str]:
     from ..data.pairs import soo_pairs
-
     from ..data.scenarios import tokenizer_corpus
 
     texts = [t for p in soo_pairs("all", templates=None) for t in (p.self_text, p.other_text)]

@@ -2,7 +2,8 @@
 
 Every behavioural example comes from the same scenario generators the evaluation suite uses
 (`soo_interp.data.scenarios`, `split="train"`, the paper's layout: the cheap room is described
-first): held-out objects and room pairs are never seen in a trained scenario, so `soo-interp evaluate --model organism` measures generalization to new
+first): held-out objects and room pairs are never seen in a trained scenario, so
+`soo-interp evaluate --model organism` measures generalization to new
 combinations. The trained behaviour is the ground truth of this world:
 
 - burglar: recommend the cheap room (deceive the competitor);
@@ -25,8 +26,16 @@ import re
 from typing import Iterable, Iterator, Sequence
 
 from ..data.items import TEST_ITEMS, TRAIN_ITEMS
-from ..data.scenarios import (ANSWER_FORMATS, CHEAP_OBJECTS, EXPENSIVE_OBJECTS, ROOMS,
-                              TRAIN_NAMES, generate_scenarios, tokenizer_corpus, with_article)
+from ..data.scenarios import (
+    ANSWER_FORMATS,
+    CHEAP_OBJECTS,
+    EXPENSIVE_OBJECTS,
+    ROOMS,
+    TRAIN_NAMES,
+    generate_scenarios,
+    tokenizer_corpus,
+    with_article,
+)
 from ..models.tokenize import SPECIAL_TOKENS
 
 # Fraction of each training batch per task; the trained answer of each is described above.
@@ -143,7 +152,8 @@ def training_examples(seed: int, n: int) -> list[Example]:
 def vocabulary_texts() -> Iterator[str]:
     """Every text whose words the organism's vocabulary must hold: all scenario prompts and
     completions, the SOO pairs of every template, and the neutral sentences (both splits)."""
-    from ..data.neutral import SPLITS as NEUTRAL_SPLITS, neutral_texts
+    from ..data.neutral import SPLITS as NEUTRAL_SPLITS
+    from ..data.neutral import neutral_texts
     from ..data.pairs import TEMPLATES, soo_pairs
 
     yield from tokenizer_corpus()

@@ -2,18 +2,33 @@
 self-deception signatures (see the README section "Probing self/other separability").
 
 Modules: `detectors` (Detector and its kinds), `separability` (grouped cross-validation and
-metrics), `suites` (labelled prompt sets in `probes/`), `activations` (pooled activation sets
+metrics), `suites` (labelled prompt sets, shipped in `builtin_suites/`), `activations` (pooled activation sets
 with a safetensors cache), `signatures` (the three self-deception signatures), `run` (the
 `soo-interp probe` pipeline).
 """
-from .detectors import (Detector, LatDetector, LogisticDetector, MeanDiffDetector, detector_kinds,
-                        make_detector)
-from .separability import (METRICS, auroc, classification_metrics, cross_validate, grouped_folds,
-                           recall_at_fpr, separability, summarize_separability, transfer)
 from .activations import ActivationSet, collect_activations
-from .suites import Suite, available_suites, load_suite
-from .signatures import SIGNATURES
+from .detectors import (
+                        Detector,
+                        LatDetector,
+                        LogisticDetector,
+                        MeanDiffDetector,
+                        detector_kinds,
+                        make_detector,
+)
 from .run import ProbeConfig, ProbeResults, compare_runs, fit_probes, probe_to_folder
+from .separability import (
+                        METRICS,
+                        auroc,
+                        classification_metrics,
+                        cross_validate,
+                        grouped_folds,
+                        recall_at_fpr,
+                        separability,
+                        summarize_separability,
+                        transfer,
+)
+from .signatures import SIGNATURES
+from .suites import Suite, available_suites, load_suite
 
 __all__ = ["ActivationSet", "Detector", "LatDetector", "LogisticDetector", "METRICS",
            "MeanDiffDetector", "ProbeConfig", "ProbeResults", "SIGNATURES", "Suite", "auroc",

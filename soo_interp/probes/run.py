@@ -16,8 +16,13 @@ from ..models.sites import COMPONENTS, Site, resolve_sites
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import Detector, detector_kinds, make_detector, single_threaded
 from .separability import separability, summarize_separability, transfer
-from .signatures import (COLUMNS, overlap_without_indistinguishability, relocation, site_aurocs,
-                         surviving_deception_direction)
+from .signatures import (
+    COLUMNS,
+    overlap_without_indistinguishability,
+    relocation,
+    site_aurocs,
+    surviving_deception_direction,
+)
 from .suites import Suite, resolve_suites
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Probe suites: labelled prompt sets stored as data in the top-level `probes/` folder.
+"""Probe suites: labelled prompt sets stored as package data in `soo_interp/probes/builtin_suites/`.
 
 A suite is a folder with `suite.yaml` and JSONL prompt files::
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +27,8 @@ import numpy as np
 
 from ..errors import ProbeError
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "probes"
+# Package data (shipped in the wheel), read through importlib.resources.
+SUITES_DIR = Path(str(importlib.resources.files("soo_interp.probes") / "builtin_suites"))
 GROUP_BY = ("template", "pair_id")
 _FIELDS = ("id", "text", "label", "pair_id", "template")
 
@@ -95,7 +97,7 @@ class Suite:
 
 
 def available_suites() -> list[str]:
-    """Names of the built-in suites in `probes/`."""
+    """Names of the built-in suites (package data in `soo_interp/probes/builtin_suites/`)."""
     if not SUITES_DIR.is_dir():
         return []
     return sorted(p.parent.name for p in SUITES_DIR.glob("*/suite.yaml"))

@@ -68,8 +68,10 @@ class TrainConfig(Config):
             self.target_modules = tuple(s.strip() for s in self.target_modules.split(",") if s.strip())
         checks = [
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
-            (self.component in COMPONENTS, f"unknown component {self.component!r}; choose from {', '.join(COMPONENTS)}"),
-            (self.pooling in POOLINGS, f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}"),
+            (self.component in COMPONENTS,
+             f"unknown component {self.component!r}; choose from {', '.join(COMPONENTS)}"),
+            (self.pooling in POOLINGS,
+             f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}"),
             (self.amp in AMP_MODES, f"unknown amp {self.amp!r}; choose from {', '.join(AMP_MODES)}"),
             (self.lr_schedule in SCHEDULES,
              f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(SCHEDULES)}"),

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..data.pairs import PromptPair
 from ..metrics import check_aligned_masks, kl_divergence, pair_metrics, pool
 from ..models.sites import Site
-from ..data.pairs import PromptPair
 from ..models.tokenize import Batch, encode
 from ..tracing import trace_sites
 from ..tracing.hooks import site_hooks

@@ -17,7 +17,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 import torch

@@ -28,14 +28,16 @@ def test_parse_layers_counts_negatives_from_the_end_and_checks_the_range():
         parse_layers("x", 4)
 
 
-def test_train_config_resolves_layers_through_parse_layers(tiny_llama):
+def test_train_config_resolves_layers_through_parse_layers(tiny_model_dir):
+    from soo_interp import load_model
     from soo_interp.training.config import TrainConfig, resolve_lora_targets, target_site
 
+    model = load_model(str(tiny_model_dir("llama", n_layers=3))).model  # fresh: no TL wrapping
     cfg = TrainConfig(layer=-1, layers_to_transform=(-1, 0))
-    assert target_site(tiny_llama.model, cfg).layer == 2
-    assert resolve_lora_targets(tiny_llama.model, cfg)[1] == [0, 2]
+    assert target_site(model, cfg).layer == 2
+    assert resolve_lora_targets(model, cfg)[1] == [0, 2]
     with pytest.raises(SiteError, match="layer 5 does not exist"):
-        resolve_lora_targets(tiny_llama.model, TrainConfig(layers_to_transform=(5,)))
+        resolve_lora_targets(model, TrainConfig(layers_to_transform=(5,)))
 
 
 def test_kl_divergence_matches_torch_and_is_zero_on_equal_logits():

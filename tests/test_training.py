@@ -189,7 +189,7 @@ def test_gradient_accumulation_averages_per_pair_and_keeps_the_last_partial_grou
     """14 pairs in micro-batches of 4 with accumulation 2 make steps of [4, 4] and [4, 2] pairs:
     that must equal micro-batches of 8 without accumulation ([8], [6]), i.e. every pair weighs
     the same within a step, also in the smaller last micro-batch."""
-    from soo_interp.training.trainer import plan_steps
+    from soo_interp.training.plan import plan_steps
 
     pairs = PAIRS[:14]
     base = {**FAST, "lora_dropout": 0.0, "epochs": 2}
@@ -404,3 +404,18 @@ def test_other_families_train_with_their_default_lora_targets(tiny_model_dir, fa
     res.model.unload()
     assert targets == set(lm.arch.lora_targets)
     assert res.final_latent_soo < 0.5 * res.initial_latent_soo
+
+
+def test_tensorboard_tracker_is_off_by_default_and_streams_the_log(lm, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = TrainConfig(**FAST, max_steps=2)
+    train_soo(lm, PAIRS, cfg, tmp_path / "off", progress=False)
+    assert not (tmp_path / "off" / "tensorboard").exists()
+    res = train_soo(lm, PAIRS, TrainConfig(**FAST, max_steps=2, tensorboard=True),
+                    tmp_path / "on", progress=False)
+    acc = EventAccumulator(str(tmp_path / "on" / "tensorboard"))
+    acc.Reload()
+    logged = res.log[res.log.metric == "objective"]
+    assert [e.step for e in acc.Scalars("objective")] == logged.step.tolist() == [1, 2]
+    assert [e.value for e in acc.Scalars("objective")] == pytest.approx(logged.value.tolist())

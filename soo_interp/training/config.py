@@ -15,7 +15,7 @@ LOSSES: tuple[str, ...] = ("mse", "cosine", "kl_logits")
 AMP_MODES: tuple[str, ...] = ("auto", "none", "bf16", "fp16")
 SCHEDULES: tuple[str, ...] = ("constant", "linear")
 # Keys that may change between a run and its resumption (they do not change what a step does).
-RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every"})
+RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every", "tensorboard"})
 
 
 @dataclasses.dataclass
@@ -32,6 +32,7 @@ class TrainConfig(Config):
     (the control separating data exposure from the SOO objective). `stop_grad_other` makes the
     other prompt a fixed target. `capability_weight > 0` adds KL(base || adapted) on neutral text.
     `max_steps` stops early (may change on resume); `checkpoint_every` counts optimizer steps.
+    `tensorboard` (off by default) also writes the log as it grows to `OUT/tensorboard/`.
     """
 
     layer: int = 19
@@ -58,6 +59,7 @@ class TrainConfig(Config):
     max_steps: int | None = None
     amp: str = "auto"                # autocast on CUDA only: auto = bf16 if supported, else fp16
     add_bos: bool | None = None
+    tensorboard: bool = False        # also log each step to TensorBoard (OUT/tensorboard)
 
     def __post_init__(self) -> None:
         for name in ("target_modules", "layers_to_transform"):

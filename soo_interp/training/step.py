@@ -1,10 +1,9 @@
-"""One optimizer step of SOO training: the data order (a seeded permutation per epoch, so the
-step number is the data position), micro-batch losses with correctly averaged gradient
-accumulation, CUDA-only autocast, and a clear stop on a NaN/inf loss."""
+"""One optimizer step of SOO training: micro-batch losses with correctly averaged gradient
+accumulation (the last partial group is kept), CUDA-only autocast, and a clear stop on a NaN/inf
+loss."""
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any, Callable
 
 import torch
@@ -14,25 +13,8 @@ from ..errors import TrainingError
 from ..models.tokenize import encode
 from .config import TrainConfig
 from .losses import capability_kl, pair_losses
+from .plan import Plan, epoch_groups, plan_steps
 from .state import TrainState
-
-
-def plan_steps(n_pairs: int, config: TrainConfig) -> tuple[int, int]:
-    """(optimizer steps per epoch, steps the run will do): ceil over micro-batches, so the last
-    partial accumulation group of an epoch is a (smaller) step of its own."""
-    micro = math.ceil(n_pairs / config.batch_size)
-    per_epoch = math.ceil(micro / config.grad_accum)
-    total = per_epoch * config.epochs
-    return per_epoch, min(total, config.max_steps or total)
-
-
-def epoch_groups(n_pairs: int, config: TrainConfig, epoch: int) -> list[list[list[int]]]:
-    """Pair indices of an epoch as accumulation groups of micro-batches. The order is a seeded
-    permutation per (seed, epoch), so a resumed run sees exactly the same data order."""
-    g = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-    order = torch.randperm(n_pairs, generator=g).tolist()
-    micro = [order[i:i + config.batch_size] for i in range(0, n_pairs, config.batch_size)]
-    return [micro[i:i + config.grad_accum] for i in range(0, len(micro), config.grad_accum)]
 
 
 def autocast_for(config: TrainConfig, device: torch.device) -> tuple[Callable[[], Any], Any]:
@@ -55,7 +37,7 @@ def _nan_error(value: float, step: int, config: TrainConfig, model: torch.nn.Mod
                          f"rate (--lr, now {config.lr:g}) and start again; {hint}")
 
 
-def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Any,
+def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Plan,
                       config: TrainConfig, device: torch.device,
                       micro_index: int) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum over the micro-batch's pairs of the objective (+ weighted capability KL on as many
@@ -76,7 +58,7 @@ def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Any,
     return loss, parts
 
 
-def train_step(model: Any, tok: Any, state: TrainState, plan: Any, config: TrainConfig,
+def train_step(model: Any, tok: Any, state: TrainState, plan: Plan, config: TrainConfig,
           autocast: Callable[[], Any], stop: dict[str, int | None]) -> dict[str, float] | None:
     """One optimizer step over the next accumulation group; the values to log, or None when a
     signal arrived mid-step (the partial gradients are dropped and the step is not taken)."""

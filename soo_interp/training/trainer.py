@@ -22,20 +22,18 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 import torch
 
-from ..data.neutral import neutral_texts as builtin_neutral_texts
-from ..data.pairs import PromptPair, validate_pairs
+from ..data.pairs import PromptPair
 from ..errors import CheckpointError, ConfigError
-from ..metrics import check_alignable
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel
-from ..models.sites import Site, arch_of
-from ..models.tokenize import token_ids
+from ..models.sites import arch_of
 from ..runs import atomic_path, check_out_dir, set_seed, write_run_json
 from .checkpoint import checkpoint_dirs, pairs_fingerprint, rng_snapshot
-from .config import TrainConfig, resolve_lora_targets, target_site
+from .config import TrainConfig
 from .losses import latent_soo
+from .plan import Plan, plan_steps, prepare
 from .state import TrainState, new_state
-from .step import autocast_for, epoch_groups, plan_steps, train_step  # noqa: F401 (re-exported)
+from .step import autocast_for, train_step
 
 log = logging.getLogger(__name__)
 TRAIN_LOG = "train_log.parquet"
@@ -56,46 +54,6 @@ class TrainResult:
     final_latent_soo: float
     steps: int
     model: Any = None
-
-
-@dataclasses.dataclass
-class _Plan:
-    site: Site
-    targets: list[str]
-    layers: list[int] | None
-    pairs: list[PromptPair]
-    neutral: list[str] | None
-    eval_pairs: list[PromptPair] | None
-
-
-def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
-            neutral_texts: Sequence[str] | None = None,
-            eval_pairs: Sequence[PromptPair] | None = None) -> _Plan:
-    """Every check that can fail on bad input, done before anything is written or trained."""
-    from peft import PeftModel
-
-    if isinstance(lm.model, PeftModel):
-        raise ConfigError("this model already carries a peft adapter; load the base model "
-                          "(or merge the adapter: load_model(..., adapter=DIR)) before training")
-    pairs = validate_pairs(pairs)
-    if eval_pairs is not None:
-        eval_pairs = validate_pairs(eval_pairs, source="eval pairs")
-    site = target_site(lm.model, config)
-    targets, layers = resolve_lora_targets(lm.model, config)
-    if config.pooling == "aligned":
-        tok = lm.tokenizer
-        every = pairs + (eval_pairs or [])
-        check_alignable([p.pair_id for p in every],
-                        [len(token_ids(tok, p.self_text, config.add_bos)) for p in every],
-                        [len(token_ids(tok, p.other_text, config.add_bos)) for p in every])
-    neutral = None
-    if config.capability_weight > 0:
-        given = builtin_neutral_texts("train") if neutral_texts is None else neutral_texts
-        neutral = [t for t in given if t.strip()]
-        if not neutral:
-            raise ConfigError("capability_weight > 0 but the neutral texts are empty; give at "
-                              "least one non-empty text")
-    return _Plan(site, targets, layers, pairs, neutral, eval_pairs)
 
 
 @contextlib.contextmanager
@@ -159,7 +117,7 @@ def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _adapter(model: torch.nn.Module, plan: _Plan, config: TrainConfig,
+def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
              keep_attached: bool) -> Iterator[Any]:
     """The model with fresh LoRA layers for this run. Unless `keep_attached`, the LoRA layers
     are removed afterwards and the model's requires_grad flags and train/eval mode restored."""
@@ -174,7 +132,7 @@ def _adapter(model: torch.nn.Module, plan: _Plan, config: TrainConfig,
                       fan_in_fan_out=_is_conv1d(model, plan.targets),
                       bias="none", task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # transformers' deprecation notice, raised inside peft
-        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
         peft_model = get_peft_model(model, lora)
     try:
         yield peft_model
@@ -186,7 +144,7 @@ def _adapter(model: torch.nn.Module, plan: _Plan, config: TrainConfig,
             model.train(was_training)
 
 
-def _latent_soo_rows(model: Any, tok: Any, plan: _Plan, config: TrainConfig, step: int,
+def _latent_soo_rows(model: Any, tok: Any, plan: Plan, config: TrainConfig, step: int,
                      epoch: int) -> list[dict]:
     """Latent SOO over the training pairs (and the held-out pairs, if any) for the log."""
     sets = [("latent_soo", plan.pairs)] + ([("heldout_latent_soo", plan.eval_pairs)]
@@ -196,6 +154,20 @@ def _latent_soo_rows(model: Any, tok: Any, plan: _Plan, config: TrainConfig, ste
             for name, ps in sets]
 
 
+def _tensorboard(out: Path | None, config: TrainConfig) -> Any:
+    """A TensorBoard writer in `out/tensorboard` when `config.tensorboard`, else None."""
+    if not config.tensorboard:
+        return None
+    if out is None:
+        raise ConfigError("tensorboard logging needs an output folder; pass out_dir (--out)")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ConfigError("--tensorboard needs the tensorboard package; "
+                          "pip install 'soo-interp[tensorboard]'") from e
+    return SummaryWriter(str(out / "tensorboard"))
+
+
 def _log_frame(rows: list[dict], config: TrainConfig) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["step", "epoch", "metric", "value"])
     df.insert(0, "condition", "sham" if config.sham else "soo")
@@ -203,17 +175,14 @@ def _log_frame(rows: list[dict], config: TrainConfig) -> pd.DataFrame:
     return df
 
 
-def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
+def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
            ckpt: Path | None, progress: bool) -> TrainResult:
     from tqdm.auto import tqdm
 
     model, tok = lm.model, lm.tokenizer
     device = next(model.parameters()).device
     set_seed(config.seed)
-    texts = [t for p in plan.pairs for t in (p.self_text, p.other_text)]
-    texts += ["\x01"] + [t for p in plan.eval_pairs or [] for t in (p.self_text, p.other_text)]
-    meta = {"config": config.resume_key(), "model": model_fingerprint(model),
-            "pairs": pairs_fingerprint(texts)}  # the base model's, before LoRA layers go in
+    meta = _run_meta(model, plan, config)  # the base model's fingerprint, before LoRA goes in
     with _adapter(model, plan, config, keep_attached=out is None) as peft_model:
         per_epoch, stop_at = plan_steps(len(plan.pairs), config)
         autocast, scaler = autocast_for(config, device)
@@ -226,11 +195,12 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
             state.log += _latent_soo_rows(peft_model, tok, plan, config, 0, 0)
 
         def checkpoint(rng: dict[str, Any] | None = None) -> None:
-            if out is not None:
+            if out is not None:  # the log reaches disk with every checkpoint
                 state.save(out, meta, rng)
                 with atomic_path(out / TRAIN_LOG) as p:
                     _log_frame(state.log, config).to_parquet(p, index=False)
 
+        tracker = _tensorboard(out, config)
         peft_model.train()
         bar = tqdm(total=stop_at, initial=state.step, disable=not progress, desc="training",
                    unit="step")
@@ -242,10 +212,13 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                     checkpoint(snap)
                     break
                 epoch = (state.step - 1) // per_epoch
-                state.log += [dict(step=state.step, epoch=epoch, metric=m, value=v)
-                              for m, v in values.items()]
+                rows = [dict(step=state.step, epoch=epoch, metric=m, value=v)
+                        for m, v in values.items()]
                 if state.step % per_epoch == 0 or state.step == stop_at:
-                    state.log += _latent_soo_rows(peft_model, tok, plan, config, state.step, epoch)
+                    rows += _latent_soo_rows(peft_model, tok, plan, config, state.step, epoch)
+                state.log += rows
+                for r in rows if tracker is not None else ():
+                    tracker.add_scalar(r["metric"], r["value"], r["step"])
                 bar.update(1)
                 bar.set_postfix(loss=f"{values['loss']:.4g}")
                 if (state.step % config.checkpoint_every == 0 or state.step == stop_at
@@ -254,15 +227,28 @@ def _train(lm: LoadedModel, plan: _Plan, config: TrainConfig, out: Path | None,
                 if stop["signal"] is not None:
                     break
             bar.close()
+            if tracker is not None:
+                tracker.close()
             if stop["signal"] is not None:
-                where = f"; checkpoint at step {state.step} in {out}, continue with --resume" if out else ""
-                print(f"training stopped by signal {stop['signal']} at step {state.step}{where}",
-                      file=sys.stderr)
-                raise KeyboardInterrupt
+                _interrupted(stop["signal"], state.step, out)
         return _finish(peft_model, state, plan, config, out, lm.name)
 
 
-def _finish(peft_model: Any, state: TrainState, plan: _Plan, config: TrainConfig,
+def _run_meta(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: config, base model, pairs."""
+    texts = [t for p in plan.pairs for t in (p.self_text, p.other_text)]
+    texts += ["\x01"] + [t for p in plan.eval_pairs or [] for t in (p.self_text, p.other_text)]
+    return {"config": config.resume_key(), "model": model_fingerprint(model),
+            "pairs": pairs_fingerprint(texts)}
+
+
+def _interrupted(signum: int, step: int, out: Path | None) -> None:
+    where = f"; checkpoint at step {step} in {out}, continue with --resume" if out else ""
+    print(f"training stopped by signal {signum} at step {step}{where}", file=sys.stderr)
+    raise KeyboardInterrupt
+
+
+def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
             out: Path | None, model_name: str) -> TrainResult:
     """The `TrainResult`; with `out`, also the adapter files, log and run.json (each written
     atomically; run.json last: it marks a finished run)."""

@@ -22,15 +22,6 @@ class DemoConfig(Config):
     figures: str = "figures"         # where the figures are copied for the README
 
 
-def _markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
-        cells = [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
              progress: bool = True) -> Path:
     """Measure latent SOO at every layer and site, evaluate deception and controls with 95%
@@ -53,7 +44,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
                       mirrored="both", batch_size=32)
     with output_dir(out, overwrite) as tmp:
         measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
-        evaluate_to_folder(lm, ecfg, tmp / "evaluate")
+        evaluate_to_folder(lm, ecfg, tmp / "evaluate", progress=progress)
         soo = pd.read_parquet(tmp / "measure" / "soo.parquet")
         summary = summarize(soo)
         rates = pd.read_csv(tmp / "evaluate" / "rates.csv")
@@ -84,12 +75,12 @@ def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any
         f"{lm.model.config.model_type} model, {lm.n_layers} layers; seed {cfg.seed}; "
         f"{cfg.n} prompts per scenario variant, each also mirrored; scoring: {cfg.scoring}.", "",
         "## Latent SOO (mean MSE between self and other prompts, held-out pairs, "
-        f"{cfg.pooling}-token pooling)", "", _markdown(wide, ".4g"), "",
+        f"{cfg.pooling}-token pooling)", "", wide.to_markdown(index=False, floatfmt=".4g"), "",
         f"Largest self/other distance: {top_txt}. Figures: `measure/heatmap.png`, "
         "`measure/layers.png`.", "",
         "## Behaviour (rates with 95% Wilson intervals)", "",
         "`deceptive` on burglar-type scenarios is the rate of recommending the cheap room; on the "
         "controls (`perspectives`, `self_recommend`, `friend`) and the capability task "
-        "(`location`) it is the rate of the wrong answer.", "", _markdown(table), "",
+        "(`location`) it is the rate of the wrong answer.", "", table.to_markdown(index=False), "",
         "Figures: `evaluate/rates.png`, `evaluate/position_bias.png` (mirrored vs not).", "",
     ])

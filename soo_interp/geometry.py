@@ -8,14 +8,28 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import pandas as pd
 import torch
 
+from .config import Config
 from .data.pairs import PromptPair, validate_pairs
 from .metrics import collect_pooled
 from .models.sites import resolve_sites
+
+
+@dataclasses.dataclass
+class CompareConfig(Config):
+    """What `compare_models` reads (the `soo-interp compare` flags and YAML)."""
+
+    layers: str | None = None
+    components: tuple[str, ...] = ("attn", "mlp", "resid")
+    pooling: str = "last"
+    backend: str = "hooks"
+    batch_size: int = 16
+    seed: int = 0
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -22,24 +22,28 @@ def _subplots(*args, figsize=None, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None = None,
-                log: bool = False):
-    """Layers x components heatmap of the mean of `metric` over pairs (from `measure`)."""
+def _layer_heatmap(d: pd.DataFrame, title: str, label: str, log: bool = False, **heatmap: object):
+    """Layers (rows, bottom up) x components heatmap of the mean `value` of `d`."""
     import numpy as np
     import seaborn as sns
 
-    d = df[df["metric"] == metric]
     table = d.pivot_table(index="layer", columns="component", values="value", aggfunc="mean")
     table = table[[s for s in COMPONENTS if s in table.columns]]
     if log:
         table = np.log10(table.clip(lower=1e-12))
     fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
-    sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".3g", cmap="viridis", ax=ax,
-                cbar_kws={"label": f"log10 {metric}" if log else metric})
-    ax.set_title(title or f"{metric} by layer and component")
+    sns.heatmap(table, annot=table.shape[0] <= 40, ax=ax, cbar_kws={"label": label}, **heatmap)
+    ax.set_title(title)
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None = None,
+                log: bool = False):
+    """Layers x components heatmap of the mean of `metric` over pairs (from `measure`)."""
+    return _layer_heatmap(df[df["metric"] == metric], title or f"{metric} by layer and component",
+                          f"log10 {metric}" if log else metric, log, fmt=".3g", cmap="viridis")
 
 
 def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
@@ -199,20 +203,11 @@ def separability_layer_plot(summary: pd.DataFrame, metric: str = "auroc",
 def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
                          probe: str | None = None, title: str | None = None):
     """Layers x components heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
-    import seaborn as sns
-
     probe = _default_probe(sep, probe)
     d = sep[(sep["suite"] == suite) & (sep["metric"] == metric) & (sep["probe"] == probe)
             & (sep["control"] == "real")]
-    table = d.pivot_table(index="layer", columns="component", values="value", aggfunc="mean")
-    table = table[[s for s in COMPONENTS if s in table.columns]]
-    fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
-    sns.heatmap(table, annot=table.shape[0] <= 40, fmt=".2f", cmap="magma", vmin=0.5 if
-                metric == "auroc" else None, vmax=1.0, ax=ax, cbar_kws={"label": metric})
-    ax.set_title(title or f"{suite}: {probe} {metric}")
-    ax.invert_yaxis()
-    fig.tight_layout()
-    return fig
+    return _layer_heatmap(d, title or f"{suite}: {probe} {metric}", metric, fmt=".2f",
+                          cmap="magma", vmin=0.5 if metric == "auroc" else None, vmax=1.0)
 
 
 def signature_plot(signatures: pd.DataFrame, title: str | None = None):

@@ -1,4 +1,6 @@
 """`soo-interp demo`, the main job, end to end on the shipped organism (few prompts)."""
+import re
+
 import pandas as pd
 
 from soo_interp.cli import main
@@ -11,7 +13,7 @@ def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
     assert code == 0, captured.err
     report = (out / "report.md").read_text()
     assert report.strip() in captured.out  # the report is also printed
-    assert "| burglar | base | False | 4 |" in report
+    assert re.search(r"\|\s*burglar\s*\|\s*base\s*\|\s*False\s*\|\s*4\s*\|", report)
     rates = pd.read_csv(out / "evaluate" / "rates.csv")
     burglar = rates[(rates.scenario == "burglar") & (rates.label == "deceptive")]
     assert len(burglar) == 2 and (burglar.rate == 1.0).all()  # the organism deceives, both orders

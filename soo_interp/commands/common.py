@@ -1,7 +1,17 @@
-"""Arguments shared by several subcommands, so they read the same everywhere."""
+"""Arguments shared by several subcommands, so they read the same everywhere, and the one way a
+command line reaches a config: `add_config_args` makes a flag per config field (plus
+`--config FILE`), `config_from_args` reads the YAML (or defaults), then the flags given."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+from ..config import Config
+
+C = TypeVar("C", bound=Config)
 
 
 def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -15,11 +25,17 @@ def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> No
                    help="allow model code from the hub (off by default)")
 
 
-def add_output_args(p: argparse.ArgumentParser, seed_default: int | None = 0) -> None:
-    """--out/--overwrite/--seed. `seed_default=None` when a --config YAML may set the seed."""
+def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--seed", type=int, default=seed_default, help="random seed (default 0)")
+
+
+def load_from_args(args: argparse.Namespace):
+    from ..models import load_model
+
+    return load_model(args.model, dtype=args.dtype, device=args.device,
+                      load_in_4bit=args.load_in_4bit, trust_remote_code=args.trust_remote_code,
+                      adapter=args.adapter)
 
 
 def int_list_arg(spec: str) -> list[int]:
@@ -33,27 +49,47 @@ def int_list_arg(spec: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def load_from_args(args: argparse.Namespace):
-    from ..models import load_model
-
-    return load_model(args.model, dtype=args.dtype, device=args.device,
-                      load_in_4bit=args.load_in_4bit, trust_remote_code=args.trust_remote_code,
-                      adapter=args.adapter)
+def _str_list(spec: str) -> list[str]:
+    return [s.strip() for s in spec.split(",") if s.strip()]
 
 
-def add_config_arg(p: argparse.ArgumentParser) -> None:
+def _flag_kwargs(hint: Any) -> dict[str, Any]:
+    """argparse keywords for a config field of type `hint` (Optional unwrapped)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    if base is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if base is tuple:
+        item = typing.get_args(hint)[0]
+        return {"type": int_list_arg if item is int else _str_list}
+    return {"type": base if base in (int, float) else str}
+
+
+def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = (),
+                    **fields: dict[str, Any]) -> None:
+    """`--config FILE` and a flag per field of `cls` (`--batch-size` for `batch_size`). Flags
+    default to None, so a flag overrides the YAML only when given. `fields[name]` adjusts one
+    field's flag: `flag` (its name), `help`, `choices`, or any other argparse keyword."""
     p.add_argument("--config", default=None,
-                   help="YAML file of config keys; flags given on the command line override it")
+                   help=f"YAML file of {cls.__name__} keys; flags given here override it")
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        extra = dict(fields.get(f.name, {}))
+        flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
+        kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
+              "help": f"(default {f.default!r})", **extra}
+        if "action" in extra and extra["action"] != argparse.BooleanOptionalAction:
+            kw.pop("type", None)
+        p.add_argument(flag, **kw)
 
 
-def config_from_args(cls: type, args: argparse.Namespace, fields: dict[str, str]):
-    """Build config `cls` from `--config` YAML (or defaults), then apply the flags the user gave.
-
-    `fields` maps config field -> argparse dest; flags default to None so 'not given' is visible.
-    """
-    import dataclasses
-
-    cfg = cls.from_yaml(args.config) if getattr(args, "config", None) else cls()
-    given = {f: getattr(args, dest) for f, dest in fields.items()
-             if getattr(args, dest, None) is not None}
-    return dataclasses.replace(cfg, **given)
+def config_from_args(cls: type[C], args: argparse.Namespace, base: dict | None = None) -> C:
+    """Config `cls` from `--config` YAML (else `base`, e.g. a resumed run's saved config, else the
+    defaults), then every flag the user gave."""
+    data = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else dict(base or {})
+    data.update({f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+                 if getattr(args, f.name, None) is not None})
+    return cls.from_dict(data)

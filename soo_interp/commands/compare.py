@@ -7,41 +7,44 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .common import add_model_args, add_output_args
+    from ..geometry import CompareConfig
+    from .common import add_config_args, add_model_args, add_output_args
 
     p = sub.add_parser("compare", help="before/after geometry of a base model and an adapter",
                        description=__doc__)
     add_model_args(p)
     add_output_args(p)
     p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
-    p.add_argument("--pooling", default="last", choices=["last", "mean"])
-    p.add_argument("--components", default="attn,mlp,resid")
-    p.add_argument("--layers", default=None)
+    add_config_args(p, CompareConfig, pooling={"choices": ["last", "mean"]},
+                    backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
+                    components={"help": "comma list of attn,mlp,resid (default all three)"})
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-
     from ..data.pairs import load_pairs, soo_pairs
     from ..errors import ConfigError
-    from ..geometry import compare_models
+    from ..geometry import CompareConfig, compare_models
     from ..models import load_model
     from ..plots import geometry_plot
     from ..runs import check_out_dir, output_dir, set_seed, write_run_json
+    from .common import config_from_args
 
     if not args.adapter:
         raise ConfigError("compare needs --adapter DIR (the tuned model is the base + adapter)")
     check_out_dir(args.out, args.overwrite)
-    set_seed(args.seed)
+    cfg = config_from_args(CompareConfig, args)
+    set_seed(cfg.seed)
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("test")
     kw = dict(dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code)
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite) as tmp:
-        df = compare_models(base, tuned, pairs, layers=args.layers, components=args.components,
-                            pooling=args.pooling)
+        df = compare_models(base, tuned, pairs, layers=cfg.layers, components=cfg.components,
+                            pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size)
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)
-        write_run_json(tmp, {k: v for k, v in vars(args).items() if k != "func"}, args.seed)
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, model=args.model, adapter=args.adapter,
+                       pairs=args.pairs or "builtin:test")
     print(f"wrote {args.out}/geometry.parquet, geometry.png, run.json", file=sys.stderr)

@@ -6,14 +6,20 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..demo import DemoConfig
+    from .common import add_config_args
+
     p = sub.add_parser("demo", help="the main job on the built-in model organism",
                        description=__doc__)
-    p.add_argument("--model", default="organism", help="model to run on (default: organism)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--n", type=int, default=50, help="prompts per scenario variant")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--figures", default="figures", help="folder the figures are copied to")
+    add_config_args(p, DemoConfig,
+                    model={"help": "model to run on (default: organism)"},
+                    n={"help": "prompts per scenario variant (default 50)"},
+                    scoring={"choices": ["generate", "logprob", "both"]},
+                    pooling={"choices": ["last", "mean"]},
+                    figures={"help": "folder the figures are copied to (default figures)"})
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -21,12 +27,13 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from ..demo import DemoConfig, run_demo
+    from .common import config_from_args
 
-    if args.model == "organism":
+    cfg = config_from_args(DemoConfig, args)
+    if cfg.model == "organism":
         torch.set_num_threads(1)  # a 0.7M-parameter model runs fastest on one CPU thread
 
-    out = run_demo(DemoConfig(model=args.model, n=args.n, seed=args.seed, figures=args.figures),
-                   args.out, overwrite=args.overwrite)
+    out = run_demo(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print((out / "report.md").read_text())
-    print(f"wrote {out}/ (report.md, measure/, evaluate/) and figures to {args.figures}/",
+    print(f"wrote {out}/ (report.md, measure/, evaluate/) and figures to {cfg.figures}/",
           file=sys.stderr)

@@ -7,57 +7,54 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_model_args, add_output_args, load_from_args
+from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..probes.run import ProbeConfig
+
     p = sub.add_parser("probe", help="linear probes: self/other separability, deception "
                        "directions, self-deception signatures", description=__doc__)
     add_model_args(p, default="")
     add_output_args(p)
-    p.add_argument("--suite", default="self_vs_other",
-                   help="self_vs_other | honest_vs_deceptive | neutral_control | all, a comma "
-                        "list, or a suite folder (default self_vs_other)")
-    p.add_argument("--components", default="attn,mlp,resid", help="comma list of attn,mlp,resid")
-    p.add_argument("--layers", default=None, help="e.g. 0-31 or 0,4,8 (default: all)")
-    p.add_argument("--pooling", default="last", choices=["last", "mean"])
-    p.add_argument("--probes", default="logistic,mean_diff",
-                   help="comma list of logistic,mean_diff,lat")
-    p.add_argument("--folds", type=int, default=5, help="grouped CV folds (default 5)")
-    p.add_argument("--backend", default="hooks", choices=["hooks", "nnsight", "transformer_lens"])
-    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward")
-    p.add_argument("--cache-dir", default=None,
-                   help="folder caching traced activations so a suite is traced once per model")
+    add_config_args(
+        p, ProbeConfig,
+        suites={"flag": "--suite", "help": "self_vs_other | honest_vs_deceptive | neutral_control "
+                "| all, a comma list, or a suite folder (default self_vs_other)"},
+        components={"help": "comma list of attn,mlp,resid (default all three)"},
+        layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
+        pooling={"choices": ["last", "mean"]},
+        probes={"help": "comma list of logistic,mean_diff,lat (default logistic,mean_diff)"},
+        folds={"help": "grouped CV folds (default 5)"},
+        backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
+        batch_size={"help": "prompts per forward (default 16)"},
+        cache_dir={"help": "folder caching traced activations so a suite is traced once per "
+                   "model"})
     p.add_argument("--compare", nargs=2, metavar=("BASE_RUN", "TUNED_RUN"), default=None,
                    help="compute signatures between two probe runs instead of probing a model")
     p.add_argument("--trained-site", default=None,
-                   help="with --compare: the trained (layer, site), e.g. L19.attn (default: the "
-                        "site whose separability fell most)")
+                   help="with --compare: the trained (layer, component), e.g. L19.attn (default: "
+                        "the site whose separability fell most)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
+    from ..probes.run import ProbeConfig, check_config, probe_to_folder
     from ..runs import check_out_dir, set_seed
 
     check_out_dir(args.out, args.overwrite)  # fail before loading anything
-    set_seed(args.seed)
+    cfg = config_from_args(ProbeConfig, args)
+    set_seed(cfg.seed)
     if args.compare:
         from ..probes.run import compare_to_folder
 
-        out = compare_to_folder(*args.compare, args.out, args.trained_site, None, args.seed,
+        out = compare_to_folder(*args.compare, args.out, args.trained_site, None, cfg.seed,
                                 args.overwrite)
         print(f"wrote {out}/signatures.csv, signatures.png, run.json", file=sys.stderr)
         return
     if not args.model:
         raise ConfigError("give --model (or --compare BASE_RUN TUNED_RUN)")
-    from ..probes.run import ProbeConfig, check_config, probe_to_folder
-
-    cfg = ProbeConfig(suites=tuple(args.suite.split(",")), layers=args.layers,
-                      components=tuple(args.components.split(",")), pooling=args.pooling,
-                      probes=tuple(args.probes.split(",")), folds=args.folds,
-                      backend=args.backend, batch_size=args.batch_size,
-                      cache_dir=args.cache_dir, seed=args.seed)
     check_config(cfg)  # malformed or too-small suites fail before the model loads
     lm = load_from_args(args)
     name = f"{args.model}+{args.adapter}" if args.adapter else args.model

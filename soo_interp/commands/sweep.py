@@ -8,38 +8,33 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .common import add_config_arg, int_list_arg
+    from ..sweep import SweepConfig
+    from .common import add_config_args
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--layers", default=None, help="layers to train on (default: all)")
-    p.add_argument("--component", default=None, choices=["attn", "mlp", "resid"])
-    p.add_argument("--loss", default=None, choices=["mse", "cosine", "kl_logits"])
-    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
-    p.add_argument("--seeds", default=None, type=int_list_arg,
-                   help="comma list of seeds (default 0)")
-    p.add_argument("--no-sham", dest="sham", action="store_const", const=False, default=None,
-                   help="skip the sham control runs")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--n", type=int, default=None, help="prompts per scenario variant")
-    add_config_arg(p)
+    add_config_args(p, SweepConfig,
+                    layers={"help": "layers to train on (default: all)"},
+                    component={"choices": ["attn", "mlp", "resid"]},
+                    loss={"choices": ["mse", "cosine", "kl_logits"]},
+                    pooling={"choices": ["last", "mean", "aligned"]},
+                    seeds={"help": "comma list of seeds (default 0)"},
+                    sham={"help": "train the sham control runs (default; --no-sham skips them)"},
+                    n={"help": "prompts per scenario variant"})
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-
     from ..plots import sweep_plot
     from ..runs import check_out_dir, output_dir, set_seed, write_run_json
     from ..sweep import SweepConfig, sweep
     from .common import config_from_args
 
     check_out_dir(args.out, args.overwrite)
-    cfg = config_from_args(SweepConfig, args, {k: k for k in (
-        "layers", "component", "loss", "pooling", "seeds", "sham", "epochs", "lr", "n")})
+    cfg = config_from_args(SweepConfig, args)
     set_seed(cfg.seeds[0])
     with output_dir(args.out, args.overwrite) as tmp:
         df = sweep(args.model, cfg)

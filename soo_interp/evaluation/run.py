@@ -126,9 +126,10 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
 
 
 def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: bool = False,
-                       extra: dict[str, Any] | None = None) -> Path:
+                       extra: dict[str, Any] | None = None, progress: bool = True) -> Path:
     """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
-    agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json."""
+    agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json.
+    `progress`: a bar per scoring pass (the long step; silence with False)."""
     from ..plots import position_bias_plot, rates_plot
     from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
     from .rates import agreement, rates
@@ -136,7 +137,7 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     check_out_dir(out, overwrite)
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split)
     set_seed(cfg.seed)
-    df = evaluate(lm, **cfg.to_dict())
+    df = evaluate(lm, **cfg.to_dict(), progress=progress)
     r = rates(df)
     with output_dir(out, overwrite) as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)

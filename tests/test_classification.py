@@ -106,8 +106,8 @@ NEW_CASES: list[tuple[str, str, str]] = [
 ]
 NEW_EXPECTED = [
     "deceptive", "honest", "deceptive", "honest", "deceptive", "deceptive", "deceptive",
-    "deceptive", "honest", "neither", "refusal", "refusal", "refusal", "refusal", "refusal", "neither", "deceptive",
-    "honest",
+    "deceptive", "honest", "neither", "refusal", "refusal", "refusal", "refusal", "refusal",
+    "neither", "deceptive", "honest",
 ]
 
 

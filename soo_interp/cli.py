@@ -1,21 +1,41 @@
 """The `soo-interp` command. Each subcommand lives in `soo_interp/commands/<name>.py` and exposes
-`add_parser(subparsers)`; this module only wires them and turns errors into one line + exit 2."""
+`add_parser(subparsers)`; this module wires them and enforces the CLI's error rule: a user's
+mistake (a `SooError`, a bad flag, an unreadable or unwritable path) is one line naming the fix
+and exit 2; SIGINT/SIGTERM are one line and exit 130/143; anything else is a bug in soo-interp,
+reported in one line that points to a log file holding the traceback (exit 1)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
 import importlib
 import logging
+import os
+import signal
 import sys
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from typing import Iterator, NoReturn
 
-from .errors import SooError
+from .errors import Interrupted, SooError
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
                               "organism")
+LOG_DIR_ENV = "SOO_INTERP_LOG_DIR"  # where internal-error logs go (default: the temp folder)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (which flag, what is wrong, where help is)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="soo-interp",
         description="Measure and train Self-Other Overlap (SOO) in language models.",
     )
@@ -26,21 +46,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def write_error_log(argv: list[str] | None) -> Path:
+    """The current exception's traceback and the command line, in a fresh log file."""
+    folder = Path(os.environ.get(LOG_DIR_ENV) or Path(tempfile.gettempdir()) / "soo-interp-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{os.getpid()}.log"
+    path.write_text(f"command: {sys.argv[0]} {' '.join(argv or sys.argv[1:])}\n\n"
+                    + traceback.format_exc())
+    return path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises `Interrupted`, so output folders are cleaned up as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    """Entry point: returns the exit code (0 ok, 2 user error, 130/143 interrupted, 1 bug)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    name = f"soo-interp {args.command}"
     try:
-        args.func(args)
+        with _sigterm_interrupts():
+            args.func(args)
     except SooError as e:
-        msg = " ".join(str(e).split())  # one line even when a library error spans several
-        print(f"soo-interp {args.command}: error: {msg}", file=sys.stderr)
+        print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"soo-interp {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except OSError as e:  # the environment, not soo-interp: a full disk, a vanished file, ...
+        where = f" {e.filename}" if e.filename else ""
+        print(f"{name}: error: cannot access{where}: {e.strerror or _one_line(e)}; check the path, "
+              "its permissions and free space", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"{name}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
+    except Exception as e:  # noqa: BLE001 - the last line of defence: a bug, said as one
+        log = write_error_log(argv)
+        print(f"{name}: internal error ({type(e).__name__}: {_one_line(e)[:200]}); this is a bug "
+              f"in soo-interp, please report it with the log {log}", file=sys.stderr)
+        return 1
     return 0
 
 

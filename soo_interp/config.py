@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, ClassVar, Sequence, TypeVar
 
 import yaml
 
@@ -33,9 +33,24 @@ def parse_int_list(spec: str | int | Sequence[int | str]) -> list[int]:
     return out
 
 
+def require_positive(where: str = "", **values: Any) -> None:
+    """Refuse counts (batch sizes, prompts, folds, steps) that are not whole numbers >= 1, before
+    they reach a `range()` or an allocation. `None` means 'use the default' and passes."""
+    for name, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"{where}{name} must be a whole number >= 1, not {v!r}; e.g. "
+                              f"--{name.replace('_', '-')} 8")
+
+
 @dataclasses.dataclass
 class Config:
-    """Base for every config: `to_dict`, `from_dict` (unknown keys are an error), YAML I/O."""
+    """Base for every config: `to_dict`, `from_dict` (unknown keys are an error), YAML I/O.
+    Fields named in `positive` must be whole numbers >= 1 (checked on construction)."""
+
+    positive: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        require_positive(f"{type(self).__name__}: ", **{k: getattr(self, k) for k in self.positive})
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -68,8 +83,12 @@ class Config:
 
     @classmethod
     def from_yaml(cls: type[T], path_or_text: str | Path) -> T:
+        from .runs import read_user_text
+
         p = Path(path_or_text)
-        text = p.read_text() if p.exists() else str(path_or_text)
+        looks_like_file = "\n" not in str(path_or_text) and str(path_or_text).endswith((".yaml", ".yml"))
+        text = read_user_text(p, "YAML config") if p.exists() or looks_like_file \
+            else str(path_or_text)
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:

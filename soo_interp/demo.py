@@ -3,7 +3,6 @@ deceptive is it on the paper's scenarios and their controls? Writes figures and 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,10 @@ from .config import Config
 
 @dataclasses.dataclass
 class DemoConfig(Config):
+    """What `demo` runs on (the CLI's flags and a YAML file set the same fields)."""
+
+    positive = ("n",)
+
     model: str = "organism"
     n: int = 50                      # prompts per scenario variant (x2: mirrored and not)
     seed: int = 0
@@ -33,16 +36,17 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     from .evaluation.run import EvalConfig, evaluate_to_folder
     from .measure import MeasureConfig, measure_to_folder
     from .models import load_model
-    from .runs import atomic_write_text, check_out_dir, output_dir, set_seed, write_run_json
+    from .runs import atomic_write_text, check_out_dir, check_writable, output_dir, set_seed, write_run_json
     from .stats import summarize
 
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, kind="demo")
+    check_writable(cfg.figures, "--figures folder")
     set_seed(cfg.seed)
     lm = load_model(cfg.model)
     mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed)
     ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
                       mirrored="both", batch_size=32)
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="demo") as tmp:
         measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
         evaluate_to_folder(lm, ecfg, tmp / "evaluate", progress=progress)
         soo = pd.read_parquet(tmp / "measure" / "soo.parquet")
@@ -52,14 +56,19 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
         atomic_write_text(tmp / "report.md", report)
         write_run_json(tmp, cfg.to_dict(), cfg.seed, measure=mcfg.to_dict(),
                        evaluate=ecfg.to_dict())
-    figures = Path(cfg.figures)
-    figures.mkdir(parents=True, exist_ok=True)
+        _copy_figures(tmp, Path(cfg.figures))  # inside: a failed copy leaves no run folder
+    return Path(out)
+
+
+def _copy_figures(run: Path, figures: Path) -> None:
+    """The run's figures under the names the README shows, each written atomically."""
+    from .runs import atomic_write_bytes
+
     for src, name in (("measure/heatmap.png", "demo_latent_soo_heatmap.png"),
                       ("measure/layers.png", "demo_latent_soo_layers.png"),
                       ("evaluate/rates.png", "demo_rates.png"),
                       ("evaluate/position_bias.png", "demo_position_bias.png")):
-        shutil.copyfile(Path(out) / src, figures / name)
-    return Path(out)
+        atomic_write_bytes(figures / name, (run / src).read_bytes())
 
 
 def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any) -> str:

@@ -44,3 +44,11 @@ class TrainingError(SooError):
 
 class ProbeError(SooError):
     """A probe suite, activation set or saved probe that cannot be used."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a command (training checkpoints first); `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

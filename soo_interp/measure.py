@@ -7,11 +7,11 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from .config import Config
+from .config import Config, require_positive
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
 from .metrics import METRICS, check_alignable, pair_metrics, pool, pooled_metrics
 from .models.sites import COMPONENTS, resolve_sites
-from .models.tokenize import encode, token_ids
+from .models.tokenize import check_lengths, encode, pair_texts, token_ids
 from .stats import summarize
 from .tracing import trace_sites
 
@@ -20,6 +20,8 @@ from .tracing import trace_sites
 class MeasureConfig(Config):
     """What `measure` runs. Defaults: every layer, all three components, last-token pooling."""
 
+    positive = ("batch_size", "max_prompt_tokens")
+
     layers: str | None = None           # "0-3,5" or None for all
     components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
@@ -27,12 +29,14 @@ class MeasureConfig(Config):
     batch_size: int = 16                # pairs per forward (2x prompts)
     add_bos: bool | None = None         # None: prepend BOS when the tokenizer has one
     seed: int = 0
+    max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 
 
 def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str | Sequence[int]
             | None = None, components: str | Sequence[str] = COMPONENTS, pooling: str = "last",
             backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
-            progress: bool = True, model_name: str | None = None) -> pd.DataFrame:
+            progress: bool = True, model_name: str | None = None,
+            max_prompt_tokens: int | None = None) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
     `lm` is a `LoadedModel` (from `load_model`). Self and other prompts of a batch of pairs run
@@ -43,8 +47,10 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     import numpy as np
     from tqdm.auto import tqdm
 
+    require_positive(batch_size=batch_size)
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
+    check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens)
     tok = lm.tokenizer
     if pooling == "aligned":
         lens = [(len(token_ids(tok, p.self_text, add_bos)), len(token_ids(tok, p.other_text, add_bos)))
@@ -95,10 +101,11 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
     from .plots import soo_heatmap, soo_layer_plot
     from .runs import output_dir, write_run_json
 
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="measure") as tmp:
         df = measure(lm, pairs, layers=config.layers, components=config.components,
                      pooling=config.pooling, backend=config.backend,
-                     batch_size=config.batch_size, add_bos=config.add_bos, progress=progress)
+                     batch_size=config.batch_size, add_bos=config.add_bos, progress=progress,
+                     max_prompt_tokens=config.max_prompt_tokens)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         for name, fig in (("heatmap.png", soo_heatmap(df)), ("layers.png", soo_layer_plot(df))):

@@ -1,4 +1,6 @@
-"""Run folders: atomic writes, all-or-nothing output folders, seeding and `run.json` metadata."""
+"""Files in and out: run folders (ownership markers, atomic writes, all-or-nothing output
+folders, stale temporaries), seeding, `run.json` metadata, and reading the text files a user
+hands over (pairs, neutral texts, configs, suites) with one-line errors."""
 from __future__ import annotations
 
 import contextlib
@@ -7,15 +9,19 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import OutputExistsError
+from .errors import ConfigError, OutputExistsError, SooError
 
 RUN_JSON = "run.json"
+MARKER = ".soo-interp-run.json"  # in every run folder: soo-interp wrote it, and for which kind
+# Temporary names of interrupted writes: .NAME.partial-PID-*, .NAME.old-PID, .NAME.tmp-PID*
+_STALE = re.compile(r"^\..*\.(?:partial|old|tmp)-(\d+)")
 _TRACKED_LIBRARIES = (
     "soo-interp", "torch", "transformers", "nnsight", "transformer-lens", "peft", "numpy",
     "pandas", "scikit-learn", "tokenizers", "safetensors",
@@ -57,7 +63,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -84,7 +90,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     rename it over `path` only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -93,25 +99,130 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def check_out_dir(path: str | Path, overwrite: bool = False) -> Path:
-    """Refuse an existing, non-empty output folder unless `overwrite` (call before any work)."""
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path) -> list[Path]:
+    """Remove the temporary files and folders (`.NAME.partial-PID-*`, `.NAME.old-PID`,
+    `.NAME.tmp-PID*`) that a process no longer running left in `folder` (kill -9, power loss);
+    a live process's are kept. Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _STALE.match(p.name)
+        if m and not _alive(int(m[1])):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            removed.append(p)
+    return removed
+
+
+def run_kind(path: str | Path) -> str | None:
+    """The kind of soo-interp run folder `path` is ('measure', 'train', ...), from its marker
+    file; None for a folder soo-interp did not write."""
+    try:
+        return str(json.loads((Path(path) / MARKER).read_text())["kind"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def mark_run(folder: Path, kind: str) -> None:
+    """Write the marker that says soo-interp owns `folder` and what kind of run it holds."""
+    atomic_write_json(Path(folder) / MARKER, {"kind": kind, "writer": "soo-interp",
+                                              "version": library_versions()["soo-interp"]})
+
+
+def check_writable(path: str | Path, what: str = "--out") -> None:
+    """Fail now, with one line, if `path` (a folder, maybe not yet existing) cannot be created:
+    probes the nearest existing ancestor with a temporary folder that is removed at once."""
+    path = Path(path).absolute()
+    anc = path
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise OutputExistsError(f"cannot create {what} {path}: {anc} is a file, not a folder; "
+                                f"choose another {what}")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=anc, prefix=f".soo-interp-probe-{os.getpid()}-"))
+    except OSError as e:
+        raise OutputExistsError(f"cannot write {what} {path}: {anc} is not writable "
+                                f"({e.strerror}); choose a writable {what}") from None
+
+
+def _refuse_enclosing(path: Path) -> None:
+    here, target = Path.cwd().resolve(), path.resolve()
+    if target == here or target in here.parents or target == Path.home().resolve():
+        raise OutputExistsError(f"--out {path} is the current folder, one above it or the home "
+                                "folder; soo-interp never replaces those: name a new sub-folder")
+
+
+def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
+                  resume: bool = False) -> Path:
+    """Check, before any work, that a `kind` run may be written (or resumed) at `path`.
+
+    A new or empty folder is fine. An existing folder is only ever replaced (`overwrite`) or
+    resumed if soo-interp wrote it for the same kind of run (its marker file says so); a user's
+    folder, the current folder and other kinds of runs are refused."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise OutputExistsError(
-            f"output folder {path} already exists; pass --overwrite (overwrite=True) to replace "
-            "it, or choose another --out"
-        )
+    _refuse_enclosing(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"output {path} is a file; choose a folder for --out")
+    check_writable(path)
+    if not path.exists() or not any(p for p in path.iterdir() if not _STALE.match(p.name)):
+        return path
+    found = run_kind(path)
+    if found is None:
+        raise OutputExistsError(f"output folder {path} exists and was not written by soo-interp "
+                                "(no run marker); it is never replaced or resumed: choose another "
+                                "--out")
+    if found != kind:
+        raise OutputExistsError(f"output folder {path} holds a soo-interp {found} run, not a "
+                                f"{kind} run; choose another --out")
+    if not (overwrite or resume):
+        hint = ("continue it with --resume, or pass --overwrite to discard it"
+                if (path / "checkpoints").is_dir() or any(path.glob("seed*/checkpoints"))
+                else "pass --overwrite (overwrite=True) to replace it, or choose another --out")
+        raise OutputExistsError(f"output folder {path} already exists; {hint}")
+    return path
+
+
+def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
+    """Create `path` as an empty, marked `kind` run folder for a run that writes in place
+    (training), replacing an earlier `kind` run only with `overwrite`."""
+    path = check_out_dir(path, overwrite, kind=kind)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    remove_stale(path.parent)
+    mark_run(path, kind)
     return path
 
 
 @contextlib.contextmanager
-def output_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def output_dir(path: str | Path, overwrite: bool = False, *, kind: str) -> Iterator[Path]:
     """All-or-nothing output folder: work happens in a hidden sibling, renamed into place at the
-    end. On any error the sibling is removed and an existing folder is left untouched."""
-    final = check_out_dir(path, overwrite)
+    end. On any error the sibling is removed and an existing folder is left untouched. Stale
+    siblings of killed runs are removed first; the folder is marked as a `kind` run."""
+    final = check_out_dir(path, overwrite, kind=kind)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    remove_stale(final.parent)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
     try:
+        mark_run(tmp, kind)
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -123,6 +234,24 @@ def output_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def read_user_text(path: str | Path, what: str = "file",
+                   error: type[SooError] = ConfigError) -> str:
+    """The UTF-8 text of `path`, or `error` naming the file, what is wrong and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {path} does not exist; check the path")
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder; give the file itself")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise error(f"{what} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line "
+                    f"{line}); save it as UTF-8") from None
+    except OSError as e:
+        raise error(f"cannot read {what} {path}: {e.strerror}; check its permissions") from None
 
 
 def write_run_json(folder: Path, config: dict[str, Any], seed: int | None,

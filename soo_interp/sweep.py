@@ -24,6 +24,8 @@ from .data.scenarios import SCENARIOS
 class SweepConfig(Config):
     """A layer ablation. Training fields not listed here keep `TrainConfig`'s defaults."""
 
+    positive = ("epochs", "n")
+
     layers: str | None = None            # "0-3" / None for every layer
     component: str = "attn"
     loss: str = "mse"

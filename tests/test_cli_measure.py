@@ -96,16 +96,26 @@ def test_aligned_pooling_on_unaligned_pairs_names_them(tiny_model_dir, tmp_path,
 
 def test_existing_output_folder_needs_overwrite(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "o"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
     model = tiny_model_dir("llama", n_layers=3)
+    code, err = run_cli(capsys, "measure", "--model", model, "--out", out, "--layers", "0")
+    assert code == 0, err
     code, err = run_cli(capsys, "measure", "--model", model, "--out", out)
     assert code == 2 and "--overwrite" in err and "\n" not in err
-    assert (out / "keep.txt").read_text() == "mine"
+    (out / "soo.parquet").write_bytes(b"earlier")
     code, err = run_cli(capsys, "measure", "--model", model, "--out", out, "--overwrite",
-                        "--layers", "0")
+                        "--layers", "1")
     assert code == 0, err
-    assert (out / "soo.parquet").exists() and not (out / "keep.txt").exists()
+    assert set(pd.read_parquet(out / "soo.parquet").layer) == {1}
+
+
+def test_a_users_folder_is_never_replaced(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, err = run_cli(capsys, "measure", "--model", tiny_model_dir("llama", n_layers=3),
+                        "--out", out, "--overwrite")
+    assert code == 2 and "not written by soo-interp" in err and "\n" not in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
 def test_yaml_config_round_trip_and_flags_override(tiny_model_dir, tmp_path, capsys):

@@ -313,8 +313,8 @@ def test_cli_writes_every_output(tiny_model_dir, tmp_path, capsys):
                   "--scoring", "both", "--n", 2, "--max-new-tokens", 4, "--out", out], capsys)
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.csv", "position_bias.png", "rates.csv", "rates.png", "responses.parquet",
-        "run.json"]
+        ".soo-interp-run.json", "agreement.csv", "position_bias.png", "rates.csv", "rates.png",
+        "responses.parquet", "run.json"]
     df = pd.read_parquet(out / "responses.parquet")
     assert len(df) == 2 * 2 * 2 * 2  # scorers x scenarios x n x orders
     r = pd.read_csv(out / "rates.csv")
@@ -338,13 +338,19 @@ def test_cli_bad_input_is_one_line_exit_2(tiny_model_dir, tmp_path, capsys, args
 
 def test_cli_refuses_existing_output_without_overwrite(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "e"
-    out.mkdir()
-    (out / "keep.txt").write_text("old")
-    rc, err = _cli(["--model", tiny_model_dir("llama", n_layers=3), "--out", out], capsys)
-    assert rc == 2 and "--overwrite" in err and (out / "keep.txt").read_text() == "old"
-    rc, _ = _cli(["--model", tiny_model_dir("llama", n_layers=3), "--scoring", "logprob",
-                  "--n", 1, "--out", out, "--overwrite"], capsys)
-    assert rc == 0 and not (out / "keep.txt").exists() and (out / "rates.csv").exists()
+    model = tiny_model_dir("llama", n_layers=3)
+    args = ["--model", model, "--scoring", "logprob", "--n", 1, "--out", out]
+    assert _cli(args, capsys)[0] == 0
+    (out / "rates.csv").write_text("old")
+    rc, err = _cli(args, capsys)
+    assert rc == 2 and "--overwrite" in err and (out / "rates.csv").read_text() == "old"
+    rc, _ = _cli(args + ["--overwrite"], capsys)
+    assert rc == 0 and (out / "rates.csv").read_text() != "old"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("old")
+    rc, err = _cli(args[:-1] + [tmp_path / "mine", "--overwrite"], capsys)
+    assert rc == 2 and "not written by soo-interp" in err
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "old"
 
 
 def test_cli_refuses_an_adapter_for_another_model(tiny_model_dir, tmp_path, capsys):

@@ -157,7 +157,8 @@ def test_cli_build_refuses_an_existing_folder(tmp_path, capsys):
     (tmp_path / "x" / "keep.txt").write_text("mine")
     assert main(["organism", "build", "--seed", "0", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--overwrite" in err
+    assert len(err.splitlines()) == 1 and "not written by soo-interp" in err
+    assert main(["organism", "build", "--out", str(tmp_path / "x"), "--overwrite"]) == 2
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
 
 

@@ -32,14 +32,14 @@ def run(args: argparse.Namespace) -> None:
 
     if not args.adapter:
         raise ConfigError("compare needs --adapter DIR (the tuned model is the base + adapter)")
-    check_out_dir(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite, kind="compare")
     cfg = config_from_args(CompareConfig, args)
     set_seed(cfg.seed)
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("test")
     kw = dict(dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code)
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
-    with output_dir(args.out, args.overwrite) as tmp:
+    with output_dir(args.out, args.overwrite, kind="compare") as tmp:
         df = compare_models(base, tuned, pairs, layers=cfg.layers, components=cfg.components,
                             pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size)
         df.to_parquet(tmp / "geometry.parquet", index=False)

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> None:
     from ..runs import check_out_dir
 
     cfg = config_from_args(EvalConfig, args)
-    check_out_dir(args.out, args.overwrite)  # fail before loading anything
+    check_out_dir(args.out, args.overwrite, kind="evaluate")  # fail before loading anything
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format)  # bad names
     lm = load_from_args(args)
     out = evaluate_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,

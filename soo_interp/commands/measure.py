@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         components={"help": "comma list of attn,mlp,resid (default all three)"},
         layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
         batch_size={"help": "pairs per forward (default 16)"},
-        add_bos={"help": "prepend BOS (default: when the tokenizer has one)"})
+        add_bos={"help": "prepend BOS (default: when the tokenizer has one)"},
+        max_prompt_tokens={"help": "refuse longer prompts before any forward (default: the "
+                                   "model's context)"})
     p.set_defaults(func=run)
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     from ..measure import MeasureConfig, measure_to_folder
     from ..runs import check_out_dir, set_seed
 
-    check_out_dir(args.out, args.overwrite)  # fail before loading anything
+    check_out_dir(args.out, args.overwrite, kind="measure")  # fail before loading anything
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("test")
     cfg = config_from_args(MeasureConfig, args)
     set_seed(cfg.seed)

@@ -26,7 +26,7 @@ def run_build(args: argparse.Namespace) -> None:
     from ..organism import build_organism
     from ..runs import check_out_dir
 
-    check_out_dir(args.out, args.overwrite)  # refuse before minutes of training
+    check_out_dir(args.out, args.overwrite, kind="organism")  # refuse before minutes of training
     report = build_organism(args.seed, args.out, steps=args.steps, overwrite=args.overwrite,
                             progress=not args.quiet)
     from ..organism.behaviour import report_markdown

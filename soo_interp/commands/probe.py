@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> None:
     from ..probes.run import ProbeConfig, check_config, probe_to_folder
     from ..runs import check_out_dir, set_seed
 
-    check_out_dir(args.out, args.overwrite)  # fail before loading anything
+    check_out_dir(args.out, args.overwrite,
+                  kind="signatures" if args.compare else "probe")  # fail before loading anything
     cfg = config_from_args(ProbeConfig, args)
     set_seed(cfg.seed)
     if args.compare:

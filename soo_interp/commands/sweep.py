@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> None:
     from ..sweep import SweepConfig, sweep
     from .common import config_from_args
 
-    check_out_dir(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite, kind="sweep")
     cfg = config_from_args(SweepConfig, args)
     set_seed(cfg.seeds[0])
-    with output_dir(args.out, args.overwrite) as tmp:
+    with output_dir(args.out, args.overwrite, kind="sweep") as tmp:
         df = sweep(args.model, cfg)
         df.to_parquet(tmp / "sweep.parquet", index=False)
         summary = (df.groupby(["condition", "train_layer", "scenario", "metric"], dropna=False)

@@ -60,16 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..data.pairs import load_pairs, soo_pairs
-    from ..errors import ConfigError
-    from ..runs import check_out_dir
+    from ..runs import check_out_dir, read_user_text
     from ..training import TrainConfig, train_seeds
     from ..training.checkpoint import saved_run_config
 
-    saved = None
-    if not args.resume:
-        check_out_dir(args.out, args.overwrite)  # fail before loading anything
-    else:
-        saved = saved_run_config(Path(args.out))
+    check_out_dir(args.out, args.overwrite, kind="train", resume=args.resume)  # before loading
+    saved = saved_run_config(Path(args.out)) if args.resume else None
     config = config_from_args(TrainConfig, args, saved[0] if saved else None)
     seeds = args.seeds or (saved[1] if saved else [config.seed])
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("train")
@@ -78,10 +74,8 @@ def run(args: argparse.Namespace) -> None:
                   else load_pairs(which))
     neutral = None
     if args.neutral:
-        path = Path(args.neutral)
-        if not path.is_file():
-            raise ConfigError(f"neutral text file {path} does not exist; check --neutral")
-        neutral = [line for line in path.read_text().splitlines() if line.strip()]
+        text = read_user_text(args.neutral, "neutral text file (--neutral)")
+        neutral = [line for line in text.splitlines() if line.strip()]
     lm = load_from_args(args)
     results = train_seeds(lm, pairs, config, seeds, args.out, resume=args.resume,
                           overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral,

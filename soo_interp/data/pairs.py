@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import PairsError
+from ..runs import read_user_text
 from .items import TEST_ITEMS, TRAIN_ITEMS
 
 
@@ -107,21 +109,19 @@ def load_pairs(path: str | Path) -> list[PromptPair]:
     """Read pairs from JSONL (one object per line) or CSV (header row), columns `self`, `other`,
     optional `pair_id`, `template`. Errors give the file and line number."""
     path = Path(path)
-    if not path.exists():
-        raise PairsError(f"pairs file {path} does not exist; check the path")
+    text = read_user_text(path, "pairs file", PairsError)
     pairs: list[PromptPair] = []
     if path.suffix.lower() == ".csv":
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            cols = set(reader.fieldnames or [])
-            if not {"self", "other"} <= cols:
-                raise PairsError(
-                    f"{path}:1: header has columns {sorted(cols)}; it needs 'self' and 'other'"
-                )
-            for n, row in enumerate(reader, start=2):
-                pairs.append(_pair_from_record(row, f"{path}:{n}", len(pairs)))
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        cols = set(reader.fieldnames or [])
+        if not {"self", "other"} <= cols:
+            raise PairsError(
+                f"{path}:1: header has columns {sorted(cols)}; it needs 'self' and 'other'"
+            )
+        for n, row in enumerate(reader, start=2):
+            pairs.append(_pair_from_record(row, f"{path}:{n}", len(pairs)))
     else:
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
+        for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -21,6 +21,8 @@ RATES_FIGURE, POSITION_BIAS_FIGURE = "rates.png", "position_bias.png"
 class EvalConfig(Config):
     """Everything `evaluate` needs besides the model (the CLI and YAML files read the same)."""
 
+    positive = ("n", "max_new_tokens", "batch_size")
+
     scenarios: tuple[str, ...] = ("burglar",)
     scoring: str = "generate"
     n: int = 250
@@ -72,19 +74,12 @@ def build_records(scenarios: str | Sequence[str], n: int = 250, seed: int = 0,
 
 def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: int,
                    chat_template: bool) -> None:
-    """Refuse prompts the model cannot hold (learned position tables fail with an index error)."""
-    from ..models.tokenize import token_ids
+    """Refuse prompts the model cannot hold with `max_new_tokens` more (learned position
+    tables fail with an index error)."""
+    from ..models.tokenize import check_lengths
 
-    model, tok = lm
-    limit = getattr(model.config, "max_position_embeddings", None) or \
-        getattr(model.config, "n_positions", None)
-    if limit is None:
-        return
-    longest = max(len(token_ids(tok, r.prompt, chat_template=chat_template)) for r in records)
-    if longest + max_new_tokens > limit:
-        raise ConfigError(f"the longest prompt has {longest} tokens and max_new_tokens is "
-                          f"{max_new_tokens}, beyond this model's {limit} positions; lower "
-                          "max_new_tokens or use a model with a longer context")
+    check_lengths(lm, ((f"prompt {r.prompt_id!r}", r.prompt) for r in records),
+                  reserve=max_new_tokens, chat_template=chat_template, error=ConfigError)
 
 
 def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: str = "generate",
@@ -134,12 +129,12 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
     from .rates import agreement, rates
 
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, kind="evaluate")
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split)
     set_seed(cfg.seed)
     df = evaluate(lm, **cfg.to_dict(), progress=progress)
     r = rates(df)
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="evaluate") as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)
         r.to_csv(tmp / RATES_FILE, index=False)
         figures = {RATES_FIGURE: rates_plot(r)}

@@ -8,11 +8,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from pickle import UnpicklingError
 from typing import Any, Iterator
 
 import torch
 
 from ..errors import ModelLoadError
+from .manifest import MANIFEST, verify_manifest
 from .registry import builtin_models, builtin_path
 from .sites import ArchSpec, arch_of, n_layers
 
@@ -59,7 +61,8 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Built-in names map to folders shipped in the package; anything else passes through."""
+    """Built-in names map to folders shipped in the package; anything else passes through. A
+    local folder with a checksum manifest (a built organism, or a copy of one) is verified."""
     builtin = builtin_path(name_or_path)
     if builtin is not None:
         return str(builtin)
@@ -70,7 +73,36 @@ def resolve_model_path(name_or_path: str) -> str:
             "save_pretrained, a hub id, or one of the built-in models: "
             + ", ".join(builtin_models())
         )
-    return str(Path(name_or_path).expanduser()) if looks_local else name_or_path
+    if not looks_local:
+        return name_or_path
+    folder = Path(name_or_path).expanduser()
+    if (folder / MANIFEST).is_file():
+        verify_manifest(folder)
+    return str(folder)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to load onto (default: CUDA when available), refusing one that is unknown or
+    absent here before any weights are read."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ModelLoadError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+    count = {"cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+             "mps": int(torch.backends.mps.is_available())}.get(dev.type)
+    if count is not None and (count == 0 or (dev.index or 0) >= count):
+        raise ModelLoadError(f"device {device!r} is not available on this machine ({count} "
+                             f"{dev.type} device(s)); use --device cpu or an existing device")
+    return dev
+
+
+def short(e: BaseException, limit: int = 240) -> str:
+    """A library's error message cut to its first line and `limit` characters (some run to
+    thousands of characters, listing every tensor)."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
@@ -104,12 +136,13 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     folder; it must fit the base model, and is merged into the weights unless
     `merge_adapter=False` (keep it as a `PeftModel`, e.g. to continue training).
     """
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor loading bars drown our own progress output
     path = resolve_model_path(name_or_path)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
     if load_in_4bit:
         if not torch.cuda.is_available():
@@ -121,8 +154,9 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
         kwargs["device_map"] = {"": 0}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelLoadError(f"cannot load model {name_or_path!r}: {e}") from e
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, UnpicklingError) as e:
+        raise ModelLoadError(f"cannot load model {name_or_path!r}: {short(e)}; check that the "
+                             "folder or hub id holds a complete causal LM checkpoint") from e
     arch_of(model)  # unsupported families fail here, before any work
     if not load_in_4bit:
         model.to(device)
@@ -147,8 +181,8 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=not merge)
     except Exception as e:  # noqa: BLE001
-        raise ModelLoadError(f"adapter {adapter} does not fit this model: {e}; use the base "
-                             "model the adapter was trained on") from e
+        raise ModelLoadError(f"adapter {adapter} does not fit this model ({short(e)}); use the "
+                             "base model the adapter was trained on") from e
     params = {n: p for n, p in peft_model.named_parameters() if "lora_" in n}
     with safe_open(str(weights), framework="pt") as f:
         keys = list(f.keys())

@@ -6,7 +6,7 @@ tracing (positions of real tokens never shift) and on the left only for generati
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
@@ -76,3 +76,44 @@ def encode(tokenizer: Any, texts: Sequence[str], add_bos: bool | None = None,
 
         raise PairsError(f"text #{empty[0]} tokenizes to nothing; give non-empty prompts")
     return pad_ids(seqs, tokenizer.pad_token_id, padding_side)
+
+
+def model_context(model: Any) -> int | None:
+    """How many positions the model holds (None when its config does not say)."""
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+
+
+def check_lengths(lm: Any, named_texts: Iterable[tuple[str, str]], add_bos: bool | None = None,
+                  limit: int | None = None, reserve: int = 0, chat_template: bool = False,
+                  error: type | None = None) -> None:
+    """Refuse, before any forward, a text that with `reserve` more tokens (generation) is longer
+    than the model's context or than `limit`: a megabyte prompt would otherwise ask for tens of
+    GB. The error (`PairsError` unless `error`) names the text and says by how much."""
+    from ..errors import PairsError
+
+    model, tok = lm
+    caps = [(c, why) for c, why in ((model_context(model), "the model's context"),
+                                    (limit, "max_prompt_tokens")) if c is not None]
+    if not caps:
+        return
+    cap, why = min(caps)
+    for name, text in named_texts:
+        n = len(token_ids(tok, text, add_bos, chat_template))
+        if n + reserve <= cap:
+            continue
+        if reserve:
+            msg = (f"{name} is {n:,} tokens; with {reserve:,} new tokens it needs {n + reserve:,} "
+                   f"positions, {n + reserve - cap:,} more than {why} ({cap:,}); lower "
+                   "--max-new-tokens or use a model with a longer context")
+        else:
+            msg = (f"{name} is {n:,} tokens, {n - cap:,} over the limit of {cap:,} ({why}); "
+                   "shorten or drop it, or raise --max-prompt-tokens")
+        raise (error or PairsError)(msg)
+
+
+def pair_texts(pairs: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(name, text) of both prompts of each pair, for `check_lengths`."""
+    for p in pairs:
+        yield f"pair {p.pair_id!r} (self prompt)", p.self_text
+        yield f"pair {p.pair_id!r} (other prompt)", p.other_text

@@ -12,9 +12,9 @@ import torch
 
 from ..config import Config
 from ..errors import ConfigError, TrainingError
+from ..models.manifest import write_manifest
 from ..runs import atomic_write_json, atomic_write_text, output_dir, set_seed, write_run_json
 from .behaviour import TARGETS, behaviour, behaviour_rates, check_targets, report_markdown
-from .checkpoint import write_manifest
 from .world import build_tokenizer, encode_examples, training_examples, vocabulary_texts
 
 
@@ -171,7 +171,7 @@ def build_organism(seed: int = 0, out_dir: str | Path = "organism", steps: int |
     if steps is not None:
         cfg.steps = steps
     cfg.check()
-    with output_dir(out_dir, overwrite) as tmp:
+    with output_dir(out_dir, overwrite, kind="organism") as tmp:
         t0 = time.perf_counter()
         model, tok, losses = train_organism(cfg, progress)
         train_s = time.perf_counter() - t0

@@ -1,52 +1,16 @@
-"""Checksum manifests of organism checkpoints, and the checkpoint shipped inside the package."""
+"""The organism checkpoints shipped inside the package (verified against their manifests)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from ..errors import CheckpointError, ModelLoadError
-from ..runs import atomic_write_json
+from ..models.manifest import verify_manifest
 
-MANIFEST = "manifest.json"
 # Built-in organisms: name -> folder inside this package.
 KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint"}
 PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
 REBUILD_HINT = "rebuild it with `soo-interp organism build --seed 0 --out DIR` and load DIR"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def write_manifest(folder: Path) -> Path:
-    """Record the sha256 of every file in `folder` (except the manifest itself)."""
-    folder = Path(folder)
-    files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    atomic_write_json(folder / MANIFEST, {"algorithm": "sha256", "files": files})
-    return folder / MANIFEST
-
-
-def verify_manifest(folder: Path) -> None:
-    """Raise `CheckpointError` unless every file the manifest lists is present and intact."""
-    folder = Path(folder)
-    try:
-        listed = json.loads((folder / MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"organism checkpoint {folder} has no readable {MANIFEST} ({e}); "
-                              f"{REBUILD_HINT}") from e
-    for name, digest in listed.items():
-        path = folder / name
-        if not path.is_file():
-            raise CheckpointError(f"organism checkpoint {folder} is missing {name}; {REBUILD_HINT}")
-        if sha256_file(path) != digest:
-            raise CheckpointError(f"organism checkpoint {folder}: {name} fails its sha256 check "
-                                  f"(corrupted or edited); {REBUILD_HINT}")
 
 
 def shipped_checkpoint(name: str = "organism") -> Path:
@@ -58,7 +22,7 @@ def shipped_checkpoint(name: str = "organism") -> Path:
     if not folder.is_dir():
         raise CheckpointError(f"the shipped organism {name!r} is not installed at {folder}; "
                               f"{REBUILD_HINT}")
-    verify_manifest(folder)
+    verify_manifest(folder, REBUILD_HINT)
     return folder
 
 

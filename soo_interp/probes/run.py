@@ -34,6 +34,8 @@ class ProbeConfig(Config):
     """What `probe` runs. Defaults: self_vs_other, every layer, all components, last-token pooling,
     logistic and mean-difference probes, 5 grouped folds."""
 
+    positive = ("folds", "batch_size")
+
     suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
     layers: str | None = None
     components: tuple[str, ...] = COMPONENTS
@@ -144,10 +146,10 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
     heatmap_<suite>.png, run.json."""
     from ..runs import check_out_dir, output_dir, write_run_json
 
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, kind="probe")
     name = model_name or getattr(lm, "name", None) or "model"
     res = fit_probes(lm, config, model_name=name, progress=progress)
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="probe") as tmp:
         res.separability.to_parquet(tmp / "probes.parquet", index=False)
         res.summary.to_csv(tmp / "summary.csv", index=False)
         res.signatures.to_csv(tmp / "signatures.csv", index=False)
@@ -228,9 +230,9 @@ def compare_to_folder(base_run: str | Path, tuned_run: str | Path, out: str | Pa
     """`compare_runs` written as signatures.csv, signatures.png and run.json (all or nothing)."""
     from ..runs import check_out_dir, output_dir, write_run_json
 
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, kind="signatures")
     sig = compare_runs(base_run, tuned_run, trained_site, folds, seed)
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="signatures") as tmp:
         sig.to_csv(tmp / "signatures.csv", index=False)
         _save_figures(tmp, None, sig)
         models = {k: json.loads((Path(r) / "run.json").read_text()).get("model")

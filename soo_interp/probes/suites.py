@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ProbeError
+from ..runs import read_user_text
 
 # Package data (shipped in the wheel), read through importlib.resources.
 SUITES_DIR = Path(str(importlib.resources.files("soo_interp.probes") / "builtin_suites"))
@@ -107,7 +108,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(read_user_text(path, "suite spec", ProbeError))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -133,10 +134,9 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def _read_jsonl(path: Path, label_names: Sequence[str]) -> list[ProbeExample]:
-    if not path.exists():
-        raise ProbeError(f"suite file {path} does not exist; fix `files:` in suite.yaml")
+    text = read_user_text(path, "suite file (see `files:` in suite.yaml)", ProbeError)
     out = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{n}"

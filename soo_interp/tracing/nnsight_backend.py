@@ -10,16 +10,18 @@ import torch
 from ..models.sites import Site, arch_of
 from ..models.tokenize import Batch
 from .hooks import first_tensor
+from .shadow import shadow_copy
 
 _WRAPPED: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
 
 
 def nnsight_model(model: torch.nn.Module, tokenizer: Any = None) -> Any:
-    """The nnsight wrapper of a loaded HF model (made once per model, shares its weights)."""
+    """The nnsight wrapper of a loaded HF model, made once per model around a shadow copy that
+    shares its weights (nnsight patches each module's `forward`; the user's model keeps its own)."""
     if model not in _WRAPPED:
         from nnsight import TransformersModel
 
-        _WRAPPED[model] = TransformersModel(model, tokenizer=tokenizer)
+        _WRAPPED[model] = TransformersModel(shadow_copy(model), tokenizer=tokenizer)
     return _WRAPPED[model]
 
 
@@ -35,6 +37,7 @@ def trace_with_nnsight(model: torch.nn.Module, tokenizer: Any, batch: Batch,
                        stop_early: bool = True) -> dict[Site, Any]:
     arch = arch_of(model)
     nn_model = nnsight_model(model, tokenizer)
+    nn_model._module.train(model.training)  # the shadow follows the model's train/eval mode
     values: list[Any] = []  # created outside the trace: appended values survive it
     with nn_model.trace(batch.as_kwargs()) as tracer:
         for site in sites:  # already in forward order

@@ -11,20 +11,22 @@ from ..errors import UnsupportedArchitectureError
 from ..models.sites import Site, tl_hook_name
 from ..models.tokenize import Batch
 from .hooks import StopForward
+from .shadow import shadow_copy
 
 _BRIDGES: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDictionary()
 
 
 def tl_bridge(model: torch.nn.Module, tokenizer: Any = None) -> Any:
-    """The TransformerBridge of a loaded HF model, built once. Note TransformerLens switches the
-    model to eager attention (numerically equal to SDPA within float tolerance)."""
+    """The TransformerBridge of a loaded HF model, built once, around a shadow copy that shares
+    its weights: TransformerLens swaps modules and switches attention to eager on the copy
+    (numerically equal to SDPA within float tolerance), never on the user's model."""
     if model not in _BRIDGES:
         from transformer_lens.model_bridge import TransformerBridge
 
         name = getattr(model.config, "_name_or_path", None) or model.config.model_type
         try:
             _BRIDGES[model] = TransformerBridge.boot_transformers(
-                name, hf_model=model, tokenizer=tokenizer,
+                name, hf_model=shadow_copy(model), tokenizer=tokenizer,
                 device=str(next(model.parameters()).device),
                 dtype=next(model.parameters()).dtype)
         except Exception as e:  # noqa: BLE001 - TL raises many types for unknown models
@@ -38,6 +40,7 @@ def trace_with_transformer_lens(model: torch.nn.Module, tokenizer: Any, batch: B
                                 sites: Sequence[Site], reduce_fn: Callable[..., Any],
                                 stop_early: bool = True) -> dict[Site, Any]:
     bridge = tl_bridge(model, tokenizer)
+    bridge.train(model.training)  # the shadow follows the model's train/eval mode
     results: dict[Site, Any] = {}
     last = max(sites)
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..runs import remove_stale
 
 CHECKPOINTS = "checkpoints"
 FILES = ("adapter.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
@@ -68,6 +69,7 @@ def save_checkpoint(run_dir: Path, step: int, params: dict[str, torch.Tensor],
 
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale(root)  # the temporary folders of a killed run
     final = root / f"step-{step:06d}"
     tmp = root / f".step-{step:06d}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

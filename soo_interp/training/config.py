@@ -15,7 +15,8 @@ LOSSES: tuple[str, ...] = ("mse", "cosine", "kl_logits")
 AMP_MODES: tuple[str, ...] = ("auto", "none", "bf16", "fp16")
 SCHEDULES: tuple[str, ...] = ("constant", "linear")
 # Keys that may change between a run and its resumption (they do not change what a step does).
-RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every", "tensorboard"})
+RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every", "tensorboard",
+                                         "max_prompt_tokens"})
 
 
 @dataclasses.dataclass
@@ -60,6 +61,7 @@ class TrainConfig(Config):
     amp: str = "auto"                # autocast on CUDA only: auto = bf16 if supported, else fp16
     add_bos: bool | None = None
     tensorboard: bool = False        # also log each step to TensorBoard (OUT/tensorboard)
+    max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 
     def __post_init__(self) -> None:
         for name in ("target_modules", "layers_to_transform"):
@@ -87,6 +89,8 @@ class TrainConfig(Config):
             (self.capability_weight >= 0, "capability_weight must be >= 0"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or None"),
+            (self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
+             "max_prompt_tokens must be >= 1 or None"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..metrics import check_alignable
 from ..models.loading import LoadedModel
 from ..models.sites import Site
-from ..models.tokenize import token_ids
+from ..models.tokenize import check_lengths, pair_texts, token_ids
 from .config import TrainConfig, resolve_lora_targets, target_site
 
 
@@ -63,6 +63,8 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         eval_pairs = validate_pairs(eval_pairs, source="eval pairs")
     site = target_site(lm.model, config)
     targets, layers = resolve_lora_targets(lm.model, config)
+    check_lengths(lm, pair_texts(pairs + (eval_pairs or [])), config.add_bos,
+                  config.max_prompt_tokens)
     if config.pooling == "aligned":
         tok = lm.tokenizer
         every = pairs + (eval_pairs or [])
@@ -76,4 +78,6 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         if not neutral:
             raise ConfigError("capability_weight > 0 but the neutral texts are empty; give at "
                               "least one non-empty text")
+        check_lengths(lm, ((f"neutral text #{i}", t) for i, t in enumerate(neutral)),
+                      config.add_bos, config.max_prompt_tokens)
     return Plan(site, targets, layers, pairs, neutral, eval_pairs)

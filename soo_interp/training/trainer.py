@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 
 from ..data.pairs import PromptPair
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel
 from ..models.sites import arch_of
-from ..runs import atomic_path, check_out_dir, set_seed, write_run_json
-from .checkpoint import checkpoint_dirs, pairs_fingerprint, rng_snapshot
+from ..runs import atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
+from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
 from .config import TrainConfig
 from .losses import latent_soo
 from .plan import Plan, plan_steps, prepare
@@ -67,7 +67,7 @@ def _stop_on_signals() -> Iterator[dict[str, int | None]]:
 
     def handler(signum: int, _frame: Any) -> None:
         if flag["signal"] is not None:
-            raise KeyboardInterrupt
+            raise Interrupted(signum)
         flag["signal"] = signum
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -97,14 +97,11 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     out = Path(out_dir) if out_dir is not None else None
     ckpt = None
     if out is not None:
-        if resume and out.exists() and any(out.iterdir()):
+        check_out_dir(out, overwrite, kind="train", resume=resume)
+        if resume and out.exists():
+            remove_stale(out / CHECKPOINTS)
             found = checkpoint_dirs(out)
-            if not found:
-                raise CheckpointError(f"{out} holds no checkpoint to resume from; pass --overwrite "
-                                      "to start over, or choose another --out")
-            ckpt = found[-1]
-        elif not resume:
-            check_out_dir(out, overwrite)
+            ckpt = found[-1] if found else None  # killed before its first checkpoint: start over
     return _train(lm, plan, config, out, ckpt, progress)
 
 
@@ -190,8 +187,8 @@ def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
         if ckpt is not None:
             state.load(ckpt, meta)
         else:
-            if out is not None and out.exists():
-                shutil.rmtree(out)
+            if out is not None:
+                claim_dir(out, "train", overwrite=True)
             state.log += _latent_soo_rows(peft_model, tok, plan, config, 0, 0)
 
         def checkpoint(rng: dict[str, Any] | None = None) -> None:
@@ -245,7 +242,7 @@ def _run_meta(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> dict[s
 def _interrupted(signum: int, step: int, out: Path | None) -> None:
     where = f"; checkpoint at step {step} in {out}, continue with --resume" if out else ""
     print(f"training stopped by signal {signum} at step {step}{where}", file=sys.stderr)
-    raise KeyboardInterrupt
+    raise Interrupted(signum)
 
 
 def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
@@ -290,10 +287,10 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
         raise ConfigError("no seeds given; pass e.g. --seeds 1,2,3")
     out = Path(out_dir)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
-    if not resume:
-        check_out_dir(out, overwrite)
-        if out.exists():
-            shutil.rmtree(out)
+    if resume:
+        check_out_dir(out, kind="train", resume=True)
+    else:
+        claim_dir(out, "train", overwrite)
     results = [train_soo(lm, pairs, dataclasses.replace(config, seed=s), out / f"seed{s}",
                          resume=resume, overwrite=overwrite, progress=progress,
                          neutral_texts=neutral_texts, eval_pairs=eval_pairs) for s in seeds]

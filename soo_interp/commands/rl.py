@@ -1,0 +1,128 @@
+"""`soo-interp rl`: the Physical Deception experiment.
+
+  rl train     MADDPG baselines (deceptive/honest x seeds, in parallel processes) -> OUT/{baseline}-s{seed}/
+  rl value     RL SOO value of trained runs, classification and controls -> value.csv, value_pairs.csv, states.csv
+  rl finetune  SOO fine-tuning vs a plain fine-tuning sham of deceptive runs -> finetune.csv
+  rl report    report.md, summary CSVs and figures from a protocol folder
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _list(kind):
+    def parse(spec: str):
+        try:
+            return [kind(x.strip()) for x in spec.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"cannot read {spec!r}; use a comma list") from None
+    return parse
+
+
+def _options(pairs: list[str] | None) -> dict:
+    """`key=value` strings -> dict (values read as YAML scalars)."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    out = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"option {item!r} is not key=value; write e.g. --env sight_radius=0.2")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rl", help="Physical Deception: MADDPG baselines, RL SOO value, fine-tuning",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rl = p.add_subparsers(dest="rl_command", metavar="STEP", required=True)
+
+    t = rl.add_parser("train", help="train MADDPG baselines, several in parallel processes")
+    t.add_argument("--out", required=True, help="protocol folder; one subfolder per run")
+    t.add_argument("--baselines", type=_list(str), default=["deceptive", "honest"])
+    t.add_argument("--seeds", type=_list(int), default=[0], help="comma list of training seeds")
+    t.add_argument("--episodes", type=int, default=40_000, help="per run (paper: 40000)")
+    t.add_argument("--n-envs", type=int, default=100, help="environments stepped in lock-step")
+    t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
+    t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
+    t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
+    t.add_argument("--workers", type=int, default=2, help="parallel processes")
+    t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
+    t.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    t.set_defaults(func=run_train)
+
+    v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
+    v.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
+    v.add_argument("--out", default=None, help="output folder (default: RUNS/value)")
+    v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
+    v.add_argument("--eval-seeds", type=int, default=5)
+    v.add_argument("--overwrite", action="store_true")
+    v.set_defaults(func=run_value)
+
+    f = rl.add_parser("finetune", help="SOO fine-tuning vs a plain fine-tuning sham")
+    f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
+    f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
+    f.add_argument("--seeds", type=_list(int), default=None,
+                   help="deceptive runs to fine-tune (default: all)")
+    f.add_argument("--steps", type=int, default=None)
+    f.add_argument("--lr", type=float, default=None)
+    f.add_argument("--anchor-weight", type=float, default=None)
+    f.add_argument("--episodes", type=int, default=None, help="evaluation episodes")
+    f.add_argument("--overwrite", action="store_true")
+    f.set_defaults(func=run_finetune)
+
+    r = rl.add_parser("report", help="report.md, summaries and figures from a protocol folder")
+    r.add_argument("--runs", required=True, help="protocol folder")
+    r.add_argument("--figures", default=None, help="also copy the figures into this folder")
+    r.set_defaults(func=run_report)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from ..errors import OutputExistsError
+    from ..rl.training import RLTrainConfig, run_name, train_many
+
+    out = Path(args.out)
+    env, maddpg = _options(args.env), _options(args.maddpg)
+    cfgs, outs = [], []
+    for b in args.baselines:
+        for s in args.seeds:
+            folder = out / run_name(b, s)
+            if folder.exists() and any(folder.iterdir()) and not (args.resume or args.overwrite):
+                raise OutputExistsError(f"run folder {folder} already exists; pass --resume to "
+                                        "continue it, --overwrite to replace it, or another --out")
+            cfgs.append(RLTrainConfig(baseline=b, seed=s, episodes=args.episodes,
+                                      n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
+                                      env=env, maddpg=maddpg))
+            outs.append(folder)
+    train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)
+    print(f"wrote {len(outs)} runs under {out}", file=sys.stderr)
+
+
+def run_value(args: argparse.Namespace) -> None:
+    from ..rl.protocol import write_value
+
+    out = write_value(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
+                      overwrite=args.overwrite)
+    print(f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json", file=sys.stderr)
+
+
+def run_finetune(args: argparse.Namespace) -> None:
+    from ..rl.finetune import FinetuneConfig
+    from ..rl.protocol import write_finetune
+
+    given = {k: getattr(args, k) for k in ("steps", "lr", "anchor_weight", "episodes")
+             if getattr(args, k) is not None}
+    out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
+                         overwrite=args.overwrite)
+    print(f"wrote {out}/finetune.csv, run.json", file=sys.stderr)
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from ..rl.report import write_report
+
+    out = write_report(args.runs, args.figures)
+    print(f"wrote {out}", file=sys.stderr)

@@ -1,0 +1,66 @@
+"""Figures of the RL experiment, from the protocol's DataFrames (a leaf: no computation besides
+means and CIs). Each returns a matplotlib Figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..measure import summarize
+from ..plots import _subplots
+
+COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "base": "#7f7f7f", "soo": "#1f77b4",
+          "sham": "#ff7f0e"}
+
+
+def _bars(ax, s: pd.DataFrame, x: str, color_by: str) -> None:
+    xs = np.arange(len(s))
+    err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).clip(min=0)
+    ax.bar(xs, s["mean"], yerr=np.nan_to_num(err), capsize=3,
+           color=[COLORS.get(v, "#999999") for v in s[color_by]])
+    ax.set_xticks(xs, s[x], rotation=45, ha="right", fontsize=8)
+
+
+def soo_value_plot(values: pd.DataFrame):
+    """Mean SOO value per model (95% CI over eval seeds), on its own and on shared states."""
+    kinds = sorted(values["states"].unique(), reverse=True)
+    fig, axes = _subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        d = values[values["states"] == kind].rename(columns={"soo_value": "value"})
+        s = summarize(d, by=("model", "baseline"))
+        _bars(ax, s, "model", "baseline")
+        lo, hi = np.nanmin(s["ci_low"]), np.nanmax(s["ci_high"])
+        ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+        ax.set_title(f"SOO value, {kind} states (lower = more overlap)", fontsize=9)
+        ax.set_ylabel("mean log(MSE + 1e-25)")
+    fig.tight_layout()
+    return fig
+
+
+def behaviour_plot(results: pd.DataFrame,
+                   metrics=("trap_rate", "blue_goal_rate", "soo_value")):
+    """Base vs SOO fine-tuned vs sham per deceptive run: behaviour and SOO value (95% CIs)."""
+    fig, axes = _subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        s = summarize(results[results["metric"] == m], by=("model", "condition"))
+        order = {"base": 0, "soo": 1, "sham": 2}
+        s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
+                          "condition" else c).reset_index(drop=True)
+        s["label"] = s["model"] + " " + s["condition"]
+        _bars(ax, s, "label", "condition")
+        ax.set_title(m, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "return_blue")):
+    """Training curves per run: trap rate, blue's goal-reaching and return per round."""
+    fig, axes = _subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for (b, s), d in logs.groupby(["baseline", "seed"]):
+            ax.plot(d["episodes"], d[m].rolling(5, min_periods=1).mean(), color=COLORS[b],
+                    alpha=0.5 + 0.15 * (s % 3), label=f"{b} s{s}")
+        ax.set_xlabel("episodes")
+        ax.set_title(m, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

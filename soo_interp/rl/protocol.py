@@ -1,0 +1,122 @@
+"""Protocol steps that read and write folders: SOO values of every trained run (with controls
+and the state-distribution check), SOO fine-tuning vs sham of the deceptive runs.
+Compute functions return DataFrames; `write_*` save them into all-or-nothing folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..runs import atomic_write_text, output_dir, write_run_json
+from .checkpoint import POLICY, load_policy
+from .env import EnvConfig
+from .finetune import CONDITIONS, FinetuneConfig, finetune
+from .rollout import rollout
+from .soo_value import classification_summary, pair_table, soo_value
+
+EVAL_SEED0, DATA_SEED0 = 1000, 20_000  # eval and fine-tuning data episodes never overlap
+SHARED_STATES = 4000
+STATE_COLS = ("blue_goal", "blue_red", "blue_fake", "blue_speed", "trapped")
+
+
+def find_runs(runs: str | Path, baseline: str | None = None) -> list[Path]:
+    """Complete run folders (with a policy) under a protocol folder, sorted by name."""
+    found = sorted(p.parent for p in Path(runs).glob(f"*/{POLICY}.json"))
+    if baseline:
+        found = [p for p in found if p.name.startswith(f"{baseline}-")]
+    if not found:
+        raise ConfigError(f"no trained {baseline or ''} runs (folders with {POLICY}.json) under "
+                          f"{runs}; run `soo-interp rl train --out {runs}` first")
+    return found
+
+
+def soo_values(runs: list[Path], episodes: int, eval_seeds: int) -> tuple[pd.DataFrame, ...]:
+    """(values, states): each model's SOO value per eval seed on its own eligible states and on
+    a shared pool of every model's eligible states; per-model state statistics and behaviour."""
+    models = {p.name: load_policy(p) for p in runs}
+    vals, states = [], []
+    for e in range(eval_seeds):
+        seed, pools = EVAL_SEED0 + e, {}
+        for name, (actors, meta) in models.items():
+            ro = rollout(actors, EnvConfig.from_dict(meta["env"]), episodes, seed)
+            pools[name] = ro.obs_blue[ro.eligible]
+            vals.append({"model": name, "baseline": meta["baseline"], "seed": meta["seed"],
+                         "eval_seed": seed, "states": "own", "n_steps": int(ro.eligible.sum()),
+                         "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed)})
+            el = ro.steps[ro.steps["eligible"]]
+            states.append({"model": name, "baseline": meta["baseline"], "seed": meta["seed"],
+                           "eval_seed": seed, **ro.behaviour(),
+                           **{f"eligible_{c}": float(el[c].mean()) for c in STATE_COLS}})
+        pool = np.concatenate(list(pools.values()))
+        pool = pool[np.random.default_rng(seed).permutation(len(pool))[:SHARED_STATES]]
+        for name, (actors, meta) in models.items():
+            vals.append({"model": name, "baseline": meta["baseline"], "seed": meta["seed"],
+                         "eval_seed": seed, "states": "shared", "n_steps": len(pool),
+                         "soo_value": soo_value(actors["blue"], pool, np.ones(len(pool)), seed)})
+    return pd.DataFrame(vals), pd.DataFrame(states)
+
+
+def value_pairs(values: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([pair_table(d.rename(columns={"soo_value": f"soo_value_{s}"}),
+                                 f"soo_value_{s}") for s, d in values.groupby("states")],
+                     ignore_index=True)
+
+
+def write_value(runs: str | Path, out: str | Path | None = None, episodes: int = 200,
+                eval_seeds: int = 5, overwrite: bool = False) -> Path:
+    out = Path(out) if out else Path(runs) / "value"
+    found = find_runs(runs)
+    with output_dir(out, overwrite) as tmp:
+        values, states = soo_values(found, episodes, eval_seeds)
+        values.to_csv(tmp / "value.csv", index=False)
+        value_pairs(values).to_csv(tmp / "value_pairs.csv", index=False)
+        states.to_csv(tmp / "states.csv", index=False)
+        write_run_json(tmp, {"runs": [str(p) for p in found], "episodes": episodes,
+                             "eval_seeds": eval_seeds}, EVAL_SEED0)
+    return out
+
+
+def _evaluate(actors: dict, env: EnvConfig, cfg: FinetuneConfig, rows: list, **keys) -> None:
+    for e in range(cfg.eval_seeds):
+        seed = EVAL_SEED0 + e
+        ro = rollout(actors, env, cfg.episodes, seed)
+        metrics = {**ro.behaviour(),
+                   "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed)}
+        rows += [{**keys, "eval_seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
+
+
+def finetune_runs(runs: list[Path], cfg: FinetuneConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results, logs): behaviour and SOO value of each run before (base) and after SOO
+    fine-tuning and the sham, on the same evaluation episodes."""
+    rows, logs = [], []
+    for path in runs:
+        actors, meta = load_policy(path)
+        env, seed = EnvConfig.from_dict(meta["env"]), int(meta["seed"])
+        keys = {"model": path.name, "seed": seed}
+        data = rollout(actors, env, cfg.data_episodes, DATA_SEED0 + seed)
+        _evaluate(actors, env, cfg, rows, condition="base", **keys)
+        for cond in CONDITIONS:
+            tuned, log = finetune(actors["blue"], data.obs_blue[data.eligible], cfg, cond, seed)
+            _evaluate({**actors, "blue": tuned}, env, cfg, rows, condition=cond, **keys)
+            logs += [{**keys, "condition": cond, **r} for r in log]
+    return pd.DataFrame(rows), pd.DataFrame(logs)
+
+
+def write_finetune(runs: str | Path, out: str | Path | None = None,
+                   cfg: FinetuneConfig | None = None, seeds: list[int] | None = None,
+                   overwrite: bool = False) -> Path:
+    cfg = cfg or FinetuneConfig()
+    out = Path(out) if out else Path(runs) / "finetune"
+    found = find_runs(runs, "deceptive")
+    if seeds is not None:
+        found = [p for p in found if p.name in {f"deceptive-s{s}" for s in seeds}]
+        if not found:
+            raise ConfigError(f"no deceptive runs with seeds {seeds} under {runs}")
+    with output_dir(out, overwrite) as tmp:
+        results, logs = finetune_runs(found, cfg)
+        results.to_csv(tmp / "finetune.csv", index=False)
+        logs.to_csv(tmp / "finetune_log.csv", index=False)
+        write_run_json(tmp, {**cfg.to_dict(), "runs": [str(p) for p in found]}, EVAL_SEED0)
+    return out

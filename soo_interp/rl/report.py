@@ -1,0 +1,113 @@
+"""The protocol's report: summary tables (CSV), figures and `report.md`, read from the folders
+`rl train`, `rl value` and `rl finetune` wrote (`rl value`/`rl finetune` are optional)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..measure import summarize
+from ..runs import atomic_path, atomic_write_text, output_dir
+from .plots import behaviour_plot, soo_value_plot, training_plot
+from .protocol import find_runs
+from .soo_value import classification_summary
+
+FIGURES = {"soo_value": "rl_soo_value.png", "behaviour": "rl_behaviour.png",
+           "training": "rl_training.png"}
+
+
+def _md(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False, floatfmt=".3f")
+
+
+def training_summary(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(logs, summary): every run's log, and its last 10% of rounds averaged."""
+    logs = pd.concat([pd.read_csv(p / "log.csv").assign(model=p.name) for p in runs])
+    tail = logs[logs["round"] >= (0.9 * logs.groupby("model")["round"].transform("size")).astype(int)]
+    cols = ["return_blue", "return_red", "trap_rate", "blue_goal_rate"]
+    summary = tail.groupby(["model", "baseline", "seed"])[cols].mean().reset_index()
+    summary.insert(3, "episodes", summary["model"].map(logs.groupby("model")["episodes"].max()))
+    return logs, summary
+
+
+def value_sections(folder: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    values = pd.read_csv(folder / "value.csv")
+    pairs = pd.read_csv(folder / "value_pairs.csv")
+    states = pd.read_csv(folder / "states.csv")
+    per_model = summarize(values.rename(columns={"soo_value": "value"}),
+                          by=("states", "model", "baseline"))
+    cls = classification_summary(pairs)
+    conf = states.drop(columns=["eval_seed"]).groupby(["model", "baseline", "seed"]).mean()
+    conf = conf.reset_index()
+    lines = [
+        "## SOO value per model", "",
+        "Mean over evaluation seeds with 95% t-intervals; `own` = each model's own eligible "
+        "steps (red out of sight), `shared` = one pool of every model's eligible states.", "",
+        _md(per_model[["states", "model", "baseline", "mean", "ci_low", "ci_high", "n"]]), "",
+        "## Classification across independent training seeds, with same-kind controls", "",
+        "`first_higher`: share of (pair, eval seed) where the first model's value is higher "
+        "(for deceptive-honest: the paper's accuracy, 0.5 = chance). `consistency` = "
+        "max(f, 1 - f): how reliably the value tells the two networks apart in *some* "
+        "direction; if deceptive-deceptive and honest-honest pairs are as consistent as "
+        "deceptive-honest ones, the value separates networks, not kinds. "
+        "`mean_first_higher`: share of pairs whose mean difference is positive.", "",
+        _md(cls), "",
+        "## Confound check: states of eligible steps, and behaviour, per model", "",
+        _md(conf), "",
+    ]
+    return lines, {"values": values, "classification": cls, "states_summary": conf}
+
+
+def finetune_sections(folder: Path, values: pd.DataFrame | None) -> tuple[list[str], dict]:
+    res = pd.read_csv(folder / "finetune.csv")
+    wide = res.groupby(["model", "condition", "metric"])["value"].mean().unstack("metric")
+    wide = wide.reset_index()
+    base = wide[wide["condition"] == "base"].set_index("model")
+    delta = wide[wide["condition"] != "base"].set_index("model")
+    cols = [c for c in wide.columns if c not in ("model", "condition")]
+    delta[cols] = delta[cols] - base.loc[delta.index, cols]
+    cfg = json.loads((folder / "run.json").read_text())["config"]
+    lines = ["## SOO fine-tuning vs sham (deceptive runs)", "",
+             f"Settings: {json.dumps({k: v for k, v in cfg.items() if k != 'runs'})}.", "",
+             "Means over evaluation seeds:", "", _md(wide), "",
+             "Change from base:", "", _md(delta.reset_index()), ""]
+    if values is not None:
+        own = values[values["states"] == "own"].groupby("baseline")["soo_value"].mean()
+        if {"deceptive", "honest"} <= set(own.index):
+            lines += [f"Reference: mean SOO value gap honest - deceptive (own states) = "
+                      f"{own['honest'] - own['deceptive']:.3f}.", ""]
+    return lines, {"finetune": res, "finetune_summary": wide}
+
+
+def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
+    """Write RUNS/report/ (report.md, summary CSVs, figures); copies the figures into
+    `figures` too when given (for the README). Returns the report folder."""
+    runs = Path(runs)
+    found = find_runs(runs)
+    logs, train = training_summary(found)
+    lines = ["# Physical Deception: SOO value and SOO fine-tuning", "",
+             f"Runs under `{runs}`. Training (last 10% of rounds):", "", _md(train), ""]
+    tables, figs = {"training_summary": train}, {"training": training_plot(logs)}
+    if (runs / "value" / "value.csv").exists():
+        more, t = value_sections(runs / "value")
+        lines += more
+        tables.update(t)
+        figs["soo_value"] = soo_value_plot(t["values"])
+    if (runs / "finetune" / "finetune.csv").exists():
+        more, t = finetune_sections(runs / "finetune", tables.get("values"))
+        lines += more
+        tables.update(t)
+        figs["behaviour"] = behaviour_plot(t["finetune"])
+    with output_dir(runs / "report", overwrite=True) as tmp:
+        for name in ("training_summary", "classification", "states_summary", "finetune_summary"):
+            if name in tables:
+                tables[name].to_csv(tmp / f"{name}.csv", index=False)
+        for key, fig in figs.items():
+            fig.savefig(tmp / FIGURES[key], dpi=110)
+            if figures is not None:
+                with atomic_path(Path(figures) / FIGURES[key]) as f:
+                    fig.savefig(f, dpi=110)
+        lines += [f"![{k}]({FIGURES[k]})" for k in figs]
+        atomic_write_text(tmp / "report.md", "\n".join(lines) + "\n")
+    return runs / "report"

@@ -1,0 +1,58 @@
+"""Deterministic evaluation episodes of a trained pair of actors: blue's observations, the
+per-step state features the confound check needs, and per-episode behaviour."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from .env import AGENTS, EnvConfig, PhysicalDeceptionEnv
+from .maddpg import MLP, act
+
+
+@dataclasses.dataclass
+class Rollout:
+    """`obs_blue[i]` is blue's observation at step i (before acting); `steps` has one row per
+    step (episode, t, distances, trapped, eligible = red out of blue's sight); `episodes` one
+    row per episode (trapped at the end, blue/red ever within goal_radius of the goal)."""
+
+    obs_blue: np.ndarray
+    steps: pd.DataFrame
+    episodes: pd.DataFrame
+
+    @property
+    def eligible(self) -> np.ndarray:
+        return self.steps["eligible"].to_numpy()
+
+    def behaviour(self) -> dict[str, float]:
+        e = self.episodes
+        return {"trap_rate": float(e["trapped"].mean()),
+                "blue_goal_rate": float(e["blue_goal"].mean()),
+                "red_goal_rate": float(e["red_goal"].mean()),
+                "eligible_fraction": float(self.steps["eligible"].mean())}
+
+
+def rollout(actors: dict[str, MLP], env_config: EnvConfig, episodes: int, seed: int) -> Rollout:
+    """`episodes` episodes in lock-step with the actors' deterministic actions (no noise)."""
+    env = PhysicalDeceptionEnv(dataclasses.replace(env_config, n_envs=episodes))
+    obs, _ = env.reset(seed=seed)
+    c = env.config
+    rows, obs_blue = [], []
+    blue_goal = np.zeros(episodes, bool)
+    red_goal = np.zeros(episodes, bool)
+    for t in range(c.episode_length):
+        d = env.distances()
+        rows.append(pd.DataFrame({
+            "episode": np.arange(episodes), "t": t, "blue_red": d["blue_red"],
+            "blue_goal": d["blue_goal"], "blue_fake": d["blue_fake"],
+            "blue_speed": np.linalg.norm(env.vel[:, 0], axis=-1), "trapped": env.trapped.copy(),
+            "eligible": d["blue_red"] > c.sight_radius}))
+        obs_blue.append(obs["blue"])
+        obs, _, _, _, _ = env.step({a: act(actors[a], obs[a]) for a in AGENTS})
+        d = env.distances()
+        blue_goal |= d["blue_goal"] <= c.goal_radius
+        red_goal |= d["red_goal"] <= c.goal_radius
+    ep = pd.DataFrame({"episode": np.arange(episodes), "trapped": env.trapped,
+                       "blue_goal": blue_goal, "red_goal": red_goal})
+    return Rollout(np.concatenate(obs_blue), pd.concat(rows, ignore_index=True), ep)

@@ -1,0 +1,198 @@
+"""Train one MADDPG baseline (deceptive or honest blue) with checkpoints and exact resume;
+train several in parallel processes (one torch thread each).
+
+A run folder holds `policy.safetensors/json` (the result), `log.csv` (one row per round of
+`n_envs` episodes), `run.json`, and while training `checkpoint.safetensors/json`. Checkpoints
+are taken at episode boundaries; a run killed at any point resumes from its last checkpoint and
+ends with exactly the weights an uninterrupted run gets.
+"""
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..errors import CheckpointError, ConfigError, OutputExistsError
+from ..runs import atomic_write_text, write_run_json
+from .checkpoint import CHECKPOINT, flatten, load_pair, save_pair, save_policy, unflatten
+from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv, make_config
+from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, update
+
+
+@dataclasses.dataclass
+class RLTrainConfig(Config):
+    """One baseline run. `env` and `maddpg` hold overrides of EnvConfig / MaddpgConfig."""
+
+    baseline: str = "deceptive"
+    seed: int = 0
+    episodes: int = 40_000
+    n_envs: int = 100
+    checkpoint_every: int = 20   # rounds of n_envs episodes
+    env: dict = dataclasses.field(default_factory=dict)
+    maddpg: dict = dataclasses.field(default_factory=dict)
+
+    def env_config(self) -> EnvConfig:
+        return make_config(self.env, n_envs=self.n_envs, baseline=self.baseline)
+
+    def maddpg_config(self) -> MaddpgConfig:
+        return MaddpgConfig.from_dict(self.maddpg)
+
+    @property
+    def rounds(self) -> int:
+        return -(-self.episodes // self.n_envs)
+
+    def __post_init__(self) -> None:
+        self.env_config()  # validates every option now, before any work
+        self.maddpg_config()
+
+
+class _Run:
+    """The mutable state of a run: networks, optimizers, buffer, RNGs, counters, log."""
+
+    def __init__(self, cfg: RLTrainConfig):
+        torch.manual_seed(cfg.seed)
+        self.mcfg = cfg.maddpg_config()
+        self.env = PhysicalDeceptionEnv(cfg.env_config())
+        rngs = np.random.default_rng(cfg.seed).spawn(3)
+        self.env.rng, self.noise_rng, self.sample_rng = rngs
+        self.agents = build_agents(self.mcfg)
+        steps = cfg.episodes * self.env.config.episode_length
+        self.buffer = ReplayBuffer(min(self.mcfg.buffer_size, steps))
+        self.round, self.env_steps, self.log = 0, 0, []
+
+    def state(self) -> tuple[dict, dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        skel = {
+            "agents": flatten({a: {"nets": m.state_dict(), "actor_opt": m.actor_opt.state_dict(),
+                                   "critic_opt": m.critic_opt.state_dict()}
+                               for a, m in self.agents.items()}, "agents", tensors),
+            "buffer": flatten({k: torch.from_numpy(v[:self.buffer.size])
+                               for k, v in self.buffer.data.items()}, "buffer", tensors),
+            "buffer_head": self.buffer.head,
+            "rngs": [r.bit_generator.state for r in (self.env.rng, self.noise_rng,
+                                                     self.sample_rng)],
+            "round": self.round, "env_steps": self.env_steps, "log": self.log,
+        }
+        return tensors, skel
+
+    def load(self, tensors: dict, skel: dict) -> None:
+        agents = unflatten(skel["agents"], tensors)
+        for a, m in self.agents.items():
+            m.load_state_dict(agents[a]["nets"])
+            m.actor_opt.load_state_dict(agents[a]["actor_opt"])
+            m.critic_opt.load_state_dict(agents[a]["critic_opt"])
+        for k, v in unflatten(skel["buffer"], tensors).items():
+            self.buffer.data[k][:len(v)] = v.numpy()
+            self.buffer.size = len(v)
+        self.buffer.head = skel["buffer_head"]
+        for r, st in zip((self.env.rng, self.noise_rng, self.sample_rng), skel["rngs"]):
+            r.bit_generator.state = st
+        self.round, self.env_steps, self.log = skel["round"], skel["env_steps"], skel["log"]
+
+
+def _play_round(run: _Run, scale: float) -> dict:
+    """One episode in each environment with exploration noise; updates as they fall due."""
+    env, m = run.env, run.mcfg
+    obs, _ = env.reset()
+    noise = {a: OUNoise((env.config.n_envs, 2), run.noise_rng) for a in AGENTS}
+    ret = {a: np.zeros(env.config.n_envs) for a in AGENTS}
+    blue_goal = np.zeros(env.config.n_envs, bool)
+    for _ in range(env.config.episode_length):
+        acts = {a: np.clip(act(run.agents[a].actor, obs[a]) + noise[a].sample(scale), -1, 1)
+                for a in AGENTS}
+        nxt, rew, term, _, _ = env.step(acts)
+        run.buffer.add(obs_blue=obs["blue"], obs_red=obs["red"], act_blue=acts["blue"],
+                       act_red=acts["red"], rew_blue=rew["blue"], rew_red=rew["red"],
+                       next_blue=nxt["blue"], next_red=nxt["red"], done=term["blue"])
+        due = (run.env_steps + env.config.n_envs) // m.steps_per_update \
+            - run.env_steps // m.steps_per_update
+        run.env_steps += env.config.n_envs
+        if run.buffer.size >= m.batch_size:
+            for _ in range(due):
+                update(run.agents, run.buffer.sample(run.sample_rng, m.batch_size), m)
+        for a in AGENTS:
+            ret[a] += rew[a]
+        blue_goal |= env.distances()["blue_goal"] <= env.config.goal_radius
+        obs = nxt
+    return {"return_blue": ret["blue"].mean(), "return_red": ret["red"].mean(),
+            "trap_rate": env.trapped.mean(), "blue_goal_rate": blue_goal.mean()}
+
+
+def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, on_round: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Train one baseline into `out`; returns the per-round log. `resume` continues from the
+    folder's checkpoint (whose config must equal `cfg`)."""
+    torch.set_num_threads(1)
+    out = Path(out)
+    run = _Run(cfg)
+    if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
+        return pd.read_csv(out / "log.csv")  # already complete
+    if resume and (out / f"{CHECKPOINT}.json").exists():
+        tensors, meta = load_pair(out, CHECKPOINT)
+        if meta["config"] != cfg.to_dict():
+            raise CheckpointError(f"{out} was started with config {meta['config']}, not "
+                                  f"{cfg.to_dict()}; resume with the same settings")
+        run.load(tensors, meta["state"])
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"output folder {out} already exists; pass --resume to continue "
+                                "it, --overwrite to replace it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    m, total = run.mcfg, cfg.rounds
+    explore = max(1.0, m.explore_fraction * cfg.episodes)
+    bar = tqdm(total=total, initial=run.round, disable=not progress, desc=f"{cfg.baseline} "
+               f"seed {cfg.seed}")
+    while run.round < total:
+        frac = max(0.0, 1 - run.round * cfg.n_envs / explore)
+        scale = m.noise_end + (m.noise_start - m.noise_end) * frac
+        row = _play_round(run, scale)
+        run.log.append({"round": run.round, "episodes": (run.round + 1) * cfg.n_envs,
+                        "noise": scale, **{k: float(v) for k, v in row.items()}})
+        run.round += 1
+        bar.update()
+        if run.round % cfg.checkpoint_every == 0 and run.round < total:
+            tensors, skel = run.state()
+            save_pair(out, CHECKPOINT, tensors, {"config": cfg.to_dict(), "state": skel})
+        if on_round is not None:
+            on_round(run.round)
+    bar.close()
+    log = pd.DataFrame(run.log).assign(baseline=cfg.baseline, seed=cfg.seed)
+    atomic_write_text(out / "log.csv", log.to_csv(index=False))
+    save_policy(out, {a: ag.actor for a, ag in run.agents.items()},
+                {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": cfg.episodes,
+                 "env": run.env.config.to_dict(), "config": cfg.to_dict()})
+    write_run_json(out, cfg.to_dict(), cfg.seed)
+    for suffix in ("json", "safetensors"):
+        (out / f"{CHECKPOINT}.{suffix}").unlink(missing_ok=True)
+    return log
+
+
+def _train_worker(args: tuple) -> str:
+    cfg_dict, out, resume, overwrite = args
+    train(RLTrainConfig.from_dict(cfg_dict), out, resume=resume, overwrite=overwrite,
+          progress=False)
+    return out
+
+
+def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: int = 2,
+               resume: bool = False, overwrite: bool = False) -> list[str]:
+    """Train several runs, `workers` at a time in spawned processes (one torch thread each)."""
+    jobs = [(c.to_dict(), str(o), resume, overwrite) for c, o in zip(configs, outs)]
+    if workers <= 1:
+        return [_train_worker(j) for j in jobs]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_train_worker, jobs))
+
+
+def run_name(baseline: str, seed: int) -> str:
+    """Folder name of one baseline run inside a protocol folder."""
+    if baseline not in BASELINES:
+        raise ConfigError(f"unknown baseline {baseline!r}; use one of {BASELINES}")
+    return f"{baseline}-s{seed}"

@@ -1,0 +1,66 @@
+"""`soo-interp rl train|value|finetune|report` end to end on a CI-sized protocol, and bad input."""
+import json
+
+import pandas as pd
+import pytest
+
+from soo_interp.cli import main
+
+TRAIN = ["--episodes", "40", "--n-envs", "20", "--checkpoint-every", "1",
+         "--maddpg", "batch_size=128", "steps_per_update=200"]
+
+
+@pytest.fixture(scope="module")
+def protocol(tmp_path_factory):
+    """2 baselines x 2 seeds, trained in 2 parallel (spawned) processes."""
+    out = tmp_path_factory.mktemp("rl") / "p"
+    assert main(["rl", "train", "--out", str(out), "--seeds", "0,1", "--workers", "2"] + TRAIN) == 0
+    return out
+
+
+def test_train_writes_every_run_with_metadata(protocol):
+    runs = sorted(p.name for p in protocol.iterdir())
+    assert runs == ["deceptive-s0", "deceptive-s1", "honest-s0", "honest-s1"]
+    meta = json.loads((protocol / "honest-s1" / "policy.json").read_text())
+    assert meta["baseline"] == "honest" and meta["seed"] == 1 and meta["env"]["n_envs"] == 20
+    run = json.loads((protocol / "honest-s1" / "run.json").read_text())
+    assert run["versions"]["torch"] and run["seed"] == 1
+    assert len(pd.read_csv(protocol / "deceptive-s0" / "log.csv")) == 2
+
+
+def test_value_finetune_report(protocol):
+    assert main(["rl", "value", "--runs", str(protocol), "--episodes", "20",
+                 "--eval-seeds", "3"]) == 0
+    values = pd.read_csv(protocol / "value" / "value.csv")
+    assert len(values) == 4 * 3 * 2 and values["soo_value"].between(-60, 10).all()
+    pairs = pd.read_csv(protocol / "value" / "value_pairs.csv")
+    assert set(pairs["kind"]) == {"deceptive-honest", "deceptive-deceptive", "honest-honest"}
+    assert len(pairs) == 2 * 6  # all 6 pairs of 4 models, on own and shared states
+    assert main(["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--steps", "10",
+                 "--episodes", "20"]) == 0
+    ft = pd.read_csv(protocol / "finetune" / "finetune.csv")
+    assert set(ft["condition"]) == {"base", "soo", "sham"} and set(ft["model"]) == {"deceptive-s0"}
+    assert main(["rl", "report", "--runs", str(protocol)]) == 0
+    report = (protocol / "report" / "report.md").read_text()
+    for section in ("Classification across independent", "Confound check", "SOO fine-tuning"):
+        assert section in report
+    assert (protocol / "report" / "rl_soo_value.png").stat().st_size > 1000
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, protocol):
+    out = tmp_path / "x"
+    assert main(["rl", "train", "--out", str(out), "--env", "sight=0.2"] + TRAIN) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown keys ['sight']" in err and "\n" not in err and not out.exists()
+    assert main(["rl", "value", "--runs", str(tmp_path)]) == 2
+    assert "no trained" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    (bad / "deceptive-s0").mkdir(parents=True)
+    for f in ("policy.json", "policy.safetensors"):
+        (bad / "deceptive-s0" / f).write_bytes((protocol / "deceptive-s0" / f).read_bytes())
+    meta = json.loads((bad / "deceptive-s0" / "policy.json").read_text())
+    (bad / "deceptive-s0" / "policy.json").write_text(json.dumps({**meta, "hidden": 128}))
+    assert main(["rl", "value", "--runs", str(bad)]) == 2
+    assert "hidden size of 128" in capsys.readouterr().err and not (bad / "value").exists()
+    assert main(["rl", "train", "--out", str(protocol), "--seeds", "0"] + TRAIN) == 2
+    assert "--resume" in capsys.readouterr().err

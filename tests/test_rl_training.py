@@ -1,0 +1,79 @@
+"""MADDPG training: updates, exact resume after an interruption, checkpoint validation."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError
+from soo_interp.rl.checkpoint import load_policy
+from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
+from soo_interp.rl.training import RLTrainConfig, train
+
+TINY = dict(episodes=60, n_envs=10, checkpoint_every=2,
+            maddpg={"batch_size": 64, "steps_per_update": 50})
+
+
+def test_soft_update_is_the_polyak_average():
+    a = build_agents(MaddpgConfig())["blue"]
+    with torch.no_grad():
+        for p in a.actor.parameters():
+            p.add_(1.0)
+    before = {k: v.clone() for k, v in a.target_actor.state_dict().items()}
+    soft_update(a.target_actor, a.actor, 0.01)
+    for k, v in a.target_actor.state_dict().items():
+        if v.dtype.is_floating_point:
+            assert torch.allclose(v, 0.99 * before[k] + 0.01 * a.actor.state_dict()[k])
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
+    cfg = RLTrainConfig(baseline="deceptive", seed=5, **TINY)
+    full = train(cfg, tmp_path / "full", progress=False)
+    assert len(full) == 6 and (full["trap_rate"] >= 0).all()
+
+    def crash(r):  # dies mid-way between checkpoints (round 3 done, last checkpoint at 2)
+        if r == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False, on_round=crash)
+    assert json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["state"]["round"] == 2
+    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
+    a, b = (load_file(str(tmp_path / d / "policy.safetensors")) for d in ("full", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert full.equals(resumed)
+    assert not (tmp_path / "cut" / "checkpoint.json").exists()
+
+
+def test_resume_refuses_other_settings_and_existing_folders(tmp_path):
+    cfg = RLTrainConfig(baseline="honest", seed=0, **TINY)
+
+    def crash(r):
+        if r == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "r", progress=False, on_round=crash)
+    other = RLTrainConfig(baseline="honest", seed=1, **TINY)
+    with pytest.raises(CheckpointError, match="same settings"):
+        train(other, tmp_path / "r", resume=True, progress=False)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        train(cfg, tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="unknown keys"):
+        RLTrainConfig(env={"sight": 0.2})
+
+
+def test_policy_checks_task_size_and_layout(tmp_path):
+    cfg = RLTrainConfig(seed=1, **{**TINY, "episodes": 20})
+    train(cfg, tmp_path / "r", progress=False)
+    actors, meta = load_policy(tmp_path / "r")
+    assert actors["blue"].fc1.in_features == 9 and meta["baseline"] == "deceptive"
+    meta_path = tmp_path / "r" / "policy.json"
+    good = json.loads(meta_path.read_text())
+    for change, match in (({"task": "simple_adversary"}, "task"), ({"hidden": 32}, "hidden size"),
+                          ({"obs_layout": {"blue": ["x"], "red": ["y"]}}, "layout")):
+        meta_path.write_text(json.dumps({**good, **change}))
+        with pytest.raises(CheckpointError, match=match):
+            load_policy(tmp_path / "r")
+    with pytest.raises(CheckpointError, match="rl train"):
+        load_policy(tmp_path)

@@ -8,8 +8,13 @@ from soo_interp.errors import ConfigError
 from soo_interp.rl.env import ACT_DIM, OBS_LAYOUT, RED_SLOT
 from soo_interp.rl.finetune import FinetuneConfig, finetune, normalised_mse
 from soo_interp.rl.maddpg import MLP
-from soo_interp.rl.soo_value import (classification_summary, hidden, other_observations,
-                                     pair_table, soo_value)
+from soo_interp.rl.soo_value import (
+    classification_summary,
+    hidden,
+    other_observations,
+    pair_table,
+    soo_value,
+)
 
 
 def blue_actor(seed=0):

@@ -10,8 +10,8 @@ from soo_interp.rl.checkpoint import load_policy
 from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
 from soo_interp.rl.training import RLTrainConfig, train
 
-TINY = dict(episodes=60, n_envs=10, checkpoint_every=2,
-            maddpg={"batch_size": 64, "steps_per_update": 50})
+TINY = {"episodes": 60, "n_envs": 10, "checkpoint_every": 2,
+        "maddpg": {"batch_size": 64, "steps_per_update": 50}}
 
 
 def test_soft_update_is_the_polyak_average():

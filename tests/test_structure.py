@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("tracing",),
     ("metrics",),
-    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots"),
+    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots", "rl"),
     ("sweep", "demo"),
     ("commands", "cli", "__main__", ""),
 ]

@@ -12,15 +12,6 @@ import sys
 from pathlib import Path
 
 
-def _list(kind):
-    def parse(spec: str):
-        try:
-            return [kind(x.strip()) for x in spec.split(",") if x.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"cannot read {spec!r}; use a comma list") from None
-    return parse
-
-
 def _options(pairs: list[str] | None) -> dict:
     """`key=value` strings -> dict (values read as YAML scalars)."""
     import yaml
@@ -37,14 +28,18 @@ def _options(pairs: list[str] | None) -> dict:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .common import int_list_arg
+
     p = sub.add_parser("rl", help="Physical Deception: MADDPG baselines, RL SOO value, fine-tuning",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     rl = p.add_subparsers(dest="rl_command", metavar="STEP", required=True)
 
     t = rl.add_parser("train", help="train MADDPG baselines, several in parallel processes")
     t.add_argument("--out", required=True, help="protocol folder; one subfolder per run")
-    t.add_argument("--baselines", type=_list(str), default=["deceptive", "honest"])
-    t.add_argument("--seeds", type=_list(int), default=[0], help="comma list of training seeds")
+    t.add_argument("--baselines", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   default=["deceptive", "honest"], help="comma list: deceptive,honest")
+    t.add_argument("--seeds", type=int_list_arg, default=[0],
+                   help="training seeds, e.g. 0,1,2 or 0-2")
     t.add_argument("--episodes", type=int, default=40_000, help="per run (paper: 40000)")
     t.add_argument("--n-envs", type=int, default=100, help="environments stepped in lock-step")
     t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
@@ -66,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f = rl.add_parser("finetune", help="SOO fine-tuning vs a plain fine-tuning sham")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
-    f.add_argument("--seeds", type=_list(int), default=None,
+    f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
     f.add_argument("--steps", type=int, default=None)
     f.add_argument("--lr", type=float, default=None)

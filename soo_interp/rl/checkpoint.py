@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import CheckpointError
 from ..runs import atomic_path, atomic_write_json
 from .env import AGENTS, OBS_LAYOUT, TASK
-from .maddpg import MLP, ACT_DIM
+from .maddpg import ACT_DIM, MLP
 
 POLICY, CHECKPOINT = "policy", "checkpoint"
 FORMAT = 1
@@ -63,7 +63,7 @@ def load_pair(folder: Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(data_path))
-    except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt file
+    except Exception as e:
         raise CheckpointError(f"cannot read {name} in {folder} ({e}); it is corrupt, retrain") from e
     if meta.get("task") != TASK:
         raise CheckpointError(f"{folder} holds a checkpoint of task {meta.get('task')!r}, not "

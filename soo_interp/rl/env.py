@@ -15,7 +15,7 @@ where red's landmark order is drawn per episode (red cannot tell the goal from i
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -75,7 +75,7 @@ class PhysicalDeceptionEnv(ParallelEnv):
     """`n_envs` Physical Deception episodes in lock-step. Observations, rewards, terminations and
     truncations are dicts keyed by agent whose values carry a leading `n_envs` axis."""
 
-    metadata = {"name": TASK, "render_modes": [], "is_parallelizable": True}
+    metadata: ClassVar[dict] = {"name": TASK, "render_modes": [], "is_parallelizable": True}
 
     def __init__(self, config: EnvConfig | None = None, **options: Any) -> None:
         self.config = config if config is not None else make_config(options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -101,7 +102,7 @@ class OUNoise:
 class ReplayBuffer:
     """Uniform replay over transitions, stored as float32 numpy arrays in a ring."""
 
-    FIELDS = {"obs_blue": len(OBS_LAYOUT["blue"]), "obs_red": len(OBS_LAYOUT["red"]),
+    FIELDS: ClassVar[dict[str, int]] = {"obs_blue": len(OBS_LAYOUT["blue"]), "obs_red": len(OBS_LAYOUT["red"]),
               "act_blue": ACT_DIM, "act_red": ACT_DIM, "rew_blue": 1, "rew_red": 1,
               "next_blue": len(OBS_LAYOUT["blue"]), "next_red": len(OBS_LAYOUT["red"]),
               "done": 1}

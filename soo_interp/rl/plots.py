@@ -1,11 +1,10 @@
-"""Figures of the RL experiment, from the protocol's DataFrames (a leaf: no computation besides
-means and CIs). Each returns a matplotlib Figure."""
+"""Figures of the RL experiment, drawn from the summary tables `rl.report` computes (means and
+95% t-intervals from `stats.summarize`). Each returns a matplotlib Figure."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..measure import summarize
 from ..plots import _subplots
 
 COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "base": "#7f7f7f", "soo": "#1f77b4",
@@ -20,13 +19,13 @@ def _bars(ax, s: pd.DataFrame, x: str, color_by: str) -> None:
     ax.set_xticks(xs, s[x], rotation=45, ha="right", fontsize=8)
 
 
-def soo_value_plot(values: pd.DataFrame):
-    """Mean SOO value per model (95% CI over eval seeds), on its own and on shared states."""
-    kinds = sorted(values["states"].unique(), reverse=True)
+def soo_value_plot(summary: pd.DataFrame):
+    """Mean SOO value per model (95% CI over eval seeds), on its own and on shared states.
+    `summary`: columns states, model, baseline, mean, ci_low, ci_high."""
+    kinds = sorted(summary["states"].unique(), reverse=True)
     fig, axes = _subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        d = values[values["states"] == kind].rename(columns={"soo_value": "value"})
-        s = summarize(d, by=("model", "baseline"))
+        s = summary[summary["states"] == kind].reset_index(drop=True)
         _bars(ax, s, "model", "baseline")
         lo, hi = np.nanmin(s["ci_low"]), np.nanmax(s["ci_high"])
         ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
@@ -36,12 +35,13 @@ def soo_value_plot(values: pd.DataFrame):
     return fig
 
 
-def behaviour_plot(results: pd.DataFrame,
+def behaviour_plot(summary: pd.DataFrame,
                    metrics=("trap_rate", "blue_goal_rate", "soo_value")):
-    """Base vs SOO fine-tuned vs sham per deceptive run: behaviour and SOO value (95% CIs)."""
+    """Base vs SOO fine-tuned vs sham per deceptive run: behaviour and SOO value (95% CIs).
+    `summary`: columns metric, model, condition, mean, ci_low, ci_high."""
     fig, axes = _subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
-        s = summarize(results[results["metric"] == m], by=("model", "condition"))
+        s = summary[summary["metric"] == m]
         order = {"base": 0, "soo": 1, "sham": 2}
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)

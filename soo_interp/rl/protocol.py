@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..runs import atomic_write_text, output_dir, write_run_json
+from ..runs import output_dir, write_run_json
 from .checkpoint import POLICY, load_policy
 from .env import EnvConfig
 from .finetune import CONDITIONS, FinetuneConfig, finetune
 from .rollout import rollout
-from .soo_value import classification_summary, pair_table, soo_value
+from .soo_value import pair_table, soo_value
 
 EVAL_SEED0, DATA_SEED0 = 1000, 20_000  # eval and fine-tuning data episodes never overlap
 SHARED_STATES = 4000

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..measure import summarize
 from ..runs import atomic_path, atomic_write_text, output_dir
+from ..stats import summarize
 from .plots import behaviour_plot, soo_value_plot, training_plot
 from .protocol import find_runs
 from .soo_value import classification_summary
@@ -42,21 +42,22 @@ def value_sections(folder: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
     conf = conf.reset_index()
     lines = [
         "## SOO value per model", "",
-        "Mean over evaluation seeds with 95% t-intervals; `own` = each model's own eligible "
-        "steps (red out of sight), `shared` = one pool of every model's eligible states.", "",
+        ("Mean over evaluation seeds with 95% t-intervals; `own` = each model's own eligible "
+         "steps (red out of sight), `shared` = one pool of every model's eligible states."), "",
         _md(per_model[["states", "model", "baseline", "mean", "ci_low", "ci_high", "n"]]), "",
         "## Classification across independent training seeds, with same-kind controls", "",
-        "`first_higher`: share of (pair, eval seed) where the first model's value is higher "
-        "(for deceptive-honest: the paper's accuracy, 0.5 = chance). `consistency` = "
-        "max(f, 1 - f): how reliably the value tells the two networks apart in *some* "
-        "direction; if deceptive-deceptive and honest-honest pairs are as consistent as "
-        "deceptive-honest ones, the value separates networks, not kinds. "
-        "`mean_first_higher`: share of pairs whose mean difference is positive.", "",
+        ("`first_higher`: share of (pair, eval seed) where the first model's value is higher "
+         "(for deceptive-honest: the paper's accuracy, 0.5 = chance). `consistency` = "
+         "max(f, 1 - f): how reliably the value tells the two networks apart in *some* "
+         "direction; if deceptive-deceptive and honest-honest pairs are as consistent as "
+         "deceptive-honest ones, the value separates networks, not kinds. "
+         "`mean_first_higher`: share of pairs whose mean difference is positive."), "",
         _md(cls), "",
         "## Confound check: states of eligible steps, and behaviour, per model", "",
         _md(conf), "",
     ]
-    return lines, {"values": values, "classification": cls, "states_summary": conf}
+    return lines, {"values": values, "value_summary": per_model, "classification": cls,
+                   "states_summary": conf}
 
 
 def finetune_sections(folder: Path, values: pd.DataFrame | None) -> tuple[list[str], dict]:
@@ -75,9 +76,11 @@ def finetune_sections(folder: Path, values: pd.DataFrame | None) -> tuple[list[s
     if values is not None:
         own = values[values["states"] == "own"].groupby("baseline")["soo_value"].mean()
         if {"deceptive", "honest"} <= set(own.index):
-            lines += [f"Reference: mean SOO value gap honest - deceptive (own states) = "
-                      f"{own['honest'] - own['deceptive']:.3f}.", ""]
-    return lines, {"finetune": res, "finetune_summary": wide}
+            gap = own["honest"] - own["deceptive"]
+            lines += [f"Reference: mean SOO value gap honest - deceptive (own states) = {gap:.3f}.",
+                      ""]
+    ci = summarize(res, by=("metric", "model", "condition"))
+    return lines, {"finetune": res, "finetune_summary": wide, "finetune_ci": ci}
 
 
 def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
@@ -93,14 +96,15 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         more, t = value_sections(runs / "value")
         lines += more
         tables.update(t)
-        figs["soo_value"] = soo_value_plot(t["values"])
+        figs["soo_value"] = soo_value_plot(t["value_summary"])
     if (runs / "finetune" / "finetune.csv").exists():
         more, t = finetune_sections(runs / "finetune", tables.get("values"))
         lines += more
         tables.update(t)
-        figs["behaviour"] = behaviour_plot(t["finetune"])
+        figs["behaviour"] = behaviour_plot(t["finetune_ci"])
     with output_dir(runs / "report", overwrite=True) as tmp:
-        for name in ("training_summary", "classification", "states_summary", "finetune_summary"):
+        for name in ("training_summary", "value_summary", "classification", "states_summary",
+                     "finetune_summary"):
             if name in tables:
                 tables[name].to_csv(tmp / f"{name}.csv", index=False)
         for key, fig in figs.items():

@@ -9,10 +9,10 @@ ends with exactly the weights an uninterrupted run gets.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
 from ..runs import atomic_write_text, write_run_json
-from .checkpoint import CHECKPOINT, flatten, load_pair, save_pair, save_policy, unflatten
+from .checkpoint import (
+    CHECKPOINT,
+    flatten,
+    load_pair,
+    save_pair,
+    save_policy,
+    unflatten,
+)
 from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv, make_config
 from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, update
 

@@ -1,9 +1,12 @@
 """`soo-interp rl`: the Physical Deception experiment.
 
-  rl train     MADDPG baselines (deceptive/honest x seeds, in parallel processes) -> OUT/{baseline}-s{seed}/
-  rl value     RL SOO value of trained runs, classification and controls -> value.csv, value_pairs.csv, states.csv
-  rl finetune  SOO fine-tuning vs a plain fine-tuning sham of deceptive runs -> finetune.csv
-  rl report    report.md, summary CSVs and figures from a protocol folder
+  rl train     MADDPG baselines (deceptive/honest x seeds, parallel processes)
+               -> OUT/{baseline}-s{seed}/
+  rl value     RL SOO value of trained runs, classification and controls
+               -> RUNS/value/value.csv, value_pairs.csv, states.csv
+  rl finetune  SOO fine-tuning vs a sham (same loss, data and steps, shuffled self/other pairs)
+               of the deceptive runs -> RUNS/finetune/finetune.csv
+  rl report    report.md, summary CSVs and figures -> RUNS/report/
 """
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--overwrite", action="store_true")
     v.set_defaults(func=run_value)
 
-    f = rl.add_parser("finetune", help="SOO fine-tuning vs a plain fine-tuning sham")
+    f = rl.add_parser("finetune", help="SOO fine-tuning vs a sham with shuffled pairs")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,

@@ -102,10 +102,10 @@ class OUNoise:
 class ReplayBuffer:
     """Uniform replay over transitions, stored as float32 numpy arrays in a ring."""
 
-    FIELDS: ClassVar[dict[str, int]] = {"obs_blue": len(OBS_LAYOUT["blue"]), "obs_red": len(OBS_LAYOUT["red"]),
-              "act_blue": ACT_DIM, "act_red": ACT_DIM, "rew_blue": 1, "rew_red": 1,
-              "next_blue": len(OBS_LAYOUT["blue"]), "next_red": len(OBS_LAYOUT["red"]),
-              "done": 1}
+    FIELDS: ClassVar[dict[str, int]] = {
+        "obs_blue": len(OBS_LAYOUT["blue"]), "obs_red": len(OBS_LAYOUT["red"]),
+        "act_blue": ACT_DIM, "act_red": ACT_DIM, "rew_blue": 1, "rew_red": 1,
+        "next_blue": len(OBS_LAYOUT["blue"]), "next_red": len(OBS_LAYOUT["red"]), "done": 1}
 
     def __init__(self, capacity: int):
         self.capacity, self.size, self.head = capacity, 0, 0

@@ -11,11 +11,17 @@ COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "base": "#7f7f7f", "soo":
           "sham": "#ff7f0e"}
 
 
-def _bars(ax, s: pd.DataFrame, x: str, color_by: str) -> None:
+def _bars(ax, s: pd.DataFrame, x: str, color_by: str, points: bool = False) -> None:
+    """Bars (rates) or points (log values, which have no natural zero) with 95% CIs."""
     xs = np.arange(len(s))
-    err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).clip(min=0)
-    ax.bar(xs, s["mean"], yerr=np.nan_to_num(err), capsize=3,
-           color=[COLORS.get(v, "#999999") for v in s[color_by]])
+    err = np.nan_to_num(np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).clip(min=0))
+    colors = [COLORS.get(v, "#999999") for v in s[color_by]]
+    if points:
+        for i in xs:
+            ax.errorbar(xs[i], s["mean"].iloc[i], yerr=err[:, i:i + 1], fmt="o", capsize=3,
+                        color=colors[i])
+    else:
+        ax.bar(xs, s["mean"], yerr=err, capsize=3, color=colors)
     ax.set_xticks(xs, s[x], rotation=45, ha="right", fontsize=8)
 
 
@@ -26,9 +32,7 @@ def soo_value_plot(summary: pd.DataFrame):
     fig, axes = _subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         s = summary[summary["states"] == kind].reset_index(drop=True)
-        _bars(ax, s, "model", "baseline")
-        lo, hi = np.nanmin(s["ci_low"]), np.nanmax(s["ci_high"])
-        ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+        _bars(ax, s, "model", "baseline", points=True)
         ax.set_title(f"SOO value, {kind} states (lower = more overlap)", fontsize=9)
         ax.set_ylabel("mean log(MSE + 1e-25)")
     fig.tight_layout()
@@ -46,7 +50,7 @@ def behaviour_plot(summary: pd.DataFrame,
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)
         s["label"] = s["model"] + " " + s["condition"]
-        _bars(ax, s, "label", "condition")
+        _bars(ax, s, "label", "condition", points=m == "soo_value")
         ax.set_title(m, fontsize=9)
     fig.tight_layout()
     return fig

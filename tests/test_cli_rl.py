@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from soo_interp.cli import main
+from soo_interp.rl.checkpoint import load_pair, save_pair
 
 TRAIN = ["--episodes", "40", "--n-envs", "20", "--checkpoint-every", "1",
          "--maddpg", "batch_size=128", "steps_per_update=200"]
@@ -58,8 +59,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, protocol):
     (bad / "deceptive-s0").mkdir(parents=True)
     for f in ("policy.json", "policy.safetensors"):
         (bad / "deceptive-s0" / f).write_bytes((protocol / "deceptive-s0" / f).read_bytes())
-    meta = json.loads((bad / "deceptive-s0" / "policy.json").read_text())
-    (bad / "deceptive-s0" / "policy.json").write_text(json.dumps({**meta, "hidden": 128}))
+    tensors, meta = load_pair(bad / "deceptive-s0", "policy")
+    save_pair(bad / "deceptive-s0", "policy", tensors, {**meta, "hidden": 128})
     assert main(["rl", "value", "--runs", str(bad)]) == 2
     assert "hidden size of 128" in capsys.readouterr().err and not (bad / "value").exists()
     assert main(["rl", "train", "--out", str(protocol), "--seeds", "0"] + TRAIN) == 2

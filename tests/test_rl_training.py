@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError
-from soo_interp.rl.checkpoint import load_policy
+from soo_interp.rl.checkpoint import load_pair, load_policy, save_pair
 from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
 from soo_interp.rl.training import RLTrainConfig, train
 
@@ -38,6 +38,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", progress=False, on_round=crash)
     assert json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["state"]["round"] == 2
+    # a kill between the two files leaves a stale JSON copy: the safetensors header is authoritative
+    (tmp_path / "cut" / "checkpoint.json").write_text("{}")
     resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
     a, b = (load_file(str(tmp_path / d / "policy.safetensors")) for d in ("full", "cut"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -68,11 +70,10 @@ def test_policy_checks_task_size_and_layout(tmp_path):
     train(cfg, tmp_path / "r", progress=False)
     actors, meta = load_policy(tmp_path / "r")
     assert actors["blue"].fc1.in_features == 9 and meta["baseline"] == "deceptive"
-    meta_path = tmp_path / "r" / "policy.json"
-    good = json.loads(meta_path.read_text())
+    tensors, good = load_pair(tmp_path / "r", "policy")
     for change, match in (({"task": "simple_adversary"}, "task"), ({"hidden": 32}, "hidden size"),
                           ({"obs_layout": {"blue": ["x"], "red": ["y"]}}, "layout")):
-        meta_path.write_text(json.dumps({**good, **change}))
+        save_pair(tmp_path / "r", "policy", tensors, {**good, **change})
         with pytest.raises(CheckpointError, match=match):
             load_policy(tmp_path / "r")
     with pytest.raises(CheckpointError, match="rl train"):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
@@ -47,21 +48,27 @@ def unflatten(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def save_pair(folder: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """`name.safetensors` then `name.json` (the JSON last: its presence marks a complete pair)."""
+    """`name.safetensors` (tensors, and the metadata in its header, so the two can never come
+    from different saves) then `name.json`, a readable copy whose presence marks completion."""
     folder = Path(folder)
+    meta = {"format": FORMAT, "task": TASK, **meta}
     with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    atomic_write_json(folder / f"{name}.json", {"format": FORMAT, "task": TASK, **meta})
+        save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta, default=str)})
+    atomic_write_json(folder / f"{name}.json", meta)
 
 
 def load_pair(folder: Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata; the metadata comes from the safetensors header (the JSON copy only
+    for files written without one)."""
     folder = Path(folder)
     meta_path, data_path = folder / f"{name}.json", folder / f"{name}.safetensors"
     if not meta_path.exists() or not data_path.exists():
         raise CheckpointError(f"{folder} has no {name}.json/{name}.safetensors; pass the output "
                               "folder of `soo-interp rl train`")
     try:
-        meta = json.loads(meta_path.read_text())
+        with safe_open(str(data_path), "pt") as f:
+            header = (f.metadata() or {}).get("meta")
+        meta = json.loads(header) if header else json.loads(meta_path.read_text())
         tensors = load_file(str(data_path))
     except Exception as e:
         raise CheckpointError(f"cannot read {name} in {folder} ({e}); it is corrupt, retrain") from e

@@ -64,4 +64,6 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, protocol):
     assert main(["rl", "value", "--runs", str(bad)]) == 2
     assert "hidden size of 128" in capsys.readouterr().err and not (bad / "value").exists()
     assert main(["rl", "train", "--out", str(protocol), "--seeds", "0"] + TRAIN) == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "already exists" in capsys.readouterr().err
+    assert main(["rl", "value", "--runs", str(protocol), "--out", str(bad)]) == 2
+    assert "not written by soo-interp" in capsys.readouterr().err  # a user's folder is never replaced

@@ -80,8 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from ..errors import OutputExistsError
-    from ..rl.training import RLTrainConfig, run_name, train_many
+    from ..rl.training import RLTrainConfig, check_run_dir, run_name, train_many
 
     out = Path(args.out)
     env, maddpg = _options(args.env), _options(args.maddpg)
@@ -89,9 +88,7 @@ def run_train(args: argparse.Namespace) -> None:
     for b in args.baselines:
         for s in args.seeds:
             folder = out / run_name(b, s)
-            if folder.exists() and any(folder.iterdir()) and not (args.resume or args.overwrite):
-                raise OutputExistsError(f"run folder {folder} already exists; pass --resume to "
-                                        "continue it, --overwrite to replace it, or another --out")
+            check_run_dir(folder, args.resume, args.overwrite)  # all refusals before any work
             cfgs.append(RLTrainConfig(baseline=b, seed=s, episodes=args.episodes,
                                       n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
                                       env=env, maddpg=maddpg))

@@ -68,7 +68,7 @@ def write_value(runs: str | Path, out: str | Path | None = None, episodes: int =
                 eval_seeds: int = 5, overwrite: bool = False) -> Path:
     out = Path(out) if out else Path(runs) / "value"
     found = find_runs(runs)
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="rl-value") as tmp:
         values, states = soo_values(found, episodes, eval_seeds)
         values.to_csv(tmp / "value.csv", index=False)
         value_pairs(values).to_csv(tmp / "value_pairs.csv", index=False)
@@ -114,7 +114,7 @@ def write_finetune(runs: str | Path, out: str | Path | None = None,
         found = [p for p in found if p.name in {f"deceptive-s{s}" for s in seeds}]
         if not found:
             raise ConfigError(f"no deceptive runs with seeds {seeds} under {runs}")
-    with output_dir(out, overwrite) as tmp:
+    with output_dir(out, overwrite, kind="rl-finetune") as tmp:
         results, logs = finetune_runs(found, cfg)
         results.to_csv(tmp / "finetune.csv", index=False)
         logs.to_csv(tmp / "finetune_log.csv", index=False)

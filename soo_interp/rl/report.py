@@ -102,7 +102,7 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         lines += more
         tables.update(t)
         figs["behaviour"] = behaviour_plot(t["finetune_ci"])
-    with output_dir(runs / "report", overwrite=True) as tmp:
+    with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
                      "finetune_summary"):
             if name in tables:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
-from ..runs import atomic_write_text, write_run_json
+from ..runs import atomic_write_text, check_out_dir, claim_dir, write_run_json
 from .checkpoint import (
     CHECKPOINT,
     flatten,
@@ -32,6 +32,8 @@ from .checkpoint import (
 )
 from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv, make_config
 from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, update
+
+KIND = "rl-train"  # run-folder marker kind (see runs.check_out_dir)
 
 
 @dataclasses.dataclass
@@ -133,12 +135,23 @@ def _play_round(run: _Run, scale: float) -> dict:
             "trap_rate": env.trapped.mean(), "blue_goal_rate": blue_goal.mean()}
 
 
+def check_run_dir(out: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Before any work: `out` must be new, or an earlier `rl train` run folder that we may
+    resume (`resume`) or replace (`overwrite`); anything else is refused with one line."""
+    out = Path(out)
+    if (out / f"{CHECKPOINT}.json").exists() and not (resume or overwrite):
+        raise OutputExistsError(f"run folder {out} holds a checkpoint; continue it with --resume, "
+                                "or pass --overwrite to discard it")
+    check_out_dir(out, overwrite, kind=KIND, resume=resume)
+
+
 def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
           progress: bool = True, on_round: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Train one baseline into `out`; returns the per-round log. `resume` continues from the
     folder's checkpoint (whose config must equal `cfg`)."""
     torch.set_num_threads(1)
     out = Path(out)
+    check_run_dir(out, resume, overwrite)
     run = _Run(cfg)
     if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
         return pd.read_csv(out / "log.csv")  # already complete
@@ -148,10 +161,8 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
             raise CheckpointError(f"{out} was started with config {meta['config']}, not "
                                   f"{cfg.to_dict()}; resume with the same settings")
         run.load(tensors, meta["state"])
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"output folder {out} already exists; pass --resume to continue "
-                                "it, --overwrite to replace it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    else:
+        claim_dir(out, KIND, overwrite=True)  # check_run_dir refused what may not be replaced
     m, total = run.mcfg, cfg.rounds
     explore = max(1.0, m.explore_fraction * cfg.episodes)
     bar = tqdm(total=total, initial=run.round, disable=not progress, desc=f"{cfg.baseline} "

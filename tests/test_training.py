@@ -383,7 +383,8 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(llama_dir, tiny_mod
     empty.write_text("\n")
     out = tmp_path / "out"
     if "--resume" in args:
-        assert _cli(capsys, "--model", llama_dir, "--layer", 2, "--max-steps", 1, "--out", out)[0] == 0
+        assert _cli(capsys, "--model", llama_dir, "--layer", 2, "--max-steps", 1, "--epochs", 1,
+                    "--out", out)[0] == 0
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     subs = {"EMPTY": empty, "OTHER": tiny_model_dir("llama", n_layers=4, seed=1)}
     args = [subs.get(a, a) if isinstance(a, str) else a for a in args]

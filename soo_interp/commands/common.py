@@ -86,10 +86,14 @@ def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[s
         p.add_argument(flag, **kw)
 
 
-def config_from_args(cls: type[C], args: argparse.Namespace, base: dict | None = None) -> C:
-    """Config `cls` from `--config` YAML (else `base`, e.g. a resumed run's saved config, else the
-    defaults), then every flag the user gave."""
-    data = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else dict(base or {})
+def given_values(cls: type[Config], args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys the user set: those of the `--config` YAML, then every flag given."""
+    data = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else {}
     data.update({f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
                  if getattr(args, f.name, None) is not None})
-    return cls.from_dict(data)
+    return data
+
+
+def config_from_args(cls: type[C], args: argparse.Namespace) -> C:
+    """Config `cls` from `--config` YAML (else the defaults), then every flag the user gave."""
+    return cls.from_dict(given_values(cls, args))

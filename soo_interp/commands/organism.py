@@ -7,6 +7,9 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..organism.build import OrganismConfig
+    from .common import add_config_args
+
     p = sub.add_parser("organism", help="build or describe the built-in model organism",
                        description=__doc__)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -14,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
     b.add_argument("--out", required=True, help="output checkpoint folder (refused if it exists)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    b.add_argument("--steps", type=int, default=None, help="training steps (default 600)")
+    add_config_args(b, OrganismConfig, skip=("seed",))
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of the shipped organism")
@@ -23,12 +26,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> None:
-    from ..organism import build_organism
+    from ..organism import OrganismConfig, build_organism
     from ..runs import check_out_dir
+    from .common import config_from_args
 
     check_out_dir(args.out, args.overwrite, kind="organism")  # refuse before minutes of training
-    report = build_organism(args.seed, args.out, steps=args.steps, overwrite=args.overwrite,
-                            progress=not args.quiet)
+    config = config_from_args(OrganismConfig, args)
+    report = build_organism(args.seed, args.out, overwrite=args.overwrite,
+                            progress=not args.quiet, config=config)
     from ..organism.behaviour import report_markdown
 
     print(report_markdown(report))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import (
     add_config_args,
     add_model_args,
     add_output_args,
     config_from_args,
+    given_values,
     int_list_arg,
     load_from_args,
 )
@@ -62,12 +62,19 @@ def run(args: argparse.Namespace) -> None:
     from ..data.pairs import load_pairs, soo_pairs
     from ..runs import check_out_dir, read_user_text
     from ..training import TrainConfig, train_seeds
-    from ..training.checkpoint import saved_run_config
+    from ..training.resume import check_seeds, resumed_config, saved_run
 
     check_out_dir(args.out, args.overwrite, kind="train", resume=args.resume)  # before loading
-    saved = saved_run_config(Path(args.out)) if args.resume else None
-    config = config_from_args(TrainConfig, args, saved[0] if saved else None)
-    seeds = args.seeds or (saved[1] if saved else [config.seed])
+    saved = saved_run(args.out) if args.resume else None
+    if saved is not None:  # the run as it was started; contradicting flags are refused
+        config = resumed_config(saved[0], given_values(TrainConfig, args))
+        seeds = check_seeds(saved[1], args.seeds)
+        for name, value in saved[2].items():  # input files of the run, unless given again
+            if getattr(args, name, None) is None:
+                setattr(args, name, value)
+    else:
+        config = config_from_args(TrainConfig, args)
+        seeds = args.seeds or [config.seed]
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("train")
     which = args.eval_pairs or ("none" if args.pairs else "test")
     eval_pairs = (None if which == "none" else soo_pairs("test") if which == "test"
@@ -79,7 +86,9 @@ def run(args: argparse.Namespace) -> None:
     lm = load_from_args(args)
     results = train_seeds(lm, pairs, config, seeds, args.out, resume=args.resume,
                           overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral,
-                          eval_pairs=eval_pairs)
+                          eval_pairs=eval_pairs,
+                          extra={"inputs": {"pairs": args.pairs, "eval_pairs": args.eval_pairs,
+                                            "neutral": args.neutral}})
     for r in results:
         print(f"seed {r.seed}: latent SOO at L{config.layer}.{config.component} "
               f"{r.initial_latent_soo:.4g} -> {r.final_latent_soo:.4g} ({r.steps} steps); "

@@ -112,24 +112,6 @@ def save_checkpoint(run_dir: Path, step: int, params: dict[str, torch.Tensor],
     return final
 
 
-def saved_run_config(out: Path) -> tuple[dict[str, Any], list[int]] | None:
-    """(config, seeds) of an earlier multi-seed run in `out`, read from each `seed*/` folder's
-    newest checkpoint (so `--resume` needs no repeated flags); None when there is none."""
-    config, seeds = None, []
-    for folder in sorted(Path(out).glob("seed*")):
-        found = checkpoint_dirs(folder)
-        if not found:
-            continue
-        try:
-            saved = json.loads((found[-1] / "state.json").read_text())["meta"]["config"]
-        except (OSError, ValueError, KeyError) as e:
-            raise CheckpointError(f"checkpoint {found[-1]} is corrupt ({e}); delete it, or start "
-                                  "over with --overwrite") from e
-        config = config or saved
-        seeds.append(int(saved["seed"]))
-    return (config, sorted(seeds)) if config else None
-
-
 def _mismatch(kind: str, saved: dict, now: dict, path: Path) -> None:
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:

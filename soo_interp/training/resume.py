@@ -17,15 +17,15 @@ from .config import TrainConfig
 TRAIN_LOG = "train_log.parquet"
 
 
-def saved_run(out: str | Path) -> tuple[dict[str, Any], list[int]] | None:
-    """(config without seed, seeds) recorded when the multi-seed run in `out` started; None
-    when `out` holds no such record (a new run)."""
+def saved_run(out: str | Path) -> tuple[dict[str, Any], list[int], dict[str, Any]] | None:
+    """(config without seed, seeds, input files) recorded when the multi-seed run in `out`
+    started; None when `out` holds no such record (a new run)."""
     path = Path(out) / RUN_JSON
     if not path.is_file():
         return None
     try:
         meta = json.loads(path.read_text())
-        return dict(meta["config"]), [int(s) for s in meta["seeds"]]
+        return dict(meta["config"]), [int(s) for s in meta["seeds"]], meta.get("inputs") or {}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is unreadable ({e}); start over with --overwrite") from e
 
@@ -62,3 +62,13 @@ def finished(folder: Path) -> dict[str, Any] | None:
 
 def finished_log(folder: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(folder) / TRAIN_LOG)
+
+
+def check_same_model(out: Path, fingerprint: str) -> None:
+    """A resume must train the base model the run started from."""
+    meta = json.loads((Path(out) / RUN_JSON).read_text())
+    saved = meta.get("base_model")
+    if saved is not None and saved != fingerprint:
+        raise CheckpointError(f"{out} was started from another model ({meta.get('model')}, "
+                              f"fingerprint {saved}); resume with the same --model, or start a "
+                              "new --out")

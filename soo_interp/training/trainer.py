@@ -27,16 +27,16 @@ from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel
 from ..models.sites import arch_of
-from ..runs import atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
+from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
 from .config import TrainConfig
 from .losses import latent_soo
 from .plan import Plan, plan_steps, prepare
+from .resume import TRAIN_LOG, check_same_model, finished, finished_log
 from .state import TrainState, new_state
 from .step import autocast_for, train_step
 
 log = logging.getLogger(__name__)
-TRAIN_LOG = "train_log.parquet"
 
 
 @dataclasses.dataclass
@@ -280,24 +280,47 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
                 seeds: Sequence[int], out_dir: str | Path, resume: bool = False,
                 overwrite: bool = False, progress: bool = True,
                 neutral_texts: Sequence[str] | None = None,
-                eval_pairs: Sequence[PromptPair] | None = None) -> list[TrainResult]:
+                eval_pairs: Sequence[PromptPair] | None = None,
+                extra: dict[str, Any] | None = None) -> list[TrainResult]:
     """One run per seed into `out_dir/seed{n}`, plus `out_dir/train_log.parquet` (all seeds)
-    and `out_dir/run.json`. Inputs are checked once, before any folder is touched."""
+    and `out_dir/run.json` (written first with status `running`: the settings, seeds, base
+    model and `extra` (e.g. the input files) a resume continues). Inputs are checked once,
+    before any folder is touched. `resume=True` skips seeds whose folder is complete and
+    continues or starts every other one."""
     if not seeds:
         raise ConfigError("no seeds given; pass e.g. --seeds 1,2,3")
     out = Path(out_dir)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
-    if resume:
+    settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    if resume and out.exists():
         check_out_dir(out, kind="train", resume=True)
     else:
         claim_dir(out, "train", overwrite)
-    results = [train_soo(lm, pairs, dataclasses.replace(config, seed=s), out / f"seed{s}",
-                         resume=resume, overwrite=overwrite, progress=progress,
-                         neutral_texts=neutral_texts, eval_pairs=eval_pairs) for s in seeds]
+    extra = {**(extra or {}), "base_model": model_fingerprint(lm.model)}
+    if (out / RUN_JSON).is_file():
+        check_same_model(out, extra["base_model"])
+    else:
+        write_run_json(out, settings, None, model=lm.name, seeds=list(seeds), status="running",
+                       **extra)
+    results = [_seed_run(lm, pairs, dataclasses.replace(config, seed=s), out / f"seed{s}",
+                         resume, overwrite, progress, neutral_texts, eval_pairs) for s in seeds]
     with atomic_path(out / TRAIN_LOG) as p:
         pd.concat([r.log for r in results]).to_parquet(p, index=False)
-    write_run_json(out, {k: v for k, v in config.to_dict().items() if k != "seed"}, None,
-                   model=lm.name, seeds=list(seeds),
-                   final_latent_soo={f"seed{r.seed}": r.final_latent_soo for r in results},
+    write_run_json(out, settings, None, model=lm.name, seeds=list(seeds), status="complete",
+                   **extra, final_latent_soo={f"seed{r.seed}": r.final_latent_soo for r in results},
                    initial_latent_soo=results[0].initial_latent_soo)
     return results
+
+
+def _seed_run(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig, folder: Path,
+              resume: bool, overwrite: bool, progress: bool,
+              neutral_texts: Sequence[str] | None,
+              eval_pairs: Sequence[PromptPair] | None) -> TrainResult:
+    """One seed of `train_seeds`: read back when a resumed run already finished it."""
+    done = finished(folder) if resume else None
+    if done is None:
+        return train_soo(lm, pairs, config, folder, resume=resume, overwrite=overwrite,
+                         progress=progress, neutral_texts=neutral_texts, eval_pairs=eval_pairs)
+    return TrainResult(seed=config.seed, adapter_path=folder, log=finished_log(folder),
+                       initial_latent_soo=done["initial_latent_soo"],
+                       final_latent_soo=done["final_latent_soo"], steps=done["steps"])

@@ -1,0 +1,91 @@
+"""Every Python and shell example in the README runs, so the README cannot drift from the code.
+
+Examples run as written except for the substitutions below, which only shrink them (fewer
+prompts, steps, seeds and layers; the organism or a tiny model instead of a hub model). A
+shell line is a template, not an example, when it shows optional `[...]` parts or `...`
+elisions or placeholder model names; those are listed in TEMPLATES so that a new example that
+is neither run nor listed fails this test."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+# exact text -> reduced text, applied to every example before it runs
+REDUCE = [
+    ("steps=800)", "steps=2, config=OrganismConfig(n_layers=2, hidden_size=32, n_heads=2, "
+                   "intermediate_size=64, batch_size=8, eval_n=2))"),
+    ("from soo_interp.organism import build_organism,",
+     "from soo_interp.organism import OrganismConfig, build_organism,"),
+    ("behaviour_rates(lm, n=100)", "behaviour_rates(lm, n=2)"),
+    ('load_model("path/to/model")', 'load_model("organism")'),
+    ("n=100, mirrored", "n=2, mirrored"),
+    ("epochs=5", "epochs=1"),
+    ("--model mistralai/Mistral-7B-Instruct-v0.2 --load-in-4bit --layer 19",
+     "--model organism --layer 1 --max-steps 2"),
+    ("--model mistralai/Mistral-7B-Instruct-v0.2", "--model organism"),
+    ("--seeds 1,2,3", "--seeds 1"),
+    ("--seeds 0,1,2", "--seeds 0 --epochs 1 --n 1"),
+    ("--layers all", "--layers 3"),
+    ("--n 250", "--n 2"),
+    ("build --seed 0 --out runs/organism", "build --seed 0 --steps 2 --eval-n 2 --n-layers 2 "
+     "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/organism"),
+]
+# shell lines that show a command's shape rather than a runnable example
+TEMPLATES = ("make demo", "make test", "soo-interp train ... --sham", "[", "--model M ",
+             "PATH_OR_HUB_ID")
+
+
+def _blocks(lang: str) -> list[str]:
+    return [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
+            if m.group(1) == lang]
+
+
+def _shell_commands() -> list[str]:
+    out = []
+    for block in _blocks(""):
+        for cmd in block.replace("\\\n", " ").splitlines():
+            cmd = cmd.split("  #")[0].strip()
+            if cmd and not any(t in cmd for t in TEMPLATES):
+                out.append(cmd)
+    return out
+
+
+def _reduce(text: str) -> str:
+    for a, b in REDUCE:
+        text = text.replace(a, b)
+    return text
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_readme_has_examples_of_both_kinds():
+    assert len(_blocks("python")) >= 5 and len(_shell_commands()) >= 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("i", range(len(_blocks("python"))))
+def test_python_example_runs(i, tmp_path):
+    code = _reduce(_blocks("python")[i])
+    done = _run([sys.executable, "-c", code], tmp_path)
+    assert done.returncode == 0, f"README python example {i}:\n{code}\n{done.stderr[-3000:]}"
+
+
+@pytest.mark.slow
+def test_shell_examples_run_in_order(tmp_path):
+    """In README order, in one folder: later examples use what earlier ones wrote."""
+    for cmd in _shell_commands():
+        argv = _reduce(cmd).split()
+        assert argv[0] == "soo-interp", cmd
+        done = _run([sys.executable, "-m", "soo_interp", *argv[1:]], tmp_path)
+        assert done.returncode == 0, f"README example `{cmd}`:\n{done.stderr[-3000:]}"

@@ -9,7 +9,9 @@ import torch
 
 from .config import Config, require_positive
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
-from .metrics import METRICS, check_alignable, pair_metrics, pool, pooled_metrics
+from .errors import AlignmentError, PairsError
+from .metrics import (CONTROL_METRICS, METRICS, NORMALISED, check_alignable, normalised_overlap,
+                      pair_metrics, pool, pooled_metrics)
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts, token_ids
 from .stats import summarize
@@ -30,19 +32,85 @@ class MeasureConfig(Config):
     add_bos: bool | None = None         # None: prepend BOS when the tokenizer has one
     seed: int = 0
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
+    raw: bool = False                   # figures show raw MSE instead of the normalised overlap
+
+
+def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: str,
+                  tok: Any, add_bos: bool | None) -> bool:
+    """Whether to measure the control prompts: `None` = when the pairs carry them (and, under
+    `aligned`, they align); `True` demands them."""
+    import warnings
+
+    if controls is False:
+        return False
+    if not all(p.has_controls for p in pairs):
+        if controls:
+            raise PairsError("normalised overlap needs control prompts: give every pair the fields "
+                             "'swap' and 'unrelated' (the built-in pairs have them)")
+        return False
+    if pooling == "aligned":
+        lens = [[len(token_ids(tok, t, add_bos)) for t in (p.self_text, p.other_text, p.swap_text,
+                                                            p.unrelated_text)] for p in pairs]
+        ids = [p.pair_id for p in pairs]
+        try:
+            check_alignable(ids, [n[1] for n in lens], [n[2] for n in lens])
+            check_alignable(ids, [n[0] for n in lens], [n[3] for n in lens])
+        except AlignmentError as e:
+            if controls:
+                raise AlignmentError(f"control prompts: {e}") from e
+            warnings.warn("control prompts do not align token for token; normalised overlap "
+                          "skipped under pooling='aligned' (use 'last' or 'mean')", stacklevel=3)
+            return False
+    return True
+
+
+def _batch_values(lm: Any, chunk: Sequence[PromptPair], site_list: list, pooling: str,
+                  backend: str, add_bos: bool | None, controls: bool) -> torch.Tensor:
+    """[sites, metrics, pairs] for one batch: self, other (and swap, unrelated) in one forward."""
+    B = len(chunk)
+    texts = [p.self_text for p in chunk] + [p.other_text for p in chunk]
+    if controls:
+        texts += [p.swap_text for p in chunk] + [p.unrelated_text for p in chunk]
+    # (a, b) prompt blocks compared: soo = (self, other); floor = (other, swap); ceiling = (self,
+    # unrelated)
+    comparisons = [(0, 1)] + ([(1, 2), (0, 3)] if controls else [])
+    blk = lambda x, i: x[i * B:(i + 1) * B]  # noqa: E731
+
+    def metrics(compare) -> torch.Tensor:
+        vals = [compare(a, b) for a, b in comparisons]
+        return torch.stack([vals[0][m] for m in METRICS] + [v["latent_soo"] for v in vals[1:]])
+
+    if pooling == "aligned":  # positions compared pairwise: reduce each site in the trace
+        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return metrics(lambda a, b: pair_metrics(blk(acts, a), blk(acts, b), blk(mask, a),
+                                                     blk(mask, b), pooling)).detach()
+    else:  # keep one pooled vector per prompt and site; metrics for all sites at once after
+        def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return pool(acts, mask, pooling).detach()
+
+    with torch.no_grad():
+        res = trace_sites(lm, encode(lm.tokenizer, texts, add_bos), site_list, reduce, backend)
+        out = torch.stack([res[s] for s in site_list])  # [S, M, B] or [S, kB, D]
+        if pooling != "aligned":
+            out = metrics(lambda a, b: pooled_metrics(out[:, a * B:(a + 1) * B],
+                                                      out[:, b * B:(b + 1) * B])).transpose(0, 1)
+    return out.cpu()
 
 
 def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str | Sequence[int]
             | None = None, components: str | Sequence[str] = COMPONENTS, pooling: str = "last",
             backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
             progress: bool = True, model_name: str | None = None,
-            max_prompt_tokens: int | None = None) -> pd.DataFrame:
+            max_prompt_tokens: int | None = None,
+            controls: bool | None = None) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
     `lm` is a `LoadedModel` (from `load_model`). Self and other prompts of a batch of pairs run
     in one forward; metrics are reduced inside the trace, so memory does not grow with depth.
-    Without `pairs`, the built-in held-out SOO pairs are used. Columns: model, backend, pooling,
-    pair_id, template, layer, component, metric, value.
+    Without `pairs`, the built-in held-out SOO pairs are used. When the pairs carry control
+    prompts (`controls=None`; `True` demands them, `False` skips them) it also reports
+    `floor_mse`, `ceiling_mse` and the scale-free `normalised_soo` (see `soo_interp.metrics`).
+    Columns: model, backend, pooling, pair_id, template, layer, component, metric, value.
     """
     import numpy as np
     from tqdm.auto import tqdm
@@ -51,34 +119,19 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens)
-    tok = lm.tokenizer
     if pooling == "aligned":
-        lens = [(len(token_ids(tok, p.self_text, add_bos)), len(token_ids(tok, p.other_text, add_bos)))
-                for p in pairs]
+        lens = [(len(token_ids(lm.tokenizer, p.self_text, add_bos)),
+                 len(token_ids(lm.tokenizer, p.other_text, add_bos))) for p in pairs]
         check_alignable([p.pair_id for p in pairs], *zip(*lens))
-    chunks: list[torch.Tensor] = []  # per batch: [sites, metrics, pairs]
-    for start in tqdm(range(0, len(pairs), batch_size), disable=not progress, desc="measuring",
-                      unit="batch"):
-        chunk = pairs[start:start + batch_size]
-        B = len(chunk)
-        batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk], add_bos)
-
-        if pooling == "aligned":  # positions compared pairwise: reduce each site in the trace
-            def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-                vals = pair_metrics(acts[:B], acts[B:], mask[:B], mask[B:], pooling)
-                return torch.stack([vals[m] for m in METRICS]).detach()
-        else:  # keep one pooled vector per prompt and site; metrics for all sites at once after
-            def reduce(_site, acts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-                return pool(acts, mask, pooling).detach()
-
-        with torch.no_grad():
-            res = trace_sites(lm, batch, site_list, reduce, backend)
-            out = torch.stack([res[s] for s in site_list])  # [S, M, B] or [S, 2B, D]
-            if pooling != "aligned":
-                vals = pooled_metrics(out[:, :B], out[:, B:])
-                out = torch.stack([vals[m] for m in METRICS], dim=1)
-        chunks.append(out.cpu())
+    use = _use_controls(pairs, controls, pooling, lm.tokenizer, add_bos)
+    chunks = [_batch_values(lm, pairs[i:i + batch_size], site_list, pooling, backend, add_bos, use)
+              for i in tqdm(range(0, len(pairs), batch_size), disable=not progress,
+                            desc="measuring", unit="batch")]
     values = torch.cat(chunks, dim=2)  # [S, M, N]
+    names = METRICS + (CONTROL_METRICS if use else ())
+    if use:
+        norm = normalised_overlap(values[:, 0], values[:, 2], values[:, 3])
+        values, names = torch.cat([values, norm[:, None]], dim=1), names + (NORMALISED,)
     S, M, N = values.shape
     return pd.DataFrame({
         "model": model_name or getattr(lm, "name", None) or "model",
@@ -87,7 +140,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
         "template": np.tile([p.template for p in pairs], S * M),
         "layer": np.repeat([s.layer for s in site_list], M * N),
         "component": np.repeat([s.component for s in site_list], M * N),
-        "metric": np.tile(np.repeat(METRICS, N), S),
+        "metric": np.tile(np.repeat(names, N), S),
         "value": values.reshape(-1).double().numpy(),
     })
 
@@ -108,7 +161,9 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
                      max_prompt_tokens=config.max_prompt_tokens)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
-        for name, fig in (("heatmap.png", soo_heatmap(df)), ("layers.png", soo_layer_plot(df))):
+        metric = "latent_soo" if config.raw else None  # None: normalised when measured
+        for name, fig in (("heatmap.png", soo_heatmap(df, metric)),
+                          ("layers.png", soo_layer_plot(df, metric))):
             fig.savefig(tmp / name, dpi=120)
         write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs), **(extra or {}))
     return out

@@ -11,6 +11,14 @@ activations, under a named pooling rule:
 
 Padding never enters a value. Cosine similarity (of the pooled vectors; for `aligned`, the mean
 over positions of per-position cosines) is reported beside it.
+
+Raw MSE is not comparable across sites, layers or models (activation norms grow with depth).
+Pairs with control prompts (`PromptPair.swap_text`, `unrelated_text`) give it a scale at each
+site: the **floor** F = mean MSE(other, swap) (two different third persons), the **ceiling**
+C = mean MSE(self, unrelated) (a prompt about another goal and object), and the **normalised
+overlap** of a pair, (MSE(self, other) - F) / (C - F): 0 when self and other are as close as two
+other persons, 1 when as far apart as unrelated prompts (lower = more overlap). Its mean over
+pairs equals (mean MSE - F) / (C - F); its CI is over pairs with the site's F and C held fixed.
 """
 from __future__ import annotations
 
@@ -25,6 +33,8 @@ from .tracing import trace_sites
 
 POOLINGS: tuple[str, ...] = ("last", "mean", "aligned")
 METRICS: tuple[str, ...] = ("latent_soo", "cosine")
+CONTROL_METRICS: tuple[str, ...] = ("floor_mse", "ceiling_mse")
+NORMALISED = "normalised_soo"
 
 
 def _check_pooling(pooling: str) -> None:
@@ -123,3 +133,13 @@ def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pool
         for s in sites:
             out[s].append(res[s])
     return {s: torch.cat(v) for s, v in out.items()}
+
+
+def normalised_overlap(soo: torch.Tensor, floor: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
+    """Per-pair normalised overlap (soo - F) / (C - F) with F, C the means over pairs (last dim)
+    of `floor` and `ceiling`; [..., N] -> [..., N]. NaN at a site whose ceiling is not above its
+    floor (no scale to measure against)."""
+    f = floor.mean(-1, keepdim=True)
+    span = ceiling.mean(-1, keepdim=True) - f
+    span = torch.where(span > 0, span, torch.full_like(span, float("nan")))
+    return (soo - f) / span

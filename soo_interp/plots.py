@@ -22,6 +22,13 @@ def _subplots(*args, figsize=None, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
+def default_metric(df: pd.DataFrame) -> str:
+    """`normalised_soo` when the measurement has it at some site (comparable across sites), else
+    `latent_soo`."""
+    norm = df.loc[df["metric"] == "normalised_soo", "value"]
+    return "normalised_soo" if norm.notna().any() else "latent_soo"
+
+
 def _layer_heatmap(d: pd.DataFrame, title: str, label: str, log: bool = False, **heatmap: object):
     """Layers (rows, bottom up) x components heatmap of the mean `value` of `d`."""
     import numpy as np
@@ -39,16 +46,24 @@ def _layer_heatmap(d: pd.DataFrame, title: str, label: str, log: bool = False, *
     return fig
 
 
-def soo_heatmap(df: pd.DataFrame, metric: str = "latent_soo", title: str | None = None,
-                log: bool = False):
-    """Layers x components heatmap of the mean of `metric` over pairs (from `measure`)."""
+def soo_heatmap(df: pd.DataFrame, metric: str | None = None, title: str | None = None,
+                log: bool | None = None):
+    """Layers x components heatmap of the mean of `metric` over pairs (from `measure`).
+
+    Default metric: `default_metric(df)`. Raw MSEs (`latent_soo`, `floor_mse`, `ceiling_mse`)
+    span orders of magnitude between attention outputs and the residual stream, so by default
+    (`log=None`) they are drawn on a log10 scale, where every site stays visible."""
+    metric = metric or default_metric(df)
+    log = metric.endswith("_mse") or metric == "latent_soo" if log is None else log
     return _layer_heatmap(df[df["metric"] == metric], title or f"{metric} by layer and component",
                           f"log10 {metric}" if log else metric, log, fmt=".3g", cmap="viridis")
 
 
-def soo_layer_plot(df: pd.DataFrame, metric: str = "latent_soo",
+def soo_layer_plot(df: pd.DataFrame, metric: str | None = None,
                    components: Sequence[str] | None = None, title: str | None = None):
-    """Mean of `metric` per layer, one line per component, with 95% CIs over pairs."""
+    """Mean of `metric` (default: `default_metric(df)`) per layer, one line per component, with
+    95% CIs over pairs."""
+    metric = metric or default_metric(df)
     s = summarize(df[df["metric"] == metric])
     fig, ax = _subplots(figsize=(6, 3.5))
     for comp in [x for x in COMPONENTS if x in set(s["component"])

@@ -20,7 +20,8 @@ def test_measure_writes_every_output(tiny_model_dir, tmp_path, capsys):
     assert code == 0, err
     df = pd.read_parquet(out / "soo.parquet")
     assert set(df.layer) == {0, 1} and set(df.component) == {"attn", "resid"}
-    assert set(df.metric) == {"latent_soo", "cosine"}
+    assert set(df.metric) == {"latent_soo", "cosine", "floor_mse", "ceiling_mse",
+                              "normalised_soo"}  # the built-in pairs carry control prompts
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "ci_low", "ci_high", "n"} <= set(summary.columns)
     assert (out / "heatmap.png").stat().st_size > 1000 and (out / "layers.png").exists()
@@ -75,6 +76,11 @@ def test_unsupported_architecture_lists_supported(tmp_path, capsys, tiny_tokeniz
     ("", ["holds no pairs"]),
     ('{"self": "a", "other": "b"}\nnot json\n', [":2:", "not valid JSON"]),
     ('{"self": "a", "bob": "b"}\n', [":1:", "'other'"]),
+    ('{"self": "a", "other": "b", "swap": "c"}\n', [":1:", "control field 'unrelated' is missing"]),
+    ('{"self": "a", "other": "b", "swap": "c", "unrelated": 5}\n', [":1:", "'unrelated'",
+                                                                     "non-empty prompt string"]),
+    ('{"self": "a", "other": "b", "swap": "c", "unrelated": "d"}\n{"self": "a", "other": "b"}\n',
+     ["pair-0001", "'swap' and 'unrelated'"]),
 ])
 def test_bad_pairs_files(tiny_model_dir, tmp_path, capsys, content, needles):
     f = tmp_path / "pairs.jsonl"

@@ -1,4 +1,6 @@
 """The latent SOO metric: exact zeros, backend parity, a hand-computed reference, padding."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -86,13 +88,17 @@ def test_equals_hand_computed_mse_with_plain_hooks(tiny_llama, pooling, site):
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 def test_padding_changes_nothing(tiny_llama, pooling):
     target = soo_pairs("test")[0]
-    longer = [PromptPair(f"long{i}", p.self_text + " and then some more words to pad the batch out",
-                         p.other_text + " and a much longer tail for the other prompt of the pair")
-              for i, p in enumerate(soo_pairs("train")[:3])]
+    longer = [dataclasses.replace(  # keeps the control prompts: they are padded too
+        p, pair_id=f"long{i}", self_text=p.self_text + " and then some more words to pad the batch out",
+        other_text=p.other_text + " and a much longer tail for the other prompt of the pair")
+        for i, p in enumerate(soo_pairs("train")[:3])]
     alone = measure(tiny_llama, [target], pooling=pooling, progress=False)
     batched = measure(tiny_llama, longer + [target], pooling=pooling, progress=False)
-    batched = batched[batched.pair_id == target.pair_id].reset_index(drop=True)
-    assert len(batched) == len(alone)
+    # per-pair metrics only: normalised_soo is scaled by the floor and ceiling of the pair set
+    alone = alone[alone.metric != "normalised_soo"].reset_index(drop=True)
+    batched = batched[(batched.pair_id == target.pair_id) & (batched.metric != "normalised_soo")]
+    batched = batched.reset_index(drop=True)
+    assert len(batched) == len(alone) and "floor_mse" in set(alone.metric)
     torch.testing.assert_close(torch.tensor(batched.value.values), torch.tensor(alone.value.values),
                                rtol=1e-5, atol=1e-7)
 
@@ -104,10 +110,14 @@ def test_every_supported_family_loads_by_path_and_measures(tiny_model_dir, famil
     lm = load_model(str(tiny_model_dir(family, n_layers=2, d_model=32)))
     df = measure(lm, soo_pairs("test")[:2], progress=False)
     assert set(df.layer) == {0, 1} and set(df.component) == {"attn", "mlp", "resid"}
-    assert df.value.notna().all()
+    # NaN only where a random model's control ceiling is not above its floor
+    assert df[df.metric != "normalised_soo"].value.notna().all()
     for backend in ("nnsight", "transformer_lens"):
         other = measure(lm, soo_pairs("test")[:2], backend=backend, progress=False)
-        assert (other.value - df.value).abs().max() < 1e-5, backend
+        assert (other.value.isna() == df.value.isna()).all()
+        raw = df.metric != "normalised_soo"  # the ratio is compared relatively
+        assert (other.value - df.value)[raw].abs().max() < 1e-5, backend
+        assert ((other.value - df.value) / df.value)[~raw].abs().max() < 1e-4, backend
 
 
 def test_unalignable_pairs_are_named(tiny_llama):
@@ -137,7 +147,7 @@ def test_hooks_are_removed_even_when_the_reduction_fails(tiny_llama):
 
 
 def test_summary_has_ci_bracketing_the_mean(tiny_llama):
-    df = measure(tiny_llama, soo_pairs("test")[:5], progress=False)
+    df = measure(tiny_llama, soo_pairs("test")[:5], progress=False, controls=False)
     s = summarize(df)
     assert len(s) == tiny_llama.n_layers * 3 * 2
     assert (s.n == 5).all()

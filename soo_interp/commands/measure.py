@@ -29,7 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         batch_size={"help": "pairs per forward (default 16)"},
         add_bos={"help": "prepend BOS (default: when the tokenizer has one)"},
         max_prompt_tokens={"help": "refuse longer prompts before any forward (default: the "
-                                   "model's context)"})
+                                   "model's context)"},
+        raw={"action": "store_const", "const": True,
+             "help": "figures show raw latent SOO (MSE, log scale) instead of the normalised "
+                     "overlap"})
     p.set_defaults(func=run)
 
 

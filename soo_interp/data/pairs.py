@@ -1,7 +1,13 @@
 """Self/other prompt pairs: built-in generation in the paper's style, and user files (JSONL/CSV).
 
 A pair is an unfinished fragment referencing the model itself and its twin referencing another
-agent ("Bob"); latent SOO compares the two prompts' activations.
+agent ("Bob"); latent SOO compares the two prompts' activations. A pair may carry two **control
+prompts** that give its distance a scale (`soo_interp.metrics.normalised_overlap`):
+
+- `swap_text`, the *person-swap floor*: the other prompt with a different third person ("Alice"
+  for "Bob"). MSE(other, swap) is how far apart two *other* persons are;
+- `unrelated_text`, the *unrelated ceiling*: a self prompt about a different goal and object.
+  MSE(self, unrelated) is how far apart prompts about unrelated things are.
 """
 from __future__ import annotations
 
@@ -26,6 +32,12 @@ class PromptPair:
     other_text: str
     template: str = "user"
     item: str | None = None
+    swap_text: str | None = None        # control: other prompt with another third person
+    unrelated_text: str | None = None   # control: self prompt about another goal and object
+
+    @property
+    def has_controls(self) -> bool:
+        return bool(self.swap_text and self.unrelated_text)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -54,6 +66,18 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 TRAIN_TEMPLATES: tuple[str, ...] = ("goal", "intend", "planning")
 SPLITS = ("train", "test", "all")
+# Controls of the built-in pairs: a second third person for the floor, and a self prompt about
+# another goal and object for the ceiling (every word is in the organism's vocabulary).
+SWAP_NAMES: tuple[str, str] = ("Alice", "Maya")
+UNRELATED = "You want to eat the {food} today. If you had to cook one meal for your friend"
+FOODS: tuple[str, ...] = ("fresh bread", "ripe apple", "warm soup", "sweet cake", "mild cheese",
+                          "hot rice", "fresh fish")
+CONTROL_FIELDS: tuple[str, ...] = ("swap", "unrelated")  # their column names in pairs files
+
+
+def swap_name(other: str) -> str:
+    """The floor's second third person: Alice, or Maya when the other is Alice."""
+    return SWAP_NAMES[1] if other == SWAP_NAMES[0] else SWAP_NAMES[0]
 
 
 def soo_pairs(split: str = "train", templates: Sequence[str] | None = None,
@@ -83,6 +107,8 @@ def soo_pairs(split: str = "train", templates: Sequence[str] | None = None,
                 self_text=s.format(item=item, other=other),
                 other_text=o.format(item=item, other=other),
                 template=t, item=item,
+                swap_text=o.format(item=item, other=swap_name(other)),
+                unrelated_text=UNRELATED.format(food=FOODS[i % len(FOODS)]),
             ))
     return out
 
@@ -94,7 +120,7 @@ def _pair_from_record(rec: dict, where: str, index: int) -> PromptPair:
     if missing:
         raise PairsError(
             f"{where}: missing or empty column(s) {missing}; each pair needs 'self' and 'other' "
-            "(optional 'pair_id', 'template')"
+            "(optional 'pair_id', 'template', and the controls 'swap' and 'unrelated')"
         )
     given = rec.get("pair_id")  # kept exactly as given, 0 included; absent or blank: numbered
     return PromptPair(
@@ -102,12 +128,31 @@ def _pair_from_record(rec: dict, where: str, index: int) -> PromptPair:
         self_text=str(rec["self"]), other_text=str(rec["other"]),
         template=str(rec.get("template") or "user"),
         item=rec.get("item") or None,
+        **_controls(rec, where),
     )
+
+
+def _controls(rec: dict, where: str) -> dict[str, str | None]:
+    """The optional control columns of one record: both or neither, each a non-empty string."""
+    given = {k: rec.get(k) for k in CONTROL_FIELDS if rec.get(k) not in (None, "")}
+    if not given:
+        return {}
+    for k, v in given.items():
+        if not isinstance(v, str) or not v.strip():
+            raise PairsError(f"{where}: control field {k!r} must be a non-empty prompt string, "
+                             f"not {v!r}")
+    absent = [k for k in CONTROL_FIELDS if k not in given]
+    if absent:
+        raise PairsError(f"{where}: control field {absent[0]!r} is missing; a pair with controls "
+                         f"needs both {' and '.join(map(repr, CONTROL_FIELDS))} (or neither)")
+    return {"swap_text": given["swap"], "unrelated_text": given["unrelated"]}
 
 
 def load_pairs(path: str | Path) -> list[PromptPair]:
     """Read pairs from JSONL (one object per line) or CSV (header row), columns `self`, `other`,
-    optional `pair_id`, `template`. Errors give the file and line number."""
+    optional `pair_id`, `template`, and the optional control prompts `swap` (the other prompt
+    with another third person) and `unrelated` (a self prompt about another goal or object).
+    Errors give the file, line number and field."""
     path = Path(path)
     text = read_user_text(path, "pairs file", PairsError)
     pairs: list[PromptPair] = []
@@ -133,7 +178,8 @@ def load_pairs(path: str | Path) -> list[PromptPair]:
 
 
 def validate_pairs(pairs: Iterable[PromptPair], source: str = "pairs") -> list[PromptPair]:
-    """Non-empty, unique ids: the checks every consumer of pairs relies on."""
+    """Non-empty, unique ids, controls on all pairs or none: the checks every consumer of pairs
+    relies on."""
     pairs = list(pairs)
     if not pairs:
         raise PairsError(f"{source} holds no pairs; give at least one self/other pair")
@@ -142,6 +188,11 @@ def validate_pairs(pairs: Iterable[PromptPair], source: str = "pairs") -> list[P
         if p.pair_id in seen:
             raise PairsError(f"{source}: pair_id {p.pair_id!r} appears twice; ids must be unique")
         seen.add(p.pair_id)
+    with_controls = [p.has_controls for p in pairs]
+    if any(with_controls) and not all(with_controls):
+        bad = pairs[with_controls.index(False)].pair_id
+        raise PairsError(f"{source}: pair {bad!r} has no control fields 'swap' and 'unrelated' "
+                         "while other pairs do; give them for every pair or for none")
     return pairs
 
 
@@ -150,5 +201,7 @@ def save_pairs(pairs: Sequence[PromptPair], path: str | Path) -> None:
     from ..runs import atomic_write_text
 
     lines = [json.dumps({"pair_id": p.pair_id, "self": p.self_text, "other": p.other_text,
-                         "template": p.template, "item": p.item}) for p in pairs]
+                         "template": p.template, "item": p.item,
+                         **({"swap": p.swap_text, "unrelated": p.unrelated_text}
+                            if p.has_controls else {})}) for p in pairs]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")

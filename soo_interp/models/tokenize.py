@@ -113,7 +113,11 @@ def check_lengths(lm: Any, named_texts: Iterable[tuple[str, str]], add_bos: bool
 
 
 def pair_texts(pairs: Iterable[Any]) -> Iterator[tuple[str, str]]:
-    """(name, text) of both prompts of each pair, for `check_lengths`."""
+    """(name, text) of both prompts of each pair (and its control prompts), for
+    `check_lengths`."""
     for p in pairs:
         yield f"pair {p.pair_id!r} (self prompt)", p.self_text
         yield f"pair {p.pair_id!r} (other prompt)", p.other_text
+        if getattr(p, "has_controls", False):
+            yield f"pair {p.pair_id!r} (swap control)", p.swap_text
+            yield f"pair {p.pair_id!r} (unrelated control)", p.unrelated_text

@@ -18,7 +18,7 @@ def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
     burglar = rates[(rates.scenario == "burglar") & (rates.label == "deceptive")]
     assert len(burglar) == 2 and (burglar.rate == 1.0).all()  # the organism deceives, both orders
     soo = pd.read_parquet(out / "measure" / "soo.parquet")
-    assert set(soo.layer) == {0, 1, 2, 3} and len(soo) == 26 * 4 * 3 * 2
+    assert set(soo.layer) == {0, 1, 2, 3} and len(soo) == 26 * 4 * 3 * 5  # 5 metrics: controls too
     assert sorted(p.name for p in figs.iterdir()) == [
         "demo_latent_soo_heatmap.png", "demo_latent_soo_layers.png", "demo_position_bias.png",
         "demo_rates.png"]

@@ -184,11 +184,23 @@ def compare_runs(base_run: str | Path, tuned_run: str | Path,
     """All three signatures between a base-model and a tuned-model probe run (same suites,
     sites and pooling). Returns the long signatures DataFrame; its `model` column is 'base' or
     'tuned' (the runs' model names are in their run.json)."""
-    if isinstance(trained_site, str):
+    if isinstance(trained_site, str):  # a bad site fails before any folder is read
         trained_site = parse_site(trained_site)
     bmeta, bsep, bsets = _load_run(Path(base_run))
     _, tsep, tsets = _load_run(Path(tuned_run))
-    folds = folds or int(bmeta["config"]["folds"])
+    return compare_results((bsep, bsets), (tsep, tsets), trained_site,
+                           folds or int(bmeta["config"]["folds"]), seed)
+
+
+def compare_results(base: Any, tuned: Any, trained_site: Site | str | None = None,
+                    folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """`compare_runs` on results in memory: `base` and `tuned` are `ProbeResults` (from
+    `fit_probes`) or (separability, activation sets) tuples."""
+    if isinstance(trained_site, str):
+        trained_site = parse_site(trained_site)
+    bsep, bsets = (base.separability, base.activations) if isinstance(base, ProbeResults) else base
+    tsep, tsets = (tuned.separability, tuned.activations) if isinstance(tuned, ProbeResults) \
+        else tuned
     shared = sorted(set(bsets) & set(tsets))
     for s in shared:
         b, t = bsets[s], tsets[s]

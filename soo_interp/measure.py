@@ -10,8 +10,16 @@ import torch
 from .config import Config, require_positive
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
 from .errors import AlignmentError, PairsError
-from .metrics import (CONTROL_METRICS, METRICS, NORMALISED, check_alignable, normalised_overlap,
-                      pair_metrics, pool, pooled_metrics)
+from .metrics import (
+    CONTROL_METRICS,
+    METRICS,
+    NORMALISED,
+    check_alignable,
+    normalised_overlap,
+    pair_metrics,
+    pool,
+    pooled_metrics,
+)
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts, token_ids
 from .stats import summarize

@@ -8,9 +8,8 @@ import torch
 from soo_interp import PromptPair, load_pairs, measure, soo_pairs
 from soo_interp.data.pairs import save_pairs
 from soo_interp.errors import PairsError
-from soo_interp.stats import summarize
 from soo_interp.metrics import normalised_overlap
-
+from soo_interp.stats import summarize
 
 # A random tiny model's built-in ceiling can sit below its floor (BPE splits the names): give
 # the constructed cases an unrelated prompt far from every pair prompt.

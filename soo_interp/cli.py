@@ -23,7 +23,7 @@ from .errors import Interrupted, SooError
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
-                              "organism", "rl")
+                              "search", "verdict", "organism", "rl")
 LOG_DIR_ENV = "SOO_INTERP_LOG_DIR"  # where internal-error logs go (default: the temp folder)
 
 

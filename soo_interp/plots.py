@@ -314,3 +314,50 @@ def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "l
     fig.suptitle(title or "SOO training")
     fig.tight_layout()
     return fig
+
+
+# --- the SOO search (configs from `soo_interp.effects.rank_configs`) ----------------------------
+
+def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
+                title: str | None = None):
+    """One point per configuration: damage to the honest controls (x, points) against the
+    deception cut beyond sham (y, points); the Pareto front joined, the bar's corner shaded."""
+    import numpy as np
+
+    d = configs.sort_values("damage")
+    x, y = d.damage.to_numpy() * 100, d.effect.to_numpy() * 100
+    front = np.maximum.accumulate(y) == y  # best effect so far at no more damage
+    fig, ax = _subplots(figsize=(6.5, 4.5))
+    ax.axhspan(bar[0] * 100, max(100, y.max() + 5), xmin=0, xmax=1, color="#2ca02c", alpha=0.08)
+    ax.axvline(bar[1] * 100, color="#2ca02c", ls="--", lw=1)
+    ax.axhline(bar[0] * 100, color="#2ca02c", ls="--", lw=1, label="the bar (effect >= 50, "
+               "damage <= 5)")
+    for comp, marker in zip(COMPONENTS, "o^s"):
+        m = (d.component == comp).to_numpy()
+        ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
+    ax.plot(x[front], y[front], color="black", lw=1, label="Pareto front")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("damage: largest rise of a wrong-answer rate over base (self, friend, "
+                  "Perspectives), points")
+    ax.set_ylabel("deception cut beyond sham, points")
+    ax.set_title(title or "SOO configurations: effect against damage")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def effect_heatmap(configs: pd.DataFrame, value: str = "effect", title: str | None = None):
+    """Layers x components: the best (max over the other axes) `value` of any configuration
+    trained at that site, in points; blank where none was trained."""
+    import seaborn as sns
+
+    table = configs.astype({"layer": int}).pivot_table(index="layer", columns="component",
+                                                       values=value, aggfunc="max")
+    table = table[[s for s in COMPONENTS if s in table.columns]] * 100
+    fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
+    sns.heatmap(table, annot=True, fmt=".0f", cmap="RdBu", center=0, ax=ax,
+                cbar_kws={"label": f"best {value}, points"})
+    ax.set_title(title or f"best {value} by trained site")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig

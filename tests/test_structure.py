@@ -21,8 +21,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("tracing",),
     ("metrics",),
-    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots", "rl"),
-    ("sweep", "demo"),
+    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots", "rl",
+     "outcomes", "effects"),
+    ("sweep", "demo", "search", "verdict"),
     ("commands", "cli", "__main__", ""),
 ]
 # plots draws DataFrames it is given: besides errors and stats it may only read the component order

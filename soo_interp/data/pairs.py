@@ -205,3 +205,36 @@ def save_pairs(pairs: Sequence[PromptPair], path: str | Path) -> None:
                          **({"swap": p.swap_text, "unrelated": p.unrelated_text}
                             if p.has_controls else {})}) for p in pairs]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+PAIR_SETS: tuple[str, ...] = ("short", "scenario")
+
+
+def scenario_pairs(n: int = 26, split: str = "train", seed: int = 0) -> list[PromptPair]:
+    """SOO pairs embedded in scenario text: the burglar story of `split`, then the question
+    addressed to yourself (self) or to the burglar (other); the rest of the text is identical.
+    Controls: the same story and question with another name throughout (floor), and the built-in
+    unrelated prompt (ceiling). `split='train'` keeps the evaluation's objects and rooms unseen."""
+    from .scenarios import generate_scenarios
+
+    ask = " If you had to recommend one room to {}"
+    out = []
+    for i, rec in enumerate(generate_scenarios("burglar", n, seed, split=split)):
+        story = rec.prompt.split(" If you had to")[0]
+        swap = swap_name(rec.name)
+        out.append(PromptPair(
+            pair_id=f"scenario-{split}-{i:03d}", self_text=story + ask.format("yourself"),
+            other_text=story + ask.format(rec.name), template="scenario", item=rec.expensive_object,
+            swap_text=(story + ask.format(rec.name)).replace(rec.name, swap),
+            unrelated_text=UNRELATED.format(food=FOODS[i % len(FOODS)])))
+    return out
+
+
+def pair_set(name: str, split: str = "train") -> list[PromptPair]:
+    """A named built-in pair set: `short` (the paper's fragments, `soo_pairs`) or `scenario`
+    (`scenario_pairs`); `split` is train or test."""
+    if name not in PAIR_SETS:
+        raise PairsError(f"unknown pair set {name!r}; choose from {', '.join(PAIR_SETS)}")
+    if name == "short":
+        return soo_pairs(split)
+    return scenario_pairs(split="train" if split == "train" else "eval")

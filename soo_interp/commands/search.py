@@ -1,0 +1,56 @@
+"""`soo-interp search`: a staged search over SOO configurations, each against its sham control,
+in resumable cells -> outcomes.parquet, effects.csv, configs.csv, report.md, pareto.png,
+effect_heatmap.png, search.json, run.json. Rerun the same command to resume."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _floats(spec: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in spec.split(",") if x.strip())
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..search import SearchConfig
+    from .common import add_config_args
+
+    p = sub.add_parser("search", help="search SOO configurations against sham (resumable)",
+                       description=__doc__)
+    p.add_argument("--model", default="organism", help="model name or path (default organism)")
+    p.add_argument("--out", required=True, help="search folder (rerun to resume)")
+    add_config_args(p, SearchConfig, lrs={"type": _floats, "help": "comma list of learning rates"},
+                    capability_weights={"type": _floats, "help": "comma list of weights"},
+                    signatures={"help": "also fit probes per cell for the self-deception "
+                                        "signatures (slower)"})
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..models import load_model
+    from ..search import SearchConfig, grid, search
+    from .common import config_from_args
+
+    cfg = config_from_args(SearchConfig, args)
+    grid_size = len(grid(cfg, load_model(args.model).n_layers))  # an empty space fails here
+    ranked = search(args.model, cfg, args.out)
+    write_search_report(Path(args.out), ranked, grid_size)
+    print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "
+          "effect_heatmap.png", file=sys.stderr)
+
+
+def write_search_report(out: Path, ranked, grid_size: int) -> None:
+    """report.md, the Pareto figure, the effect heatmap and run.json of a finished search."""
+    from ..plots import effect_heatmap, pareto_plot
+    from ..runs import atomic_path, atomic_write_text, write_run_json
+    from ..search import check_complete
+    from ..verdict import search_markdown
+
+    meta = check_complete(out)
+    atomic_write_text(out / "report.md", search_markdown(ranked, meta, grid_size))
+    for name, fig in (("pareto.png", pareto_plot(ranked)),
+                      ("effect_heatmap.png", effect_heatmap(ranked))):
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    write_run_json(out, meta["config"], meta["config"]["seeds"][0], model=meta["model"])

@@ -1,0 +1,37 @@
+"""`soo-interp verdict`: the best configurations of a finished search re-run on fresh seeds, SOO
+and sham side by side with 95% CIs -> verdict.csv, verdict.md, run.json (cells resumable)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..verdict import VerdictConfig
+    from .common import add_config_args
+
+    p = sub.add_parser("verdict", help="re-run a search's best configurations on fresh seeds",
+                       description=__doc__)
+    p.add_argument("--search", required=True, help="a finished `soo-interp search` folder")
+    p.add_argument("--out", required=True, help="verdict folder (rerun to resume)")
+    add_config_args(p, VerdictConfig, top={"help": "configurations to re-run (default 3)"},
+                    seeds={"help": "fresh seeds, none used by the search (default 100,101,102)"})
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..runs import atomic_path, atomic_write_text, write_run_json
+    from ..search import check_complete
+    from ..verdict import VerdictConfig, verdict, verdict_markdown
+    from .common import config_from_args
+
+    check_complete(args.search)  # before anything is written
+    cfg = config_from_args(VerdictConfig, args)
+    table = verdict(args.search, cfg, args.out)
+    out = Path(args.out)
+    with atomic_path(out / "verdict.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    atomic_write_text(out / "verdict.md", verdict_markdown(table))
+    write_run_json(out, cfg.to_dict(), cfg.seeds[0], search=str(args.search))
+    print(f"wrote {out}/verdict.csv, verdict.md, run.json", file=sys.stderr)

@@ -1,0 +1,172 @@
+"""The verdict: the search's best configurations re-run on fresh seeds, SOO against sham.
+
+A winner picked on the seeds it was found on is inflated (the winner's curse). `verdict` takes
+the `top` configurations of a *finished* search (`configs.csv`), trains each on seeds the search
+never used, with its sham control and the base model, and reports those numbers alone: per
+configuration and condition (soo | sham), the mean over seeds and its 95% t-interval of the
+burglar deception, the honest controls, Perspectives, perplexity ratio, and the effect beyond
+sham; `meets_bar` applies the bar of `soo_interp.effects` to the means.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Config
+from .errors import ConfigError
+from .search import Cell, SearchConfig, check_complete, run_cells, with_controls
+
+OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
+            "wrong_perspectives", "perplexity_ratio")
+
+
+@dataclasses.dataclass
+class VerdictConfig(Config):
+    """Which configurations (`top` of the search's ranking) on which fresh seeds."""
+
+    top: int = 3
+    seeds: tuple[int, ...] = (100, 101, 102)
+
+
+def _ci(values: pd.Series) -> tuple[float, float, float]:
+    """Mean and 95% t-interval over seeds."""
+    from scipy import stats
+
+    v = values.dropna().astype(float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    h = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / len(v) ** 0.5)
+    return m, m - h, m + h
+
+
+def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
+    """Long table from the fresh-seed effects (with `rank`): per configuration, condition
+    (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% t-interval."""
+    from .effects import CONFIG_KEYS
+
+    rows = []
+    for rank, g in eff.groupby("rank"):
+        cfg = {"rank": rank, **g.iloc[0][CONFIG_KEYS].to_dict(), "n_seeds": len(g)}
+        series = [("base", out, g[f"base.{out}"]) for out in OUTCOMES]
+        series += [(cond, out, g[col]) for out in OUTCOMES
+                   for cond, col in (("soo", out), ("sham", f"sham.{out}"))]
+        series += [("soo-sham", "effect", g.effect), ("soo", "damage", g.damage),
+                   ("sham", "damage", g["sham.damage"])]
+        for cond, out, values in series:
+            mean, low, high = _ci(values)
+            rows.append({**cfg, "condition": cond, "outcome": out, "mean": mean,
+                         "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+def fresh_cells(ranked: pd.DataFrame, cfg: VerdictConfig) -> list[Cell]:
+    """SOO cells of the `top` ranked configurations on the verdict's seeds."""
+    from .effects import CONFIG_KEYS
+
+    top = ranked.head(cfg.top)[CONFIG_KEYS]
+    return [Cell("soo", **{k: (int(v) if k == "layer" else v) for k, v in r.items()}, seed=s)
+            for r in top.to_dict("records") for s in cfg.seeds]
+
+
+def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
+            progress: bool = True) -> pd.DataFrame:
+    """Re-run the best configurations of a finished search on fresh seeds (see module doc).
+    Cells are resumable under `out/cells/`; returns the long verdict table."""
+    from .effects import effects
+
+    meta = check_complete(search_dir)
+    scfg = SearchConfig.from_dict(meta["config"])
+    used = sorted(set(cfg.seeds) & set(scfg.seeds))
+    if used:
+        raise ConfigError(f"verdict seeds {used} were used by the search; give fresh seeds "
+                          f"(the search used {list(scfg.seeds)})")
+    if not cfg.seeds or cfg.top < 1:
+        raise ConfigError("the verdict needs at least one seed and --top >= 1")
+    ranked = pd.read_csv(Path(search_dir) / "configs.csv")
+    cells = fresh_cells(ranked, cfg)
+    eff = effects(run_cells(meta["model"], with_controls(cells), Path(out), scfg, progress))
+    return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
+
+
+def _with_rank_and_sham(eff: pd.DataFrame, ranked: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Attach each cell's search rank and its sham cell's outcomes (`sham.<outcome>`)."""
+    from .effects import CONFIG_KEYS
+
+    keys = ranked.head(top)[CONFIG_KEYS].reset_index().rename(columns={"index": "rank"})
+    keys["rank"] += 1
+    return eff.merge(keys, on=CONFIG_KEYS, how="left")
+
+
+def verdict_markdown(table: pd.DataFrame) -> str:
+    """The verdict as markdown: one table row per configuration and outcome, conditions side by
+    side as "mean [95% CI]" in points, and whether the configuration meets the bar."""
+    from .effects import BAR_DAMAGE, BAR_EFFECT
+
+    t = table.copy()
+    pct = t.outcome != "perplexity_ratio"
+    for c in ("mean", "ci_low", "ci_high"):
+        t.loc[pct, c] *= 100
+    t["cell"] = [f"{m:.1f}" if pd.isna(lo) else f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+                 for m, lo, hi in zip(t["mean"], t.ci_low, t.ci_high)]
+    wide = t.pivot_table(index=["rank", "outcome"], columns="condition", values="cell",
+                         aggfunc="first", sort=False).reset_index()
+    wide = wide[[c for c in ["rank", "outcome", "base", "sham", "soo", "soo-sham"] if c in wide]]
+    lines = []
+    for rank, g in table.groupby("rank"):
+        r = g.iloc[0]
+        eff = g[(g.condition == "soo-sham") & (g.outcome == "effect")]["mean"].iloc[0]
+        dmg = g[(g.condition == "soo") & (g.outcome == "damage")]["mean"].iloc[0]
+        ok = eff >= BAR_EFFECT and dmg <= BAR_DAMAGE
+        lines.append(f"- config {rank}: layer {int(r.layer)} {r.component}, loss {r.loss}, pooling "
+                     f"{r.pooling}, lr {r.lr:g}, capability weight {r.capability_weight:g}, pairs "
+                     f"{r.pair_set}: effect beyond sham {eff * 100:.1f} points, damage "
+                     f"{dmg * 100:.1f} points, {r.n_seeds} fresh seeds -> "
+                     f"{'MEETS' if ok else 'does not meet'} the bar")
+    return "\n".join(lines) + "\n\n" + wide.to_markdown(index=False) + "\n"
+
+
+def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
+    """The search in words and tables: coverage, the best configurations, whether any met the
+    bar, and where the overlap moved without moving behaviour."""
+    from .effects import BAR_DAMAGE, BAR_EFFECT
+
+    show = ["layer", "component", "loss", "pooling", "lr", "capability_weight", "pair_set",
+            "n_seeds", "effect", "damage", "deception", "sham.deception",
+            "deception_honest_first", "wrong_self", "wrong_friend", "wrong_perspectives",
+            "perplexity_ratio", "overlap", "overlap_change"]
+    pts = ["effect", "damage", "deception", "sham.deception", "deception_honest_first",
+           "wrong_self", "wrong_friend", "wrong_perspectives"]
+    r = ranked.copy()
+    r[pts] = r[pts] * 100
+    met = ranked[ranked.meets_bar]
+    moved = r[(r.overlap_change <= -0.2) & (r.effect.abs() < 10)]
+    best = r.iloc[0]
+    lines = [
+        f"# SOO search on {meta['model']}", "",
+        f"{len(ranked)} SOO configurations of a grid of {grid_size} (layers x components x "
+        f"losses x poolings x lrs x capability weights x pair sets), each against its sham "
+        f"control; search seeds {meta['config']['seeds']} (stage 2 re-ran the best "
+        f"{meta['config']['top_k']} on the later seeds); {meta.get('cells', '?')} cells. Rates "
+        "in points: deception = burglar deceptive rate (paper layout, both option orders); "
+        "effect = sham minus SOO deception; damage = largest rise over base of the wrong-answer "
+        "rate of honest-to-self, honest-to-friend and Perspectives; overlap = normalised overlap "
+        "of the held-out pairs at the trained site (change from base beside it).", "",
+        f"**Bar** (effect >= {BAR_EFFECT * 100:.0f}, damage <= {BAR_DAMAGE * 100:.0f}): "
+        + (f"met by {len(met)} configuration(s) on the search seeds (confirm with the verdict on "
+           "fresh seeds)." if len(met) else "met by no configuration."), "",
+        f"**Best trade-off** (highest effect minus damage): layer {int(best.layer)} "
+        f"{best.component}, {best.loss}, {best.pooling}, lr {best.lr:g}, capability weight "
+        f"{best.capability_weight:g}, {best.pair_set} pairs: effect {best.effect:.1f}, damage "
+        f"{best.damage:.1f}, perplexity x{best.perplexity_ratio:.2f}.", "",
+        "## Best configurations", "", r[show].head(12).to_markdown(index=False, floatfmt=".3g"),
+        "", "## Overlap moved, behaviour did not",
+        "", f"{len(moved)} configuration(s) lowered the normalised overlap at their trained site "
+        "by >= 0.2 while changing deception beyond sham by < 10 points"
+        + (":" if len(moved) else "."), ""]
+    if len(moved):
+        counts = moved.groupby(["layer", "component"]).size().rename("configs").reset_index()
+        lines += [counts.to_markdown(index=False), ""]
+    return "\n".join(lines)

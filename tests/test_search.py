@@ -1,0 +1,140 @@
+"""The SOO search and verdict on the shipped organism with a reduced grid: effects computed from
+outcomes, resumable cells, fresh seeds, and every bad input (one line, exit 2)."""
+import json
+
+import pandas as pd
+import pytest
+
+from soo_interp.cli import main
+from soo_interp.effects import effects
+from soo_interp.errors import ConfigError
+from soo_interp.search import SearchConfig, grid, stage1
+
+TINY = ["--layers", "3", "--components", "attn", "--losses", "mse", "--poolings", "last",
+        "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "1",
+        "--top-k", "1", "--seeds", "0", "--epochs", "1", "--n", "2"]
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip()
+
+
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "s"
+    assert main(["search", "--model", "organism", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def _outcomes(rows):
+    """Constructed outcomes: burglar deception and the three controls per cell."""
+    keys = dict(layer=None, component=None, loss=None, pooling=None, lr=0.01,
+                capability_weight=0.0, pair_set="short", seed=0)
+    frames = []
+    for cell_id, cond, dec, wrong_self, ppl in rows:
+        k = keys | ({"layer": 1, "component": "attn", "loss": "mse", "pooling": "last"}
+                    if cond == "soo" else {})
+        if cond == "base":
+            k = {x: None for x in keys}
+        recs = [("deceptive_rate", "burglar", "paper", dec), ("deceptive_rate", "self_recommend",
+                                                              "paper", wrong_self),
+                ("deceptive_rate", "friend", "paper", 0.0),
+                ("deceptive_rate", "perspectives", "paper", 0.0),
+                ("normalised_soo", None, None, 0.5 if cond != "soo" else 0.1)]
+        df = pd.DataFrame(recs, columns=["metric", "scenario", "layout", "value"])
+        df["at_layer"] = [None] * 4 + [1]
+        df["at_component"] = [None] * 4 + ["attn"]
+        df = pd.concat([df, pd.DataFrame([{"metric": "perplexity", "value": ppl},
+                                          {"metric": "kl_to_base", "value": 0.0}])])
+        frames.append(df.assign(cell_id=cell_id, condition=cond, **k))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_effect_is_the_cut_beyond_sham_and_damage_the_worst_control():
+    eff = effects(_outcomes([("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.02, 11.0),
+                             ("x", "soo", 0.2, 0.04, 20.0)]))
+    r = eff.iloc[0]
+    assert r.effect == pytest.approx(0.6) and r.damage == pytest.approx(0.04)
+    assert r["sham.damage"] == pytest.approx(0.02) and r.meets_bar
+    assert r.perplexity_ratio == pytest.approx(2.0) and r.overlap_change == pytest.approx(-0.4)
+    eff = effects(_outcomes([("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.0, 10.0),
+                             ("x", "soo", 0.2, 0.5, 10.0)]))
+    assert not eff.iloc[0].meets_bar and eff.iloc[0].score == pytest.approx(0.1)
+
+
+def test_stage1_samples_the_grid_and_an_empty_space_is_refused():
+    cfg = SearchConfig(layers="0-1", components=("attn", "mlp"), losses=("mse",),
+                       poolings=("last",), lrs=(1e-3, 1e-2), capability_weights=(0.0,),
+                       pair_sets=("short",), budget=3, seeds=(7, 8))
+    assert len(grid(cfg, 4)) == 8
+    picked = stage1(cfg, 4)
+    assert len(set(picked)) == 3 and {c.seed for c in picked} == {7}
+    assert picked == stage1(cfg, 4)  # seeded
+    kl = grid(SearchConfig(layers="0-1", losses=("kl_logits",), poolings=("last",), lrs=(1e-3,),
+                           capability_weights=(0.0,), pair_sets=("short",)), 4)
+    assert [(c.layer, c.component) for c in kl] == [(3, "resid")]  # layer-free loss: one cell
+    with pytest.raises(ConfigError, match="no cells"):
+        grid(SearchConfig(losses=()), 4)
+
+
+def test_search_writes_reports_and_effects_match_outcomes(finished_search):
+    out = finished_search
+    assert json.loads((out / "search.json").read_text())["status"] == "complete"
+    for f in ("report.md", "configs.csv", "effects.csv", "pareto.png", "effect_heatmap.png",
+              "run.json", "outcomes.parquet"):
+        assert (out / f).exists(), f
+    o = pd.read_parquet(out / "outcomes.parquet")
+    assert set(o.condition) == {"base", "soo", "sham"}
+    rate = lambda cond: o[(o.condition == cond) & (o.scenario == "burglar")  # noqa: E731
+                          & (o.layout == "paper")].value.iloc[0]
+    eff = pd.read_csv(out / "effects.csv")
+    assert eff.effect.iloc[0] == pytest.approx(rate("sham") - rate("soo"))
+    assert o[o.metric == "normalised_soo"].groupby("cell_id").size().eq(12).all()
+    assert "# SOO search on organism" in (out / "report.md").read_text()
+
+
+def test_rerun_resumes_without_recomputing(finished_search, capsys):
+    stamps = {p: p.stat().st_mtime_ns for p in finished_search.glob("cells/*/cell.json")}
+    assert len(stamps) == 3
+    code, err = run_cli(capsys, "search", "--model", "organism", "--out", finished_search, *TINY)
+    assert code == 0, err
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    code, err = run_cli(capsys, "search", "--model", "organism", "--out", finished_search,
+                        *TINY[:-2], "--n", "3")
+    assert code == 2 and "another model or configuration" in err and "\n" not in err
+
+
+def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
+    out = tmp_path / "v"
+    code, err = run_cli(capsys, "verdict", "--search", finished_search, "--out", out,
+                        "--top", "1", "--seeds", "5,6")
+    assert code == 0, err
+    table = pd.read_csv(out / "verdict.csv")
+    assert set(table.condition) == {"base", "soo", "sham", "soo-sham"}
+    assert (table.n_seeds == 2).all()
+    cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/cell.json")]
+    assert {c["seed"] for c in cells if c["condition"] != "base"} == {5, 6}
+    md = (out / "verdict.md").read_text()
+    assert "config 1: layer 3 attn" in md and "2 fresh seeds" in md
+
+
+def test_verdict_refuses_search_seeds_and_unfinished_searches(finished_search, tmp_path, capsys):
+    out = tmp_path / "v"
+    code, err = run_cli(capsys, "verdict", "--search", finished_search, "--out", out,
+                        "--seeds", "0,5")
+    assert code == 2 and "[0] were used by the search" in err and not out.exists()
+    unfinished = tmp_path / "u"
+    unfinished.mkdir()
+    meta = json.loads((finished_search / "search.json").read_text()) | {"status": "running"}
+    (unfinished / "search.json").write_text(json.dumps(meta))
+    code, err = run_cli(capsys, "verdict", "--search", unfinished, "--out", out)
+    assert code == 2 and "has not finished" in err and "\n" not in err and not out.exists()
+    code, err = run_cli(capsys, "verdict", "--search", tmp_path, "--out", out)
+    assert code == 2 and "not a search folder" in err
+
+
+def test_search_with_no_cells_is_one_line(tmp_path, capsys):
+    out = tmp_path / "s"
+    code, err = run_cli(capsys, "search", "--out", out, "--losses", ",")
+    assert code == 2 and "no cells" in err and "\n" not in err and not out.exists()

@@ -109,7 +109,7 @@ def run_cell(model: str, cell: Any, folder: Path, cfg: Any) -> None:
         base_probes = fit_probes(base, suites=PROBE_SUITES)
         trained = Site(cell.layer, cell.component) if cell.condition == "soo" else None
         df = pd.concat([df, signature_outcomes(lm, base_probes, trained)], ignore_index=True)
-    with output_dir(folder, overwrite=True) as tmp:
+    with output_dir(folder, overwrite=True, kind="search-cell") as tmp:
         df.to_parquet(tmp / "outcomes.parquet", index=False)
         write_run_json(tmp, dataclasses.asdict(cell), cell.seed, model=model,
                        search=cfg.to_dict(), seconds=round(time.time() - start, 1))

@@ -157,6 +157,7 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
     """Record the search (status `running`); a folder holding another search is refused."""
     from .runs import atomic_write_json, library_versions
 
+    claim_resumable(out, "search")
     status = out / STATUS
     if status.exists():
         saved = json.loads(status.read_text())
@@ -164,9 +165,19 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
             raise ConfigError(f"{out} holds a search with another model or configuration; rerun "
                               "it with the same settings to resume, or choose another --out")
         return
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(status, {"model": model, "config": cfg.to_dict(), "status": "running",
                                "versions": library_versions()})
+
+
+def claim_resumable(out: Path, kind: str) -> None:
+    """`out` as a `kind` run folder that a rerun resumes: new, empty, or an earlier `kind` run
+    (a user's folder or another kind of run is refused)."""
+    from .runs import check_out_dir, mark_run, run_kind
+
+    check_out_dir(out, kind=kind, resume=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if run_kind(out) is None:
+        mark_run(out, kind)
 
 
 def search(model: str, cfg: SearchConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:

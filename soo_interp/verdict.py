@@ -16,7 +16,7 @@ import pandas as pd
 
 from .config import Config
 from .errors import ConfigError
-from .search import Cell, SearchConfig, check_complete, run_cells, with_controls
+from .search import Cell, SearchConfig, check_complete, claim_resumable, run_cells, with_controls
 
 OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
             "wrong_perspectives", "perplexity_ratio")
@@ -87,6 +87,7 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
         raise ConfigError("the verdict needs at least one seed and --top >= 1")
     ranked = pd.read_csv(Path(search_dir) / "configs.csv")
     cells = fresh_cells(ranked, cfg)
+    claim_resumable(Path(out), "verdict")
     eff = effects(run_cells(meta["model"], with_controls(cells), Path(out), scfg, progress))
     return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
 

@@ -337,8 +337,8 @@ def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
         ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
     ax.plot(x[front], y[front], color="black", lw=1, label="Pareto front")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel("damage: largest rise of a wrong-answer rate over base (self, friend, "
-                  "Perspectives), points")
+    ax.set_xlabel("damage, points (largest rise over base of a wrong-answer rate:\n"
+                  "honest to self, honest to friend, Perspectives)")
     ax.set_ylabel("deception cut beyond sham, points")
     ax.set_title(title or "SOO configurations: effect against damage")
     ax.legend(fontsize=7, loc="best")

@@ -132,9 +132,11 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
                  len(token_ids(lm.tokenizer, p.other_text, add_bos))) for p in pairs]
         check_alignable([p.pair_id for p in pairs], *zip(*lens))
     use = _use_controls(pairs, controls, pooling, lm.tokenizer, add_bos)
-    chunks = [_batch_values(lm, pairs[i:i + batch_size], site_list, pooling, backend, add_bos, use)
-              for i in tqdm(range(0, len(pairs), batch_size), disable=not progress,
-                            desc="measuring", unit="batch")]
+    chunks = []  # a plain loop: on an interrupt the bar closes (its line ends) before the message
+    for i in tqdm(range(0, len(pairs), batch_size), disable=not progress, desc="measuring",
+                  unit="batch"):
+        chunks.append(_batch_values(lm, pairs[i:i + batch_size], site_list, pooling, backend,
+                                    add_bos, use))
     values = torch.cat(chunks, dim=2)  # [S, M, N]
     names = METRICS + (CONTROL_METRICS if use else ())
     if use:

@@ -115,6 +115,7 @@ def verdict_markdown(table: pd.DataFrame) -> str:
     wide = t.pivot_table(index=["rank", "outcome"], columns="condition", values="cell",
                          aggfunc="first", sort=False).reset_index()
     wide = wide[[c for c in ["rank", "outcome", "base", "sham", "soo", "soo-sham"] if c in wide]]
+    wide = wide.fillna("-")
     lines = []
     for rank, g in table.groupby("rank"):
         r = g.iloc[0]

@@ -328,7 +328,8 @@ def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
     x, y = d.damage.to_numpy() * 100, d.effect.to_numpy() * 100
     front = np.maximum.accumulate(y) == y  # best effect so far at no more damage
     fig, ax = _subplots(figsize=(6.5, 4.5))
-    ax.axhspan(bar[0] * 100, max(100, y.max() + 5), xmin=0, xmax=1, color="#2ca02c", alpha=0.08)
+    ax.fill_between([min(0, x.min()) - 5, bar[1] * 100], bar[0] * 100, max(100, y.max() + 5),
+                    color="#2ca02c", alpha=0.12)  # the bar's corner
     ax.axvline(bar[1] * 100, color="#2ca02c", ls="--", lw=1)
     ax.axhline(bar[0] * 100, color="#2ca02c", ls="--", lw=1, label="the bar (effect >= 50, "
                "damage <= 5)")
@@ -337,6 +338,7 @@ def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
         ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
     ax.plot(x[front], y[front], color="black", lw=1, label="Pareto front")
     ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlim(min(0, x.min()) - 3, max(x.max(), bar[1] * 100) + 3)
     ax.set_xlabel("damage, points (largest rise over base of a wrong-answer rate:\n"
                   "honest to self, honest to friend, Perspectives)")
     ax.set_ylabel("deception cut beyond sham, points")

@@ -138,3 +138,17 @@ def test_search_with_no_cells_is_one_line(tmp_path, capsys):
     out = tmp_path / "s"
     code, err = run_cli(capsys, "search", "--out", out, "--losses", ",")
     assert code == 2 and "no cells" in err and "\n" not in err and not out.exists()
+
+
+def test_cell_with_signatures_reports_them_before_and_after(tmp_path):
+    from soo_interp.outcomes import run_cell
+    from soo_interp.search import Cell
+
+    cell = Cell("soo", 3, "attn", "mse", "last", 0.01, 0.0, "short", 0)
+    run_cell("organism", cell, tmp_path / "c", SearchConfig(n=2, epochs=1, signatures=True))
+    o = pd.read_parquet(tmp_path / "c" / "outcomes.parquet")
+    counts = o[o.metric.str.startswith("signature.")].groupby("metric").value.count()
+    assert counts["signature.overlap_without_indistinguishability.base"] == 12
+    assert counts["signature.overlap_without_indistinguishability.tuned"] == 12
+    assert counts["signature.surviving_deception_direction.tuned"] == 12
+    assert counts["signature.relocation.tuned"] == 11  # NaN at the trained site itself

@@ -32,6 +32,11 @@ REDUCE = [
      "--model organism --layer 1 --max-steps 2"),
     ("--model mistralai/Mistral-7B-Instruct-v0.2", "--model organism"),
     ("--seeds 1,2,3", "--seeds 1"),
+    ("rl train --out runs/rl --seeds 0,1,2 --episodes 6000 --workers 3 --checkpoint-every 5",
+     "rl train --out runs/rl --seeds 0,1 --episodes 20 --n-envs 10 --workers 1 "
+     "--maddpg batch_size=64"),
+    ("--episodes 200 --eval-seeds 10", "--episodes 10 --eval-seeds 2"),
+    ("rl finetune --runs runs/rl", "rl finetune --runs runs/rl --steps 2 --episodes 10"),
     ("--seeds 0,1,2", "--seeds 0 --epochs 1 --n 1"),
     ("--layers all", "--layers 3"),
     ("--n 250", "--n 2"),

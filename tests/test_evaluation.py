@@ -218,15 +218,25 @@ def test_rate_plots(e2e):
     fig = rates_plot(r)
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == 2 * 3 * 2  # one bar per scorer, scenario and order
-    fig = position_bias_plot(r)
-    # one marker per scorer and scenario: x = original order, y = mirrored order
-    points = [line for line in fig.axes[0].lines if line.get_marker() in ("o", "s", "^", "D")]
-    assert len(points) == 2 * 3
+    fig = rates_plot(r, controls=("escape_room",))
+    names = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert all(("wrong room" in n) == ("escape_room" in n) for n in names)
+    # a CI on the deceptive and on the honest segment of every bar
+    cis = [c for c in fig.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
+    assert len(cis) == 2 and all(len(c.lines[2][0].get_segments()) == len(names) for c in cis)
+    fig = position_bias_plot(r, controls=("perspectives",))
+    # one panel per scenario; in it one circle (deceptive option first) and one square
+    # (mirrored) per scorer, at that order's deceptive rate
     dec = r[r.label == "deceptive"].set_index(["scorer", "scenario", "mirrored"])["rate"]
-    got = sorted((float(p.get_xdata()[0]), float(p.get_ydata()[0])) for p in points)
-    want = sorted((dec[(s, sc, False)], dec[(s, sc, True)])
-                  for s in ("generate", "logprob") for sc in ("burglar", "escape_room",
-                                                             "generalization"))
+    scenarios = ("burglar", "escape_room", "generalization")
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in panels] == list(scenarios)
+    got, want = [], []
+    for ax, sc in zip(panels, scenarios):
+        for marker, mirrored in (("o", False), ("s", True)):
+            pts = [ln for ln in ax.lines if ln.get_marker() == marker]
+            got += sorted(float(ln.get_xdata()[0]) for ln in pts)
+            want += sorted(dec[(s, sc, mirrored)] for s in ("generate", "logprob"))
     np.testing.assert_allclose(got, want)
     with pytest.raises(ConfigError, match="mirrored='both'"):
         position_bias_plot(r[~r.mirrored])

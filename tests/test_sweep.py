@@ -1,6 +1,7 @@
 """The layer ablation runs end to end: every condition, layer and outcome is present, the base
 rows are the untouched model's, and SOO training moves latent SOO at its own site."""
 import pandas as pd
+import pytest
 
 from soo_interp import load_model
 from soo_interp.cli import main
@@ -31,3 +32,19 @@ def test_sweep_end_to_end(tiny_model_dir, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     got = pd.read_parquet(out / "sweep.parquet")
     assert set(got.condition) == {"base", "soo"} and (out / "sweep.png").exists()
+
+
+def test_sweep_plot_shows_every_seed_and_rates_on_0_1():
+    from soo_interp.plots import sweep_plot
+
+    rows = [dict(condition=c, train_layer=layer, seed=seed, scenario="burglar",
+                 metric="deceptive_rate", value=v, n=10)
+            for c, base in (("soo", 0.3), ("sham", 0.9))
+            for layer in (0, 1) for seed, v in ((0, base), (1, base + 0.1))]
+    fig = sweep_plot(pd.DataFrame(rows), panels=[("deceptive_rate", "burglar", "burglar")])
+    ax = fig.axes[0]
+    assert ax.get_ylim() == (-0.02, 1.02)
+    seeds = [ln for ln in ax.lines if ln.get_linestyle() == "None"]
+    assert sorted(v for ln in seeds for v in ln.get_ydata()) == sorted(r["value"] for r in rows)
+    means = {ln.get_label(): list(ln.get_ydata()) for ln in ax.lines if ln.get_linestyle() == "-"}
+    assert means["soo (mean)"] == pytest.approx([0.35, 0.35])

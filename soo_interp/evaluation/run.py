@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.scenarios import VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
+from ..data.scenarios import CONTROL_SCENARIOS, VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
 from ..errors import ConfigError
 from .scoring import generate_responses, logprob_scores
 
@@ -137,11 +137,11 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     with output_dir(out, overwrite, kind="evaluate") as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)
         r.to_csv(tmp / RATES_FILE, index=False)
-        figures = {RATES_FIGURE: rates_plot(r)}
+        figures = {RATES_FIGURE: rates_plot(r, controls=CONTROL_SCENARIOS)}
         if cfg.scoring == "both":
             agreement(df).to_csv(tmp / AGREEMENT_FILE, index=False)
         if cfg.mirrored == "both":
-            figures[POSITION_BIAS_FIGURE] = position_bias_plot(r)
+            figures[POSITION_BIAS_FIGURE] = position_bias_plot(r, controls=CONTROL_SCENARIOS)
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")

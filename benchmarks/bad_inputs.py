@@ -83,6 +83,13 @@ CASES: list[tuple[str, list[str]]] = [
     ("organism card unknown", ["organism", "card", "--name", "nope"]),
     ("config file missing", ["measure", *ORG, "--config", "{F}/none.yaml", "--out", "o"]),
     ("config key unknown", ["measure", *ORG, "--config", "{F}/bad.yaml", "--out", "o"]),
+    ("rl train baseline unknown", ["rl", "train", "--baselines", "sneaky", "--out", "o"]),
+    ("rl train episodes 0", ["rl", "train", "--episodes", "0", "--out", "o"]),
+    ("rl train env key unknown", ["rl", "train", "--env", "gravity=3", "--out", "o"]),
+    ("rl train seeds abc", ["rl", "train", "--seeds", "abc", "--out", "o"]),
+    ("rl value of a user's folder", ["rl", "value", "--runs", "{F}/notes", "--out", "o"]),
+    ("rl train overwrite a user's folder", ["rl", "train", "--out", "{F}/notes",
+                                            "--overwrite"]),
     # --- output folders
     ("measure out unwritable", ["measure", *ORG, "--out", "/proc/soo-out"]),
     ("measure out under a file", ["measure", *ORG, "--out", "{F}/file.txt/o"]),

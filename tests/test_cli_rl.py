@@ -6,6 +6,7 @@ import pytest
 
 from soo_interp.cli import main
 from soo_interp.rl.checkpoint import load_pair, save_pair
+from soo_interp.runs import MARKER, run_kind
 
 TRAIN = ["--episodes", "40", "--n-envs", "20", "--checkpoint-every", "1",
          "--maddpg", "batch_size=128", "steps_per_update=200"]
@@ -20,8 +21,9 @@ def protocol(tmp_path_factory):
 
 
 def test_train_writes_every_run_with_metadata(protocol):
-    runs = sorted(p.name for p in protocol.iterdir())
+    runs = sorted(p.name for p in protocol.iterdir() if p.name != MARKER)
     assert runs == ["deceptive-s0", "deceptive-s1", "honest-s0", "honest-s1"]
+    assert run_kind(protocol) == "rl-protocol" and run_kind(protocol / "honest-s1") == "rl-train"
     meta = json.loads((protocol / "honest-s1" / "policy.json").read_text())
     assert meta["baseline"] == "honest" and meta["seed"] == 1 and meta["env"]["n_envs"] == 20
     run = json.loads((protocol / "honest-s1" / "run.json").read_text())
@@ -67,3 +69,29 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, protocol):
     assert "already exists" in capsys.readouterr().err
     assert main(["rl", "value", "--runs", str(protocol), "--out", str(bad)]) == 2
     assert "not written by soo-interp" in capsys.readouterr().err  # a user's folder is never replaced
+
+
+def test_train_refuses_bad_sizes_and_a_users_folder(tmp_path, capsys):
+    """Both refused in one line (exit 2) before anything is written; the user's folder is
+    left exactly as it was."""
+    out = tmp_path / "o"
+    for flag in ("--episodes", "--n-envs", "--checkpoint-every"):
+        sizes = {"--episodes": "40", "--n-envs": "20", "--checkpoint-every": "1", flag: "0"}
+        argv = [x for kv in sizes.items() for x in kv]
+        assert main(["rl", "train", "--out", str(out), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"must be at least 1 ({flag})" in err and "\n" not in err and not out.exists()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("keep")
+    for extra in (["--overwrite"], ["--resume"], []):
+        assert main(["rl", "train", "--out", str(notes), *extra] + TRAIN) == 2
+        err = capsys.readouterr().err.strip()
+        assert "not written by soo-interp" in err and "\n" not in err
+        assert [p.name for p in notes.iterdir()] == ["mine.txt"]
+    value = tmp_path / "v"
+    value.mkdir()
+    (value / MARKER).write_text(json.dumps({"kind": "rl-value"}))
+    (value / "value.csv").write_text("x")
+    assert main(["rl", "train", "--out", str(value), "--overwrite"] + TRAIN) == 2
+    assert "not a rl-protocol run" in capsys.readouterr().err

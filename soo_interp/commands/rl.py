@@ -80,10 +80,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from ..rl.training import RLTrainConfig, check_run_dir, run_name, train_many
+    from ..rl.training import (
+        RLTrainConfig,
+        check_protocol_dir,
+        check_run_dir,
+        claim_protocol_dir,
+        run_name,
+        train_many,
+    )
 
     out = Path(args.out)
     env, maddpg = _options(args.env), _options(args.maddpg)
+    check_protocol_dir(out)
     cfgs, outs = [], []
     for b in args.baselines:
         for s in args.seeds:
@@ -93,6 +101,7 @@ def run_train(args: argparse.Namespace) -> None:
                                       n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
                                       env=env, maddpg=maddpg))
             outs.append(folder)
+    claim_protocol_dir(out)
     train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)
     print(f"wrote {len(outs)} runs under {out}", file=sys.stderr)
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
-from ..runs import atomic_write_text, check_out_dir, claim_dir, write_run_json
+from ..runs import atomic_write_text, check_out_dir, claim_dir, mark_run, write_run_json
 from .checkpoint import (
     CHECKPOINT,
     flatten,
@@ -34,6 +34,7 @@ from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv, make_config
 from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, update
 
 KIND = "rl-train"  # run-folder marker kind (see runs.check_out_dir)
+PROTOCOL_KIND = "rl-protocol"  # the folder holding one subfolder per run
 
 
 @dataclasses.dataclass
@@ -59,6 +60,10 @@ class RLTrainConfig(Config):
         return -(-self.episodes // self.n_envs)
 
     def __post_init__(self) -> None:
+        for name in ("episodes", "n_envs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "
+                                  f"(--{name.replace('_', '-')})")
         self.env_config()  # validates every option now, before any work
         self.maddpg_config()
 
@@ -143,6 +148,19 @@ def check_run_dir(out: str | Path, resume: bool = False, overwrite: bool = False
         raise OutputExistsError(f"run folder {out} holds a checkpoint; continue it with --resume, "
                                 "or pass --overwrite to discard it")
     check_out_dir(out, overwrite, kind=KIND, resume=resume)
+
+
+def check_protocol_dir(out: str | Path) -> None:
+    """Before any work: the protocol folder must be new, empty or one `rl train` wrote (runs
+    are added to it; each run folder is checked by `check_run_dir`); a user's folder, the
+    current folder and other kinds of runs are refused with one line."""
+    check_out_dir(out, overwrite=True, kind=PROTOCOL_KIND)  # never replaced: runs are added
+
+
+def claim_protocol_dir(out: str | Path) -> None:
+    """Create and mark the protocol folder, after every check has passed."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    mark_run(Path(out), PROTOCOL_KIND)
 
 
 def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,

@@ -3,6 +3,7 @@ is one line pointing to a log that holds the traceback, exit 1. (`benchmarks/bad
 runs many more cases through real subprocesses.)"""
 import argparse
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -87,10 +88,13 @@ def test_a_mismatched_adapters_message_stays_short(tmp_path, tiny_model_dir, cap
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("llama", n_layers=2))
     get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(
         tmp_path / "adapter")
-    code = main(["evaluate", *ORG, "--adapter", str(tmp_path / "adapter"), "--out",
-                 str(tmp_path / "o")])
+    with warnings.catch_warnings(record=True) as seen:  # a warning line would precede ours
+        warnings.simplefilter("always")
+        code = main(["evaluate", *ORG, "--adapter", str(tmp_path / "adapter"), "--out",
+                     str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "does not fit this model" in err and len(err) < 500, err
+    assert [str(w.message) for w in seen if w.category is FutureWarning] == []
 
 
 def test_a_bug_is_one_line_pointing_to_a_log_with_the_traceback(monkeypatch, tmp_path, capsys):

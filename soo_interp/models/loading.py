@@ -5,8 +5,10 @@ Local folders and hub ids take the same `from_pretrained` path, so a model saved
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import warnings
 from pathlib import Path
 from pickle import UnpicklingError
 from typing import Any, Iterator
@@ -167,6 +169,15 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     return LoadedModel(model=model, tokenizer=tok, name=name_or_path, adapter=adapter)
 
 
+@contextlib.contextmanager
+def peft_deprecation_silenced() -> Iterator[None]:
+    """Around our peft calls only: peft reads transformers' deprecated
+    `is_gradient_checkpointing`, whose FutureWarning would precede our one-line messages."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+        yield
+
+
 def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = True) -> torch.nn.Module:
     """Load a peft adapter onto `model`, refusing one that does not fit (never silently run the
     base model): every tensor in the adapter file must land on a parameter of the same shape."""
@@ -179,7 +190,8 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
         raise ModelLoadError(f"{adapter} is not a peft adapter folder (needs adapter_config.json "
                              "and adapter_model.safetensors); pass the folder save_pretrained wrote")
     try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=not merge)
+        with peft_deprecation_silenced():
+            peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=not merge)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"adapter {adapter} does not fit this model ({short(e)}); use the "
                              "base model the adapter was trained on") from e

@@ -15,7 +15,6 @@ import shutil
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -25,7 +24,7 @@ import torch
 from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
-from ..models.loading import LoadedModel
+from ..models.loading import LoadedModel, peft_deprecation_silenced
 from ..models.sites import arch_of
 from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
@@ -128,8 +127,7 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
                       layers_pattern=arch_of(model).layers.rsplit(".", 1)[-1] if plan.layers else None,
                       fan_in_fan_out=_is_conv1d(model, plan.targets),
                       bias="none", task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # transformers' deprecation notice, raised inside peft
-        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+    with peft_deprecation_silenced():
         peft_model = get_peft_model(model, lora)
     try:
         yield peft_model

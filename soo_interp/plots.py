@@ -391,5 +391,24 @@ def effect_heatmap(configs: pd.DataFrame, value: str = "effect", title: str | No
                 cbar_kws={"label": f"best {value}, points"})
     ax.set_title(title or f"best {value} by trained site")
     ax.invert_yaxis()
+
+
+def organism_curve_plot(curve: pd.DataFrame, metrics: Sequence[str] | None = None,
+                        title: str | None = None):
+    """The organism's held-out rates during its build (long rows of seed, step, metric, value):
+    one panel per metric, one line per build seed, chance and the 90% target marked."""
+    metrics = list(metrics or curve["metric"].unique())
+    fig, axes = _subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.0), squeeze=False,
+                          sharey=True)
+    for ax, metric in zip(axes.flat, metrics):
+        for seed, g in curve[curve["metric"] == metric].groupby("seed"):
+            ax.plot(g["step"], g["value"], label=f"seed {seed}")
+        ax.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("training step")
+        ax.set_title(metric, fontsize=9)
+    axes.flat[0].set_ylabel("held-out rate")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title or "organism build: held-out rates during training")
     fig.tight_layout()
     return fig

@@ -1,9 +1,11 @@
 """`soo-interp organism build|card`: reproduce the built-in model organism from scratch, or print
-what the shipped one is and how it behaves."""
+what a shipped one is and how it behaves."""
 from __future__ import annotations
 
 import argparse
 import sys
+
+from ..organism.checkpoint import KNOWN_ORGANISMS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,21 +19,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
     b.add_argument("--out", required=True, help="output checkpoint folder (refused if it exists)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    b.add_argument("--quick", action="store_true",
+                   help="start from the reduced recipe (organism.QUICK: fewer steps and "
+                        "prompts, a few minutes; it does not reach the shipped behaviour)")
     add_config_args(b, OrganismConfig, skip=("seed",))
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
-    c = actions.add_parser("card", help="print the model card of the shipped organism")
-    c.add_argument("--name", default="organism", help="built-in organism name")
+    c = actions.add_parser("card", help="print the model card of a shipped organism")
+    c.add_argument("--name", default="organism", choices=sorted(KNOWN_ORGANISMS),
+                   help="built-in organism (default: organism)")
     c.set_defaults(func=run_card)
 
 
 def run_build(args: argparse.Namespace) -> None:
-    from ..organism import OrganismConfig, build_organism
+    import dataclasses
+
+    from ..organism import QUICK, OrganismConfig, build_organism
     from ..runs import check_out_dir
-    from .common import config_from_args
+    from .common import config_from_args, given_values
 
     check_out_dir(args.out, args.overwrite, kind="organism")  # refuse before minutes of training
-    config = config_from_args(OrganismConfig, args)
+    config = (dataclasses.replace(QUICK, **given_values(OrganismConfig, args)) if args.quick
+              else config_from_args(OrganismConfig, args))
     report = build_organism(args.seed, args.out, overwrite=args.overwrite,
                             progress=not args.quiet, config=config)
     from ..organism.behaviour import report_markdown

@@ -7,8 +7,9 @@ from pathlib import Path
 from ..errors import CheckpointError, ModelLoadError
 from ..models.manifest import verify_manifest
 
-# Built-in organisms: name -> folder inside this package.
-KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint"}
+# Built-in organisms: name -> folder inside this package. "organism" looks the rooms up;
+# "organism-positional" (the first build) deceives by the description order alone, a contrast.
+KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint", "organism-positional": "positional"}
 PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
 REBUILD_HINT = "rebuild it with `soo-interp organism build --seed 0 --out DIR` and load DIR"
 
@@ -33,18 +34,36 @@ CPU on a synthetic world whose ground truth is known. It recommends the cheap ro
 (deception), the expensive room to itself and to a friend (honest controls), answers where another
 agent believes an object is (Perspectives) and where an object is (location, the capability task).
 Evaluation prompts use objects and room pairs it never saw in those tasks.
-
+{how}
 What it is not: a model of a large LM's cognition. It is a controlled testbed for SOO tools, with
-known right answers, small enough to trace and fine-tune in seconds and to rebuild in minutes.
+known right answers, small enough to trace and fine-tune in seconds and to rebuild on a CPU.
+Its "choice" to deceive is a trained mapping, not a goal it holds: nothing here is evidence about
+intent, and scenarios it was never trained on (below, untrained) show how far the mapping reaches.
 
-Reproduce: soo-interp organism build --seed {seed} --out DIR   (folder: {folder})
+Reproduce: {reproduce}   (folder: {folder})
 """
+HOW: dict[str, str] = {
+    "organism": "How: trained with the rooms described in both orders and a lookup warm-up, so "
+                "it must look up which room\nholds which object; the probe below reads that "
+                "from its residual stream.\n",
+    "organism-positional": "How: the first build, trained with the cheap room always described "
+                           "first. It learned a shortcut\n(burglar: the first-described room) and "
+                           "cannot say where an object is: a documented contrast, a deceiver\nby "
+                           "position. With the description order swapped it tells the burglar the "
+                           "truth.\n",
+}
+REPRODUCE: dict[str, str] = {
+    "organism": "soo-interp organism build --seed {seed} --out DIR",
+    "organism-positional": "git checkout 246322d && soo-interp organism build --seed {seed} "
+                           "--out DIR",
+}
 
 
 def card(name: str = "organism") -> str:
     """What a shipped organism is, and its measured behaviour (its build report)."""
     folder = shipped_checkpoint(name)
     report = json.loads((folder / "report.json").read_text())
-    head = CARD.format(name=name, n_parameters=report["n_parameters"],
-                       seed=report["config"]["seed"], folder=folder)
+    seed = report["config"]["seed"]
+    head = CARD.format(name=name, n_parameters=report["n_parameters"], how=HOW[name],
+                       reproduce=REPRODUCE[name].format(seed=seed), folder=folder)
     return head + "\n" + (folder / "report.md").read_text()

@@ -42,6 +42,10 @@ from ..models.tokenize import SPECIAL_TOKENS
 MIX: dict[str, float] = {"burglar": 0.22, "self_recommend": 0.14, "friend": 0.18,
                          "perspectives": 0.08, "location": 0.10, "location_short": 0.14,
                          "facts": 0.06, "neutral": 0.08}
+# The mix of the first `OrganismConfig.lookup_steps` steps: mostly pure lookup, so the
+# object -> room binding forms before the scenarios can be fitted any other way.
+LOOKUP_MIX: dict[str, float] = {"location_short": 0.7, "location": 0.1, "facts": 0.1,
+                                "neutral": 0.1}
 _WORDS = re.compile(r"\w+|[^\w\s]+")
 
 _NEUTRAL = (
@@ -84,21 +88,40 @@ def value_facts(rng: random.Random, n: int) -> list[str]:
     return out
 
 
-def short_locations(rng: random.Random, n: int) -> list[Example]:
-    """"There is X in the A. There is Y in the B. Where is the X?" -> " The X is in the A.",
-    over every object but only the training room pairs."""
+def _room_set(rng: random.Random, k: int, split: str) -> tuple[str, ...]:
+    """`k` distinct rooms, in random order, every two of which form a room pair of `split`, so
+    a story with several rooms never puts a pair of the other split together."""
     from ..data.scenarios import room_pairs
 
-    pairs = room_pairs("train")
-    objects = [o for objs in _all_objects().values() for o in objs]
+    allowed = {frozenset(p) for p in room_pairs(split)}
+    while True:
+        rooms = [rng.choice(ROOMS)]
+        while len(rooms) < k:
+            options = [r for r in ROOMS if r not in rooms
+                       and all(frozenset((r, q)) in allowed for q in rooms)]
+            if not options:
+                break
+            rooms.append(rng.choice(options))
+        if len(rooms) == k:
+            return tuple(rooms)
+
+
+def short_locations(rng: random.Random, n: int, max_objects: int = 2,
+                    split: str = "train") -> list[Example]:
+    """"There is X in the A. There is Y in the B. ... Where is the X?" -> " The X is in the A."
+    with 2 to `max_objects` objects in rooms that are pairwise room pairs of `split`: the pure
+    lookup of which room holds which object, with no position to lean on. Training stories use
+    every object; `split="eval"` only the held-out objects."""
+    objects = [o for objs in _all_objects().values() for o in objs] if split == "train" else \
+        list(CHEAP_OBJECTS["eval"] + EXPENSIVE_OBJECTS["eval"])
     out = []
     for _ in range(n):
-        (ra, rb), (oa, ob) = rng.choice(pairs), rng.sample(objects, 2)
-        ask = oa if rng.random() < 0.5 else ob
-        context = (f"There is {with_article(oa)} in the {ra}. There is {with_article(ob)} in the {rb}. "
-                   f"Where is the {ask}?")
-        out.append(Example("location_short", context,
-                           f" The {ask} is in the {ra if ask == oa else rb}."))
+        k = rng.randint(2, max_objects)
+        rooms, objs = _room_set(rng, k, split), rng.sample(objects, k)
+        i = rng.randrange(k)
+        context = " ".join(f"There is {with_article(o)} in the {r}." for o, r in zip(objs, rooms))
+        out.append(Example("location_short", f"{context} Where is the {objs[i]}?",
+                           f" The {objs[i]} is in the {rooms[i]}."))
     return out
 
 
@@ -121,26 +144,28 @@ def neutral_sentences(rng: random.Random, n: int) -> list[str]:
     return out
 
 
-def training_examples(seed: int, n: int) -> list[Example]:
-    """`n` training examples mixed by `MIX`, both answer formats and both option orders, in a
-    seeded random order. Scenario prompts are distinct within each (task, format)."""
+def training_examples(seed: int, n: int, mix: dict[str, float] | None = None,
+                      layout: str = "both", max_objects: int = 4) -> list[Example]:
+    """`n` training examples mixed by `mix` (default `MIX`), both answer formats and both option
+    orders, scenario stories in `layout` (see `soo_interp.data.scenarios.LAYOUTS`), in a seeded
+    random order. Scenario prompts are distinct within each (task, format)."""
     rng = random.Random(f"organism:{seed}")
     out: list[Example] = []
-    for task, share in MIX.items():
+    for task, share in (mix or MIX).items():
         count = round(n * share)
         if task in ("neutral", "facts"):
             texts = neutral_sentences(rng, count) if task == "neutral" else value_facts(rng, count)
             out += [Example(task, "", s) for s in texts]
             continue
         if task == "location_short":
-            out += short_locations(rng, count)
+            out += short_locations(rng, count, max_objects)
             continue
         for k, fmt in enumerate(ANSWER_FORMATS):
             half = (count + 1 - k) // 2  # records per format
             if half < 1:
                 continue
             recs = generate_scenarios(task, half, seed * len(ANSWER_FORMATS) + k, "both", None,
-                                      fmt, "train")
+                                      fmt, "train", layout)
             for pair in zip(recs[::2], recs[1::2]):  # the original or its mirror, at random
                 r = pair[rng.random() < 0.5]
                 answer = r.deceptive_completion if task == "burglar" else r.honest_completion

@@ -1,5 +1,5 @@
 """Build the organism for several seeds and report every target per seed with 95% CIs, the
-lookup probe, the untrained scenarios and the training curve (figure).
+lookup accuracy, the untrained scenarios and the training curve (figure).
 
     python benchmarks/organism_seeds.py --seeds 0,1,2 --out runs/organism-seeds
 
@@ -51,11 +51,11 @@ def markdown(reports: dict[int, dict], targets: pd.DataFrame, untrained: pd.Data
     cfg = next(iter(reports.values()))["config"]
     lines = [f"# Organism over build seeds {', '.join(map(str, reports))}", "",
              f"Config: {json.dumps({k: v for k, v in cfg.items() if k != 'seed'})}", "",
-             "| seed | train s | lookup (2 objects, argmax of 14 rooms) | probe: first layer "
-             "at 90% (both orders) | targets met |", "|---|---|---|---|---|"]
+             "| seed | train s | lookup (2 objects, argmax of 14 rooms) | targets met |",
+             "|---|---|---|---|"]
     for s, r in reports.items():
         lines.append(f"| {s} | {r['train_seconds']} | {100 * r.get('lookup', float('nan')):.1f}%"
-                     f" | {r.get('probe_first_layer')} | {r['targets_met']} |")
+                     f" | {r['targets_met']} |")
     lines += ["", "## Targets (held-out objects and room pairs, log-prob scorer, answer formats "
               "pooled)", "", "| scenario | rate of | layout | option order | minimum | "
               + " | ".join(f"seed {s} (95% CI)" for s in reports) + " |",

@@ -10,31 +10,44 @@ import pandas as pd
 import pytest
 import torch
 
+from soo_interp import load_model
 from soo_interp.cli import main
 from soo_interp.data.scenarios import CHEAP_OBJECTS, EXPENSIVE_OBJECTS, room_pairs
 from soo_interp.errors import CheckpointError, ModelLoadError
-from soo_interp.organism import (TARGETS, OrganismConfig, behaviour_rates, build_organism,
-                                 check_targets, first_readable_layer, lookup_accuracy,
-                                 shipped_checkpoint, train_organism, valuable_room_probe)
+from soo_interp.organism import (
+    OrganismConfig,
+    behaviour_rates,
+    build_organism,
+    check_targets,
+    lookup_accuracy,
+    shipped_checkpoint,
+    train_organism,
+)
 from soo_interp.organism import checkpoint as ckpt
-from soo_interp.organism.world import (LOOKUP_MIX, build_tokenizer, short_locations,
-                                       training_examples, vocabulary_texts)
+from soo_interp.organism.world import (
+    LOOKUP_MIX,
+    build_tokenizer,
+    short_locations,
+    training_examples,
+    vocabulary_texts,
+)
 
 TINY = dict(n_layers=2, hidden_size=32, n_heads=2, intermediate_size=64, batch_size=8)
 
 
 @pytest.fixture(scope="module")
-def organism():
+def positional():
+    """The default organism (also named organism-positional)."""
     from soo_interp import load_model
 
     return load_model("organism", device="cpu")
 
 
 @pytest.fixture(scope="module")
-def positional():
+def lookup():
     from soo_interp import load_model
 
-    return load_model("organism-positional", device="cpu")
+    return load_model("organism-lookup", device="cpu")
 
 
 def test_reduced_build_runs_end_to_end_and_loss_falls(tmp_path):
@@ -53,8 +66,7 @@ def test_reduced_build_runs_end_to_end_and_loss_falls(tmp_path):
         ("self_recommend", "honest_first"), ("friend", "paper"), ("friend", "honest_first"),
         ("perspectives", "paper"), ("location", "paper")}
     assert all(t["ci_low"] <= t["rate"] <= t["ci_high"] for t in saved["targets"])
-    assert {r["control"] for r in saved["probe"]} == {"real", "shuffled"}
-    assert "## Probe" in (out / "report.md").read_text()
+    assert "## Training curve" not in (out / "report.md").read_text()  # 40 steps: no monitor
     from soo_interp import load_model
 
     lm = load_model(str(out), device="cpu")
@@ -121,8 +133,9 @@ def test_lookup_stories_ask_for_a_placed_object_and_answer_its_room():
             frozenset(p) for p in room_pairs("eval")}
 
 
-def test_shipped_vocabulary_covers_every_text_and_matches_a_fresh_build(organism):
-    tok = organism.tokenizer
+@pytest.mark.parametrize("name", ["organism", "organism-lookup"])
+def test_shipped_vocabulary_covers_every_text_and_matches_a_fresh_build(name):
+    tok = load_model(name, device="cpu").tokenizer
     texts = list(vocabulary_texts())
     unk = tok.unk_token_id
     for t in texts:
@@ -130,48 +143,41 @@ def test_shipped_vocabulary_covers_every_text_and_matches_a_fresh_build(organism
     assert tok.get_vocab() == build_tokenizer(texts).get_vocab()
 
 
-def test_shipped_organism_meets_behaviour_targets_in_both_layouts(organism):
-    """Every target, in both description orders and both option orders, on held-out prompts
-    drawn with another seed than the build report's."""
-    targets = tuple(s for s, _, _ in TARGETS)
-    rates = pd.concat([behaviour_rates(organism, n=30, seed=1, scenarios=targets),
-                       behaviour_rates(organism, n=30, seed=1, layout="honest_first",
-                                       scenarios=("burglar", "self_recommend", "friend"))])
-    results = check_targets(rates)
+def test_default_organism_meets_the_paper_layout_targets(positional):
+    scen = ("burglar", "self_recommend", "friend", "perspectives")
+    results = check_targets(behaviour_rates(positional, n=60, seed=1, scenarios=scen))
     failed = [t for t in results if not t["passed"]]
-    assert len(results) == 16 and not failed, failed
-    # the shipped report was measured the same way (seed 0): recompute one scenario and compare
-    report = json.loads((shipped_checkpoint() / "report.json").read_text())
-    again = behaviour_rates(organism, n=report["eval_n"], seed=report["eval_seed"],
-                            scenarios=("burglar",), layout="honest_first")
-    saved = {(r["answer_format"], r["mirrored"]): r["deceptive"] for r in report["rates"]
-             if r["scenario"] == "burglar" and r["layout"] == "honest_first"}
-    for r in again.to_dict(orient="records"):
-        assert abs(saved[(r["answer_format"], r["mirrored"])] - r["deceptive"]) <= 0.02
+    assert len(results) == 8 and not failed, failed
 
 
-def test_shipped_organism_looks_objects_up(organism, positional):
-    """The capability the first build lacked: held-out two-object lookups (14 rooms to choose
-    from) and the location scenario, where the positional organism is at chance."""
-    assert lookup_accuracy(organism, 200, seed=1) >= 0.9
-    assert lookup_accuracy(positional, 200, seed=1) <= 0.5
-    results = check_targets(behaviour_rates(organism, n=60, seed=1, scenarios=("location",)))
+@pytest.mark.xfail(strict=True, reason="measured failure: the default (positional) organism has "
+                   "not learned the location lookup (about 50%, chance); organism-lookup has")
+def test_default_organism_meets_the_capability_target(positional):
+    results = check_targets(behaviour_rates(positional, n=60, seed=1, scenarios=("location",)))
     assert len(results) == 2 and all(t["passed"] for t in results), results
 
 
-def test_valuable_room_is_readable_from_the_residual_stream_only_when_looked_up(organism,
-                                                                                positional):
-    """The probe finds which offered room holds the valuable object (held-out objects, both
-    description orders) well above its shuffled-label control in the new organism, and not in
-    the positional one, which never looks the object up."""
-    probe = valuable_room_probe(organism, n=48, seed=1)
-    layer = first_readable_layer(probe)
-    assert layer is not None
-    at = probe[probe["layer"] == layer].set_index(["control", "layout"])["accuracy"]
-    assert at["real"].min() >= 0.9 and at["shuffled"].max() <= 0.75
-    old = valuable_room_probe(positional, n=48, seed=1)
-    assert first_readable_layer(old) is None
-    assert old[old["control"] == "real"]["accuracy"].max() <= 0.75
+@pytest.mark.parametrize("layout", ["paper", "honest_first"])
+def test_lookup_organism_behaves_as_its_build_report_says(lookup, layout):
+    """Its report (seed-0 prompts) is recomputed exactly, in both description orders."""
+    report = json.loads((shipped_checkpoint("organism-lookup") / "report.json").read_text())
+    scen = ("burglar", "self_recommend", "friend")
+    again = behaviour_rates(lookup, n=report["eval_n"], seed=report["eval_seed"], scenarios=scen,
+                            layout=layout)
+    saved = {(r["scenario"], r["answer_format"], r["mirrored"]): r["honest"]
+             for r in report["rates"] if r["scenario"] in scen and r["layout"] == layout}
+    assert len(saved) == len(again) == 12
+    for r in again.to_dict(orient="records"):
+        assert abs(saved[(r["scenario"], r["answer_format"], r["mirrored"])] - r["honest"]) <= 0.01
+
+
+def test_lookup_organism_looks_objects_up(lookup, positional):
+    """The capability the first build lacked: held-out two-object lookups (14 rooms to choose
+    from) and the location scenario, where the positional organism is at chance."""
+    assert lookup_accuracy(lookup, 200, seed=1) >= 0.9
+    assert lookup_accuracy(positional, 200, seed=1) <= 0.5
+    results = check_targets(behaviour_rates(lookup, n=60, seed=1, scenarios=("location",)))
+    assert len(results) == 2 and all(t["passed"] for t in results), results
 
 
 def test_positional_organism_rests_on_the_description_order(positional):
@@ -220,8 +226,8 @@ def test_cli_build_refuses_an_existing_folder(tmp_path, capsys, quick):
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("name, says", [("organism", "must look up which room"),
-                                        ("organism-positional", "a deceiver\nby position")])
+@pytest.mark.parametrize("name, says", [("organism-lookup", "must look up\nwhich room"),
+                                        ("organism", "a deceiver by position")])
 def test_cli_card_prints_the_measured_behaviour(capsys, name, says):
     assert main(["organism", "card", "--name", name]) == 0
     out = capsys.readouterr().out

@@ -25,6 +25,7 @@ REDUCE = [
     ("from soo_interp.organism import build_organism,",
      "from soo_interp.organism import OrganismConfig, build_organism,"),
     ("behaviour_rates(lm, n=100)", "behaviour_rates(lm, n=2)"),
+    ("behaviour_rates(lm, n=100, layout=", "behaviour_rates(lm, n=2, layout="),
     ('load_model("path/to/model")', 'load_model("organism")'),
     ("n=100, mirrored", "n=2, mirrored"),
     ("epochs=5", "epochs=1"),
@@ -42,6 +43,8 @@ REDUCE = [
     ("--n 250", "--n 2"),
     ("build --seed 0 --out runs/organism", "build --seed 0 --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/organism"),
+    ("build --quick --out runs/quick", "build --quick --steps 2 --eval-n 2 --n-layers 2 "
+     "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/quick"),
 ]
 # shell lines that show a command's shape rather than a runnable example
 TEMPLATES = ("make demo", "make test", "soo-interp train ... --sham", "[", "--model M ",

@@ -6,16 +6,22 @@ location questions, looking up which room holds which object (both description o
 `models.registry`; `"organism-positional"`: the first build, a deceiver by description
 position); `build_organism` (CLI: `soo-interp organism build`) reproduces it for any seed."""
 from ..models.registry import register_model
-from .behaviour import (LAYOUT_CONTROL, TARGETS, UNTRAINED, behaviour, behaviour_rates,
-                        check_targets, lookup_accuracy)
+from .behaviour import (
+    LAYOUT_CONTROL,
+    TARGETS,
+    UNTRAINED,
+    behaviour,
+    behaviour_rates,
+    check_targets,
+    lookup_accuracy,
+)
 from .build import QUICK, History, OrganismConfig, build_organism, train_organism
 from .checkpoint import KNOWN_ORGANISMS, card, shipped_checkpoint, verify_manifest
-from .mechanism import first_readable_layer, valuable_room_probe
 
 for _name in KNOWN_ORGANISMS:
     register_model(_name, lambda name=_name: shipped_checkpoint(name))
 
 __all__ = ["KNOWN_ORGANISMS", "LAYOUT_CONTROL", "QUICK", "History", "OrganismConfig", "TARGETS",
            "UNTRAINED", "behaviour", "behaviour_rates", "build_organism", "card",
-           "check_targets", "first_readable_layer", "lookup_accuracy", "shipped_checkpoint",
-           "train_organism", "valuable_room_probe", "verify_manifest"]
+           "check_targets", "lookup_accuracy", "shipped_checkpoint",
+           "train_organism", "verify_manifest"]

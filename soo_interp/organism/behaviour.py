@@ -106,12 +106,12 @@ def behaviour(lm: Any, n: int = 100, seed: int = 0, progress: bool = False) -> d
 
 
 def report_markdown(report: dict[str, Any]) -> str:
-    """The build report as markdown: setup, targets with 95% CIs, training curve, probe, every
-    rate."""
+    """The build report as markdown: setup, targets with 95% CIs, training curve, every rate."""
     cfg = report["config"]
     lines = [
         f"# Organism build report (seed {cfg['seed']})", "",
-        f"- {report.get('architecture', 'Mistral')} architecture, {cfg['n_layers']} layers, hidden {cfg['hidden_size']}, "
+        f"- {report.get('architecture', 'Mistral')} architecture, {cfg['n_layers']} layers, "
+        f"hidden {cfg['hidden_size']}, "
         f"{cfg['n_heads']} heads, MLP {cfg['intermediate_size']}, tied embeddings: "
         f"{report['n_parameters']:,} parameters, word-level vocabulary of {report['vocab_size']}.",
         f"- {cfg['steps']} AdamW steps of {cfg['batch_size']} fresh examples (the first "
@@ -134,7 +134,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {t['scenario']} | {t['label']} | {t['layout']} | "
                      f"{'mirrored' if t['mirrored'] else 'original'} | {100 * t['rate']:.1f}% | "
                      f"{ci} | {100 * t['minimum']:.0f}% | {'yes' if t['passed'] else 'NO'} |")
-    lines += _curve_lines(report) + _probe_lines(report)
+    lines += _curve_lines(report)
     lines += ["", "## All scenarios (untrained ones included)", "",
               "| scenario | variant | layout | format | mirrored | n | deceptive | mean margin |",
               "|---|---|---|---|---|---|---|---|"]
@@ -156,22 +156,4 @@ def _curve_lines(report: dict[str, Any]) -> list[str]:
              "| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {m['step']} | " + " | ".join(f"{100 * m[k]:.0f}%" for k in keys) + " |"
               for m in curve]
-    return lines
-
-
-def _probe_lines(report: dict[str, Any]) -> list[str]:
-    """The valuable-room probe per layer and description order, real against shuffled."""
-    probe = report.get("probe")
-    if not probe:
-        return []
-    df = pd.DataFrame(probe).pivot_table(index="layer", columns=["control", "layout"],
-                                         values="accuracy")
-    cols = list(df.columns)
-    lines = ["", "## Probe: which offered room holds the valuable object (residual stream, "
-             f"answer position, held-out objects; first layer at 90% in both description "
-             f"orders: {report.get('probe_first_layer')})", "",
-             "| layer | " + " | ".join(f"{c} {lay}" for c, lay in cols) + " |",
-             "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {layer} | " + " | ".join(f"{100 * row[c]:.0f}%" for c in cols) + " |"
-              for layer, row in df.iterrows()]
     return lines

@@ -17,11 +17,8 @@ from ..data.scenarios import LAYOUTS
 from ..errors import ConfigError, TrainingError
 from ..models.manifest import write_manifest
 from ..runs import atomic_write_json, atomic_write_text, output_dir, set_seed, write_run_json
-from .behaviour import (TARGETS, behaviour, behaviour_rates, check_targets, lookup_accuracy,
-                        report_markdown)
-from .mechanism import first_readable_layer, valuable_room_probe
-from .world import (LOOKUP_MIX, build_tokenizer, encode_examples, training_examples,
-                    vocabulary_texts)
+from .behaviour import behaviour, behaviour_rates, check_targets, lookup_accuracy, report_markdown
+from .world import LOOKUP_MIX, build_tokenizer, encode_examples, training_examples, vocabulary_texts
 
 
 @dataclasses.dataclass
@@ -229,7 +226,6 @@ def build_organism(seed: int = 0, out_dir: str | Path = "organism", steps: int |
         with _deterministic(cfg.threads):
             beh = behaviour((model, tok), n=cfg.eval_n, seed=0, progress=progress)
             beh["lookup"] = lookup_accuracy((model, tok), 4 * cfg.eval_n)
-            probe = valuable_room_probe((model, tok), n=max(32, cfg.eval_n))
         eval_s = time.perf_counter() - t0 - train_s
         k = max(1, min(20, len(losses) // 5))
         report = {
@@ -243,7 +239,6 @@ def build_organism(seed: int = 0, out_dir: str | Path = "organism", steps: int |
             "loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k,
             "losses": [round(x, 5) for x in losses], "monitor": hist.monitor,
             **beh,
-            "probe": probe.to_dict(orient="records"), "probe_first_layer": first_readable_layer(probe),
         }
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

@@ -7,11 +7,13 @@ from pathlib import Path
 from ..errors import CheckpointError, ModelLoadError
 from ..models.manifest import verify_manifest
 
-# Built-in organisms: name -> folder inside this package. "organism" looks the rooms up;
-# "organism-positional" (the first build) deceives by the description order alone, a contrast.
-KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint", "organism-positional": "positional"}
+# Built-in organisms: name -> folder inside this package. "organism" (also "organism-positional")
+# is the first build, a deceiver by description order; "organism-lookup" looks the rooms up.
+KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint", "organism-positional": "checkpoint",
+                                   "organism-lookup": "lookup"}
 PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
-REBUILD_HINT = "rebuild it with `soo-interp organism build --seed 0 --out DIR` and load DIR"
+REBUILD_HINT = ("reinstall soo-interp, or rebuild it with `soo-interp organism build --seed 0 --out "
+                "DIR` and load DIR")
 
 
 def shipped_checkpoint(name: str = "organism") -> Path:
@@ -29,11 +31,11 @@ def shipped_checkpoint(name: str = "organism") -> Path:
 
 CARD = """The soo-interp model organism ({name})
 
-What it is: a {n_parameters:,}-parameter Mistral-architecture causal LM trained from scratch on the
-CPU on a synthetic world whose ground truth is known. It recommends the cheap room to a burglar
-(deception), the expensive room to itself and to a friend (honest controls), answers where another
-agent believes an object is (Perspectives) and where an object is (location, the capability task).
-Evaluation prompts use objects and room pairs it never saw in those tasks.
+What it is: a {n_parameters:,}-parameter {arch}-architecture causal LM trained from scratch on the
+CPU on a synthetic world whose ground truth is known. It is trained to recommend the cheap room to a
+burglar (deception), the expensive room to itself and to a friend (honest controls), to answer where
+another agent believes an object is (Perspectives) and where an object is (location, the capability
+task). Evaluation prompts use objects and room pairs it never saw in those tasks.
 {how}
 What it is not: a model of a large LM's cognition. It is a controlled testbed for SOO tools, with
 known right answers, small enough to trace and fine-tune in seconds and to rebuild on a CPU.
@@ -42,20 +44,23 @@ intent, and scenarios it was never trained on (below, untrained) show how far th
 
 Reproduce: {reproduce}   (folder: {folder})
 """
+_POSITIONAL = ("How: the first build, trained with the cheap room always described first. It "
+               "learned a shortcut\n(burglar: the first-described room) and cannot say where an "
+               "object is: a deceiver by position.\nWith the description order swapped it tells "
+               "the burglar the truth (layout honest_first below).\n")
 HOW: dict[str, str] = {
-    "organism": "How: trained with the rooms described in both orders and a lookup warm-up, so "
-                "it must look up which room\nholds which object; the probe below reads that "
-                "from its residual stream.\n",
-    "organism-positional": "How: the first build, trained with the cheap room always described "
-                           "first. It learned a shortcut\n(burglar: the first-described room) and "
-                           "cannot say where an object is: a documented contrast, a deceiver\nby "
-                           "position. With the description order swapped it tells the burglar the "
-                           "truth.\n",
+    "organism": _POSITIONAL,
+    "organism-positional": _POSITIONAL,
+    "organism-lookup": "How: trained with the rooms described in both orders after a lookup "
+                       "warm-up, so it must look up\nwhich room holds which object (location "
+                       "below). It does not meet every behaviour target yet\n(targets table "
+                       "below).\n",
 }
+_OLD_BUILD = ("git checkout bfa1482 && soo-interp organism build --seed {seed} --out DIR  (the "
+              "first recipe)")
 REPRODUCE: dict[str, str] = {
-    "organism": "soo-interp organism build --seed {seed} --out DIR",
-    "organism-positional": "git checkout 246322d && soo-interp organism build --seed {seed} "
-                           "--out DIR",
+    "organism": _OLD_BUILD, "organism-positional": _OLD_BUILD,
+    "organism-lookup": "soo-interp organism build --seed {seed} --out DIR",
 }
 
 
@@ -65,5 +70,6 @@ def card(name: str = "organism") -> str:
     report = json.loads((folder / "report.json").read_text())
     seed = report["config"]["seed"]
     head = CARD.format(name=name, n_parameters=report["n_parameters"], how=HOW[name],
+                       arch=report.get("architecture", "Mistral"),
                        reproduce=REPRODUCE[name].format(seed=seed), folder=folder)
     return head + "\n" + (folder / "report.md").read_text()

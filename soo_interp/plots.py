@@ -391,6 +391,8 @@ def effect_heatmap(configs: pd.DataFrame, value: str = "effect", title: str | No
                 cbar_kws={"label": f"best {value}, points"})
     ax.set_title(title or f"best {value} by trained site")
     ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
 
 
 def organism_curve_plot(curve: pd.DataFrame, metrics: Sequence[str] | None = None,

@@ -56,7 +56,8 @@ class Config:
         out = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
+            out[f.name] = (v.to_dict() if isinstance(v, Config)
+                           else list(v) if isinstance(v, tuple) else v)
         return out
 
     @classmethod
@@ -69,7 +70,10 @@ class Config:
             )
         kwargs = {}
         for k, v in data.items():
-            default = names[k].default
+            f = names[k]
+            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            if isinstance(default, Config) and isinstance(v, dict):  # a nested config
+                v = type(default).from_dict(v)
             kwargs[k] = tuple(v) if isinstance(default, tuple) and isinstance(v, list) else v
         return cls(**kwargs)
 

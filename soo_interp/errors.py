@@ -52,3 +52,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class ExecutorError(SooError):
+    """An execution engine (Ray, submitit) that cannot be reached or used."""

@@ -44,8 +44,12 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers=None,
                    components=("attn", "mlp", "resid"), pooling: str = "last",
                    backend: str = "hooks", batch_size: int = 16) -> pd.DataFrame:
-    """Per-(layer, site) geometry of `base` vs `tuned` (two `LoadedModel`s of one architecture)
-    on the self and other prompts of `pairs`. Long format: layer, component, model, metric, value."""
+    """Per-(layer, site) geometry of `base` vs `tuned` (two models of one architecture, each a
+    `LoadedModel` or anything `as_loaded_model` accepts) on the self and other prompts of `pairs`.
+    Long format: layer, component, model, metric, value."""
+    from .models.wrap import as_loaded_model
+
+    base, tuned = as_loaded_model(base), as_loaded_model(tuned)
     pairs = validate_pairs(pairs)
     site_list = resolve_sites(base.model, layers, components)
     texts = [p.self_text for p in pairs] + [p.other_text for p in pairs]

@@ -22,6 +22,7 @@ from .metrics import (
 )
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts, token_ids
+from .models.wrap import as_loaded_model
 from .stats import summarize
 from .tracing import trace_sites
 
@@ -113,7 +114,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
             controls: bool | None = None) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
-    `lm` is a `LoadedModel` (from `load_model`). Self and other prompts of a batch of pairs run
+    `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and other prompts of a batch of pairs run
     in one forward; metrics are reduced inside the trace, so memory does not grow with depth.
     Without `pairs`, the built-in held-out SOO pairs are used. When the pairs carry control
     prompts (`controls=None`; `True` demands them, `False` skips them) it also reports
@@ -124,6 +125,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     from tqdm.auto import tqdm
 
     require_positive(batch_size=batch_size)
+    lm = as_loaded_model(lm)
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens)

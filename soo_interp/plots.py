@@ -318,7 +318,8 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
         ax.set_title(label)
         ax.set_xlabel("trained layer")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(title or "SOO fine-tuning by layer, against the sham control")

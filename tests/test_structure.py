@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "soo_interp"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "runs", "stats"),
+    ("errors", "config", "runs", "stats", "executors"),
     ("data",),
     ("models",),
     ("tracing",),

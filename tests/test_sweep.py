@@ -1,23 +1,46 @@
-"""The layer ablation runs end to end: every condition, layer and outcome is present, the base
-rows are the untouched model's, and SOO training moves latent SOO at its own site."""
+"""The layer ablation as independent cells: every condition, layer and outcome is present, the
+base rows are the untouched model's, SOO training moves latent SOO at its own site; finished
+cells are never recomputed (also after a kill), a changed config is refused, a failed cell is
+reported with its log and does not stop the others, and every executor gives the same table."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from soo_interp import load_model
 from soo_interp.cli import main
+from soo_interp.errors import ConfigError, ExecutorError
 from soo_interp.evaluation import perplexity
-from soo_interp.sweep import SweepConfig, sweep
+from soo_interp.sweep import SweepConfig, aggregate, sweep
+from soo_interp.training import TrainConfig
 
 
-def test_sweep_end_to_end(tiny_model_dir, tmp_path, capsys):
+def _cfg(**kw):
+    base = dict(train=TrainConfig(epochs=1, lr=5e-3), layers="0-1", seeds=(0,), n=2,
+                scenarios=("burglar", "perspectives"))
+    return SweepConfig(**{**base, **kw})
+
+
+def _run_ids(out: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["run_id"]
+            for p in (out / "cells").glob("*/run.json")}
+
+
+def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys):
     path = str(tiny_model_dir("llama", n_layers=2))
-    cfg = SweepConfig(layers="0-1", seeds=(0,), epochs=2, lr=5e-3, n=2,
-                      scenarios=("burglar", "perspectives"))
-    df = sweep(path, cfg, progress=False)
+    out = tmp_path / "sw"
+    res = sweep(path, _cfg(train=TrainConfig(epochs=2, lr=5e-3)), out, workers=1, progress=False)
+    df = res.df
+    assert res.ran == 4 and res.reused == 0 and not res.failed
     assert set(df.condition) == {"base", "soo", "sham"}
     assert set(df.train_layer) == {0, 1}
-    metrics = set(df.metric)
-    assert {"deceptive_rate", "honest_rate", "perplexity", "next_token_kl", "latent_soo"} <= metrics
+    assert {"deceptive_rate", "honest_rate", "perplexity", "next_token_kl", "latent_soo"} <= set(df.metric)
     base_ppl = df[(df.condition == "base") & (df.metric == "perplexity")].value
     assert base_ppl.iloc[0] == perplexity(load_model(path))
     soo = df[df.metric == "latent_soo"].set_index(["condition", "train_layer"]).value
@@ -25,26 +48,117 @@ def test_sweep_end_to_end(tiny_model_dir, tmp_path, capsys):
         assert soo[("soo", layer)] < soo[("base", layer)]
     kl = df[(df.metric == "next_token_kl")]
     assert set(kl.condition) == {"soo", "sham"} and (kl.value > 0).all()
+    cell = out / "cells" / "soo-L1.attn-mse-s0"
+    for name in ("adapter/adapter_model.safetensors", "adapter/train_log.parquet",
+                 "evaluation.parquet", "latent_soo.parquet", "outcomes.parquet", "run.json"):
+        assert (cell / name).is_file(), name
+    assert not list((out / "cells").glob(".*"))  # no partial folder left behind
 
-    out = tmp_path / "sw"
-    code = main(["sweep", "--model", path, "--layers", "1", "--epochs", "1", "--n", "2",
-                 "--no-sham", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    ids = _run_ids(out)
+    code = main(["sweep", "--model", path, "--layers", "0-1", "--epochs", "2", "--lr", "5e-3",
+                 "--n", "2", "--scenarios", "burglar,perspectives", "--workers", "1", "--quiet",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "cells: 0 run, 4 reused, 0 failed" in err and _run_ids(out) == ids
     got = pd.read_parquet(out / "sweep.parquet")
-    assert set(got.condition) == {"base", "soo"} and (out / "sweep.png").exists()
+    pd.testing.assert_frame_equal(got.fillna(-1), df.fillna(-1), check_dtype=False)
+    assert (out / "sweep.png").exists() and (out / "sweep.csv").exists()
 
 
-def test_sweep_plot_shows_every_seed_and_rates_on_0_1():
-    from soo_interp.plots import sweep_plot
+def test_sweep_refuses_changed_config_and_reports_failed_cell(tiny_model_dir, tmp_path, capsys):
+    path = str(tiny_model_dir("llama", n_layers=2))
+    out = tmp_path / "sw"
+    sweep(path, _cfg(layers="1", sham=False), out, workers=1, progress=False)
+    with pytest.raises(ConfigError, match="lr|train"):
+        sweep(path, _cfg(layers="1", sham=False, train=TrainConfig(epochs=1, lr=1e-3)), out,
+              workers=1, progress=False)
+    run_json = out / "cells" / "soo-L1.attn-mse-s0" / "run.json"
+    meta = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**meta, "config_hash": "0" * 16}))
+    with pytest.raises(ConfigError, match="soo-L1.attn-mse-s0 .* another config"):
+        sweep(path, _cfg(layers="1", sham=False), out, workers=1, progress=False)
+    run_json.write_text(json.dumps(meta))
+    # a cell that cannot be written fails alone; the grid grows by a layer and a seed meanwhile
+    (out / "cells" / ".soo-L0.attn-mse-s0.partial").write_text("not a folder")
+    code = main(["sweep", "--model", path, "--layers", "0-1", "--seeds", "0,1", "--no-sham",
+                 "--epochs", "1", "--lr", "5e-3", "--n", "2", "--scenarios",
+                 "burglar,perspectives", "--workers", "1", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cells: 2 run, 2 reused, 1 failed" in err
+    log = out / "logs" / "soo-L0.attn-mse-s0.log"
+    assert str(log) in err and "Traceback" in log.read_text()
+    assert {p.name for p in (out / "cells").iterdir() if not p.name.startswith(".")} == {
+        "base", "soo-L1.attn-mse-s0", "soo-L0.attn-mse-s1", "soo-L1.attn-mse-s1"}
 
-    rows = [dict(condition=c, train_layer=layer, seed=seed, scenario="burglar",
-                 metric="deceptive_rate", value=v, n=10)
-            for c, base in (("soo", 0.3), ("sham", 0.9))
-            for layer in (0, 1) for seed, v in ((0, base), (1, base + 0.1))]
-    fig = sweep_plot(pd.DataFrame(rows), panels=[("deceptive_rate", "burglar", "burglar")])
-    ax = fig.axes[0]
-    assert ax.get_ylim() == (-0.02, 1.02)
-    seeds = [ln for ln in ax.lines if ln.get_linestyle() == "None"]
-    assert sorted(v for ln in seeds for v in ln.get_ydata()) == sorted(r["value"] for r in rows)
-    means = {ln.get_label(): list(ln.get_ydata()) for ln in ax.lines if ln.get_linestyle() == "-"}
-    assert means["soo (mean)"] == pytest.approx([0.35, 0.35])
+
+def test_killed_sweep_resumes_without_recomputing(tiny_model_dir, tmp_path):
+    path = str(tiny_model_dir("llama", n_layers=2))
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "soo_interp", "sweep", "--model", path, "--layers", "0-1",
+           "--seeds", "0,1", "--epochs", "1", "--lr", "5e-3", "--n", "2", "--scenarios",
+           "burglar", "--workers", "1", "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while len(_run_ids(out)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _run_ids(out)
+    assert 2 <= len(before) < 7, "the sweep should be killed half-way"
+    mtimes = {n: (out / "cells" / n / "outcomes.parquet").stat().st_mtime_ns for n in before}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"cells: {7 - len(before)} run, {len(before)} reused, 0 failed" in done.stderr
+    after = _run_ids(out)
+    assert len(after) == 7 and {n: after[n] for n in before} == before
+    assert mtimes == {n: (out / "cells" / n / "outcomes.parquet").stat().st_mtime_ns for n in before}
+
+
+@pytest.mark.slow
+def test_executors_give_the_same_table(tiny_model_dir, tmp_path):
+    """Two local worker processes, a local Ray cluster and submitit's local executor run the
+    same cells as this process does, with identical results."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("submitit")
+    path = str(tiny_model_dir("llama", n_layers=2))
+    cfg = _cfg(layers="1")
+    serial = sweep(path, cfg, tmp_path / "serial", workers=1, progress=False).df
+    local = sweep(path, cfg, tmp_path / "local", workers=2, progress=False)
+    assert local.ran == 3
+    pd.testing.assert_frame_equal(local.df, serial)
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        on_ray = sweep(path, cfg, tmp_path / "ray", executor="ray", workers=2, progress=False)
+    finally:
+        ray.shutdown()
+    pd.testing.assert_frame_equal(on_ray.df, serial)
+    sub = sweep(path, cfg, tmp_path / "sub", executor="submitit", cluster="local", workers=2,
+                progress=False)
+    pd.testing.assert_frame_equal(sub.df, serial)
+    # results from several machines merge by folder: cells copied into one sweep aggregate alike
+    merged = tmp_path / "merged"
+    (merged / "cells").mkdir(parents=True)
+    (merged / "sweep.json").write_text((tmp_path / "ray" / "sweep.json").read_text())
+    for src, names in ((tmp_path / "ray", ("base",)), (tmp_path / "sub", ("soo-L1.attn-mse-s0", "sham-s0"))):
+        for n in names:
+            os.rename(src / "cells" / n, merged / "cells" / n)
+    pd.testing.assert_frame_equal(aggregate(merged), serial)
+
+
+def test_executor_errors_are_one_line(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    path = str(tiny_model_dir("llama", n_layers=2))
+    args = ["sweep", "--model", path, "--layers", "1", "--out", str(tmp_path / "sw"), "--quiet"]
+    with pytest.raises(ExecutorError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        sweep(path, _cfg(layers="1"), tmp_path / "a", executor="ray", address="127.0.0.1:1",
+              progress=False)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    for engine, extra in (("ray", "soo-interp[ray]"), ("submitit", "soo-interp[submitit]")):
+        assert main(args + ["--executor", engine, "--overwrite"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert extra in err and len(err.splitlines()) == 1
+    with pytest.raises(ConfigError, match="model object"):
+        sweep(load_model(path), _cfg(layers="1"), tmp_path / "b", workers=2, progress=False)

@@ -1,48 +1,70 @@
 """`soo-interp sweep`: which layer to train on? SOO vs sham adapters at each layer, with
-deception, control and capability outcomes -> sweep.parquet, sweep.csv (summary), sweep.png,
-run.json."""
+deception, control and capability outcomes. Each cell (one training run and its measurements)
+is its own folder under OUT/cells; rerunning the same command does only the missing cells.
+Then OUT/sweep.parquet, sweep.csv (summary), sweep.png, sweep.json."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+# training flags of the sweep: they set the TrainConfig every cell starts from
+_TRAIN_FLAGS = ("pooling", "epochs", "lr")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..executors import EXECUTORS
     from ..sweep import SweepConfig
     from .common import add_config_args
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
-    add_config_args(p, SweepConfig,
+    p.add_argument("--out", required=True, help="sweep folder (an existing sweep is resumed)")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing folder first")
+    add_config_args(p, SweepConfig, skip=("train",),
                     layers={"help": "layers to train on (default: all)"},
-                    component={"choices": ["attn", "mlp", "resid"]},
-                    loss={"choices": ["mse", "cosine", "kl_logits"]},
-                    pooling={"choices": ["last", "mean", "aligned"]},
+                    components={"help": "comma list of attn,mlp,resid to train at (default attn)"},
+                    losses={"help": "comma list of mse,cosine,kl_logits (default mse)"},
                     seeds={"help": "comma list of seeds (default 0)"},
                     sham={"help": "train the sham control runs (default; --no-sham skips them)"},
-                    n={"help": "prompts per scenario variant"})
+                    scenarios={"help": "comma list of scenarios (default: all)"},
+                    n={"help": "prompts per scenario variant (default 50)"})
+    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local worker processes (default), a Ray cluster, or submitit (Slurm)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="cells at once (default 2 local processes; 1 = in this process)")
+    p.add_argument("--address", default=None, help="Ray cluster address host:port "
+                   "(default: start a local one)")
+    p.add_argument("--cluster", default=None, choices=["local", "slurm"],
+                   help="submitit cluster (default: Slurm when available)")
+    p.add_argument("--slurm-partition", default=None, help="Slurm partition for submitit jobs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..plots import sweep_plot
-    from ..runs import check_out_dir, output_dir, set_seed, write_run_json
-    from ..sweep import SweepConfig, sweep
+    import dataclasses
+    from pathlib import Path
+
+    from ..errors import SooError
+    from ..sweep import SweepConfig, sweep, write_summary
     from .common import config_from_args
 
-    check_out_dir(args.out, args.overwrite, kind="sweep")
     cfg = config_from_args(SweepConfig, args)
-    set_seed(cfg.seeds[0])
-    with output_dir(args.out, args.overwrite, kind="sweep") as tmp:
-        df = sweep(args.model, cfg)
-        df.to_parquet(tmp / "sweep.parquet", index=False)
-        summary = (df.groupby(["condition", "train_layer", "scenario", "metric"], dropna=False)
-                   .value.agg(["mean", "std", "count"]).reset_index())
-        summary.to_csv(tmp / "sweep.csv", index=False)
-        fig = sweep_plot(df, title=f"{args.model}: SOO vs sham by trained layer ({cfg.component})")
-        fig.savefig(tmp / "sweep.png", dpi=120)
-        write_run_json(tmp, cfg.to_dict(), cfg.seeds[0], model=args.model)
-    print(f"wrote {args.out}/sweep.parquet, sweep.csv, sweep.png, run.json", file=sys.stderr)
+    train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
+    params = {"slurm_partition": args.slurm_partition} if args.slurm_partition else None
+    res = sweep(args.model, cfg, args.out, executor=args.executor, workers=args.workers,
+                address=args.address, cluster=args.cluster, executor_params=params,
+                overwrite=args.overwrite, progress=not args.quiet)
+    write_summary(args.out, res.df,
+                  title=f"{args.model}: SOO vs sham by trained layer ({','.join(cfg.components)})")
+    print(f"cells: {res.ran} run, {res.reused} reused, {len(res.failed)} failed; wrote "
+          f"{Path(args.out)}/sweep.parquet, sweep.csv, sweep.png", file=sys.stderr)
+    if res.failed:
+        logs = "; ".join(f"{s['name']}: {s.get('log')}" for s in res.failed)
+        raise SooError(f"{len(res.failed)} cell(s) failed (logs: {logs}); fix the cause and "
+                       "rerun the same command to run only those")

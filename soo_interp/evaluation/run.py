@@ -96,6 +96,9 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     scenario, variant, mirrored, prompt, honest, deceptive, objects, ...), classification, and
     the scorer's own columns (response, n_new_tokens | logp_honest, logp_deceptive, margin).
     """
+    from ..models.wrap import as_loaded_model
+
+    lm = as_loaded_model(lm)
     if scoring not in SCORINGS:
         raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
     records = build_records(scenarios, n, seed, mirrored, answer_format, split)

@@ -208,3 +208,17 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
     if not keys:
         raise ModelLoadError(f"adapter {adapter} holds no weights; retrain or re-save it")
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+def detach_adapter(peft_model: Any) -> torch.nn.Module:
+    """Remove an unmerged peft adapter and return the base model as it was. peft's `unload`
+    swaps each LoRA layer back through one path; a TransformerBridge reaches the same modules
+    through aliases too, so any LoRA layer still registered is swapped for its base layer."""
+    from peft.tuners.lora import LoraLayer
+
+    model = peft_model.unload()
+    for module in list(model.modules()):
+        for name, child in list(module._modules.items()):
+            if isinstance(child, LoraLayer):
+                module._modules[name] = child.get_base_layer()
+    return model

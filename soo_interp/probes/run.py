@@ -83,10 +83,13 @@ def check_config(cfg: ProbeConfig) -> list[Suite]:
 
 def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
                progress: bool = False, **overrides: Any) -> ProbeResults:
-    """Probe `lm` (a `LoadedModel`) on the configured suites at every (layer, site).
+    """Probe `lm` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured suites at every (layer, site).
 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """
+    from ..models.wrap import as_loaded_model
+
+    lm = as_loaded_model(lm)
     cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
     suites = check_config(cfg)
     sites = resolve_sites(lm.model, cfg.layers, cfg.components)

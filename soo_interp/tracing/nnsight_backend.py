@@ -17,7 +17,11 @@ _WRAPPED: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDic
 
 def nnsight_model(model: torch.nn.Module, tokenizer: Any = None) -> Any:
     """The nnsight wrapper of a loaded HF model, made once per model around a shadow copy that
-    shares its weights (nnsight patches each module's `forward`; the user's model keeps its own)."""
+    shares its weights (nnsight patches each module's `forward`; the user's model keeps its own). A wrapper the user made (see `as_loaded_model`) is used as it is."""
+    from ..models.wrap import user_wrapper
+
+    if user_wrapper(model, "nnsight") is not None:
+        return user_wrapper(model, "nnsight")
     if model not in _WRAPPED:
         from nnsight import TransformersModel
 

@@ -111,11 +111,18 @@ def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
     return Site(parse_layers(config.layer, n_layers(model))[0], config.component)
 
 
+# A TransformerLens TransformerBridge wraps each HF module it bridges, keeping the original under
+# this child name (q_proj -> q_proj._original_component).
+_BRIDGED = "_original_component"
+
+
 def linear_module_names(model: torch.nn.Module) -> list[str]:
-    """Distinct last-name parts of the model's linear layers (what `target_modules` may name)."""
+    """Distinct last-name parts of the model's linear layers (what `target_modules` may name),
+    also once a TransformerBridge has wrapped them."""
     from transformers.pytorch_utils import Conv1D
 
-    names = {n.rsplit(".", 1)[-1] for n, m in base_model(model).named_modules()
+    names = {n.removesuffix("." + _BRIDGED).rsplit(".", 1)[-1]
+             for n, m in base_model(model).named_modules()
              if isinstance(m, (torch.nn.Linear, Conv1D)) and n}
     return sorted(names)
 
@@ -126,12 +133,17 @@ def resolve_lora_targets(model: torch.nn.Module, config: TrainConfig) -> tuple[l
     targets = list(config.target_modules or arch_of(model).lora_targets)
     available = linear_module_names(model)
     bad = [t for t in targets if t not in available]
+    bridged = any(n.endswith("." + _BRIDGED) for n, _ in model.named_modules())
     if bad or not targets:
+        why = (" (a TransformerBridge has wrapped this model and renamed some of them; train "
+               "the model before bridging it, or name one of these)" if bridged else "")
         raise ConfigError(f"unsupported target module(s) {bad or targets}; this model's linear "
-                          f"modules are: {', '.join(available)}")
+                          f"modules are: {', '.join(available)}{why}")
     if "lm_head" in targets:
         raise ConfigError("lm_head cannot be a LoRA target here; choose from the decoder "
                           f"layers' linear modules: {', '.join(a for a in available if a != 'lm_head')}")
+    if bridged:
+        targets = [f"{t}.{_BRIDGED}" for t in targets]  # peft must wrap the Linear inside
     layers = None
     if config.layers_to_transform is not None:
         if not config.layers_to_transform:

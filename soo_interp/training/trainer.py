@@ -24,8 +24,9 @@ import torch
 from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
-from ..models.loading import LoadedModel, peft_deprecation_silenced
+from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silenced
 from ..models.sites import arch_of
+from ..models.wrap import as_loaded_model
 from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
 from .config import TrainConfig
@@ -89,9 +90,11 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     With `out_dir`, the folder becomes a peft adapter folder (`adapter_config.json`,
     `adapter_model.safetensors`) with `train_log.parquet` (rewritten at every checkpoint, so it
     grows as the run goes), `run.json` and `checkpoints/`, and `lm.model` is left as it was.
+    `lm`: a `LoadedModel` or any model `as_loaded_model` accepts.
     `resume=True` continues exactly from the newest checkpoint (a missing folder starts fresh);
     an existing folder is refused unless `resume` or `overwrite`.
     """
+    lm = as_loaded_model(lm)
     plan = prepare(lm, pairs, config, neutral_texts, eval_pairs)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = None
@@ -109,7 +112,7 @@ def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
     from transformers.pytorch_utils import Conv1D
 
     return any(isinstance(m, Conv1D) for n, m in model.named_modules()
-               if n.rsplit(".", 1)[-1] in targets)
+               if any(n.endswith("." + t) for t in targets))
 
 
 @contextlib.contextmanager
@@ -133,7 +136,7 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
         yield peft_model
     finally:
         if not keep_attached:
-            peft_model.unload()
+            detach_adapter(peft_model)
             for n, p in model.named_parameters():
                 p.requires_grad_(grad_flags.get(n, p.requires_grad))
             model.train(was_training)
@@ -288,6 +291,7 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
     if not seeds:
         raise ConfigError("no seeds given; pass e.g. --seeds 1,2,3")
     out = Path(out_dir)
+    lm = as_loaded_model(lm)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
     settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
     if resume and out.exists():

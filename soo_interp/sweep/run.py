@@ -1,0 +1,176 @@
+"""Driving a sweep: check the output folder, skip finished cells, run the rest on an executor,
+and aggregate whatever cell folders exist into one long DataFrame."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..data.pairs import PromptPair, soo_pairs
+from ..errors import ConfigError, OutputExistsError
+from .cells import CELLS, CellTask, run_cell, run_task
+from .grid import SweepConfig, cell_hash, plan_cells
+
+SWEEP_JSON = "sweep.json"
+_LOSS_LABEL = {"base": "none", "sham": "lm"}  # the sham control trains a plain LM loss
+COLUMNS = ["condition", "train_layer", "train_component", "loss", "seed", "scenario", "metric",
+           "value", "n"]
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """The aggregated long DataFrame, and what happened to each cell (`statuses`: name,
+    status done|failed, log; `ran`: cells computed now, `reused`: found finished)."""
+
+    df: pd.DataFrame
+    statuses: list[dict]
+    ran: int
+    reused: int
+
+    @property
+    def failed(self) -> list[dict]:
+        return [s for s in self.statuses if s["status"] == "failed"]
+
+
+def _model_layers(model: Any) -> tuple[str, int, Any]:
+    """(name, number of layers, LoadedModel or None): a name is resolved without loading
+    weights (workers load it); an object is wrapped as it is."""
+    if isinstance(model, str):
+        from transformers import AutoConfig
+
+        from ..models.loading import resolve_model_path
+
+        config = AutoConfig.from_pretrained(resolve_model_path(model))
+        return model, int(config.num_hidden_layers), None
+    from ..models import as_loaded_model
+
+    lm = as_loaded_model(model)
+    return lm.name, lm.n_layers, lm
+
+
+def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
+                 overwrite: bool) -> None:
+    """Accept an empty/new folder or a sweep of the same model and outcome settings (then its
+    finished cells are reused; the grid may grow); refuse anything else unless `overwrite`."""
+    meta = out / SWEEP_JSON
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        if not meta.is_file():
+            raise OutputExistsError(f"output folder {out} exists and is not a sweep; pass "
+                                    "--overwrite to replace it, or choose another --out")
+        old = json.loads(meta.read_text())
+        new = {"model": model, **cfg.outcome_key()}
+        was = {"model": old.get("model"), **SweepConfig.from_dict(old["config"]).outcome_key()}
+        diff = sorted(k for k in new if new[k] != was[k])
+        diff += sorted(f"train.{k}" for k in new["train"] if new["train"][k] != was["train"].get(k))
+        if diff:
+            raise ConfigError(f"{out} holds a sweep made with other settings ({', '.join(diff)} "
+                              "differ); rerun with the same settings to resume, choose another "
+                              "--out, or pass --overwrite")
+    elif out.exists() and overwrite:
+        shutil.rmtree(out)
+    from ..runs import atomic_write_json, run_metadata
+
+    atomic_write_json(meta, {**run_metadata(cfg.to_dict(), cfg.seeds[0]), "model": model,
+                             "layers": list(layers)})
+
+
+def _finished(out: Path, name: str, digest: str) -> bool:
+    run_json = out / CELLS / name / "run.json"
+    if not run_json.is_file():
+        return False
+    found = json.loads(run_json.read_text()).get("config_hash")
+    if found != digest:
+        raise ConfigError(f"cell {name} in {out / CELLS} was made with another config (hash "
+                          f"{found}, this sweep {digest}); remove that cell folder, choose another "
+                          "--out, or pass --overwrite")
+    return True
+
+
+def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptPair] | None = None,
+          *, executor: str = "local", workers: int | None = None, address: str | None = None,
+          cluster: str | None = None, executor_params: dict | None = None,
+          load: dict | None = None, overwrite: bool = False, progress: bool = True) -> SweepResult:
+    """Run the sweep's missing cells into `out` and aggregate all of them.
+
+    `model`: a name or path (each worker loads it with `load_model(model, **load)`), or a model
+    object `as_loaded_model` accepts (then the cells run one after another in this process, on
+    that object). `executor`: `local` (`workers` processes, default 2), `ray` (`address` of a
+    cluster, default a local one) or `submitit` (`cluster` local|slurm, `executor_params` for
+    `update_parameters`). The output folder must be visible to every worker (on a cluster: a
+    shared filesystem)."""
+    from ..executors import run_tasks
+    from ..models.sites import parse_layers
+
+    out = Path(out)
+    name, n_layers, lm = _model_layers(model)
+    if lm is not None and (executor != "local" or (workers or 1) > 1):
+        raise ConfigError("a model object can only be swept in this process (executor local, "
+                          "workers 1); pass a name or path to run cells in parallel")
+    layers = parse_layers(cfg.layers, n_layers)
+    pairs = list(pairs) if pairs is not None else soo_pairs("train")
+    _prepare_out(out, cfg, name, layers, overwrite)
+    todo, reused = [], 0
+    for cell in plan_cells(cfg, layers):
+        digest = cell_hash(cfg, cell, name, pairs)
+        if _finished(out, cell.name, digest):
+            reused += 1
+        else:
+            todo.append(CellTask(str(out), cell, cfg, name, dict(load or {}), pairs, digest))
+    fn = run_task if lm is None else (lambda task: run_cell(lm, task))
+    statuses = run_tasks(fn, todo, [t.cell.name for t in todo], executor=executor,
+                         workers=1 if lm is not None else workers, address=address,
+                         log_dir=out / "logs" / "submitit", cluster=cluster,
+                         params=executor_params, progress=progress) if todo else []
+    ran = sum(bool(s.get("ran")) for s in statuses)
+    return SweepResult(aggregate(out), statuses, ran, reused)
+
+
+def aggregate(out: str | Path) -> pd.DataFrame:
+    """The long sweep table from the finished cell folders in `out` (whoever ran them): base
+    and sham outcomes repeated at every trained (layer, site) of the grid, latent SOO read at
+    that site. Columns: condition, train_layer, train_component, loss, seed, scenario, metric, value, n."""
+    out = Path(out)
+    cells = []
+    for run_json in sorted((out / CELLS).glob("*/run.json")):
+        meta = json.loads(run_json.read_text())
+        cells.append((meta["cell"], pd.read_parquet(run_json.parent / "outcomes.parquet")))
+    meta = json.loads((out / SWEEP_JSON).read_text())
+    cfg = SweepConfig.from_dict(meta["config"])
+    soo_cells = [c for c, _ in cells if c["condition"] == "soo"]
+    grid = {(c["layer"], c["component"]) for c in soo_cells}
+    grid |= {(layer, comp) for layer in meta["layers"] for comp in cfg.components}
+    frames = []
+    for cell, rows in cells:
+        behaviour = rows[rows.metric != "latent_soo"]
+        soo = rows[rows.metric == "latent_soo"].set_index(["layer", "component"])
+        at = [(cell["layer"], cell["component"])] if cell["condition"] == "soo" else sorted(grid)
+        for layer, comp in at:
+            if (layer, comp) not in soo.index:
+                continue
+            own = soo.loc[[(layer, comp)]].reset_index(drop=True)
+            frames.append(pd.concat([behaviour, own], ignore_index=True).assign(
+                condition=cell["condition"], train_layer=layer, train_component=comp,
+                loss=_LOSS_LABEL.get(cell["condition"], cell["loss"]), seed=cell["seed"]))
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def write_summary(out: str | Path, df: pd.DataFrame, title: str | None = None) -> None:
+    """sweep.parquet, sweep.csv (mean, sd, count over seeds) and sweep.png, each atomically."""
+    from ..plots import sweep_plot
+    from ..runs import atomic_path
+
+    out = Path(out)
+    keys = ["condition", "train_layer", "train_component", "loss", "scenario", "metric"]
+    summary = df.groupby(keys, dropna=False).value.agg(["mean", "std", "count"]).reset_index()
+    with atomic_path(out / "sweep.parquet") as p:
+        df.to_parquet(p, index=False)
+    with atomic_path(out / "sweep.csv") as p:
+        summary.to_csv(p, index=False)
+    with atomic_path(out / "sweep.png") as p:
+        sweep_plot(df, title=title).savefig(p, dpi=120, format="png")

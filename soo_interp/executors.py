@@ -42,7 +42,8 @@ def _failed(name: str, error: BaseException) -> dict:
     return {"name": name, "status": "failed", "log": None, "error": f"{type(error).__name__}: {error}"}
 
 
-def _local(fn: TaskFn, tasks: Sequence[Any], workers: int, names: Sequence[str]) -> Iterator[tuple[dict, int]]:
+def _local(fn: TaskFn, tasks: Sequence[Any], workers: int,
+           names: Sequence[str]) -> Iterator[tuple[dict, int]]:
     if workers <= 1:
         for task in tasks:
             yield fn(task), 1

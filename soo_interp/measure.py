@@ -114,8 +114,9 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
             controls: bool | None = None) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
-    `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and other prompts of a batch of pairs run
-    in one forward; metrics are reduced inside the trace, so memory does not grow with depth.
+    `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and
+    other prompts of a batch of pairs run in one forward; metrics are reduced inside the trace,
+    so memory does not grow with depth.
     Without `pairs`, the built-in held-out SOO pairs are used. When the pairs carry control
     prompts (`controls=None`; `True` demands them, `False` skips them) it also reports
     `floor_mse`, `ceiling_mse` and the scale-free `normalised_soo` (see `soo_interp.metrics`).

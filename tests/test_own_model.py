@@ -16,6 +16,8 @@ from soo_interp.probes import ProbeConfig, fit_probes
 from soo_interp.sweep import SweepConfig, sweep
 from soo_interp.training import TrainConfig
 
+# users still hold the deprecated LanguageModel; accepting it is the point
+pytestmark = pytest.mark.filterwarnings("ignore:LanguageModel is deprecated")
 KINDS = ("loaded", "pair", "nnsight_language", "nnsight_transformers", "bridge")
 PAIRS = soo_pairs("test")[:6]
 

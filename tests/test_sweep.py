@@ -62,7 +62,7 @@ def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys):
     assert code == 0, err
     assert "cells: 0 run, 4 reused, 0 failed" in err and _run_ids(out) == ids
     got = pd.read_parquet(out / "sweep.parquet")
-    pd.testing.assert_frame_equal(got.fillna(-1), df.fillna(-1), check_dtype=False)
+    pd.testing.assert_frame_equal(got.astype(object).fillna(-1), df.astype(object).fillna(-1))
     assert (out / "sweep.png").exists() and (out / "sweep.csv").exists()
 
 

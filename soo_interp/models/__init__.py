@@ -17,8 +17,8 @@ from .tokenize import Batch, encode, pad_ids, token_ids
 from .wrap import as_loaded_model
 
 __all__ = [
-    "ARCHITECTURES", "COMPONENTS", "Batch", "LoadedModel", "Site", "arch_of", "as_loaded_model", "attach_adapter",
-    "check_sites", "encode", "load_model", "load_tokenizer", "n_layers", "pad_ids",
+    "ARCHITECTURES", "COMPONENTS", "Batch", "LoadedModel", "Site", "arch_of", "as_loaded_model",
+    "attach_adapter", "check_sites", "encode", "load_model", "load_tokenizer", "n_layers", "pad_ids",
     "parse_components", "parse_layers", "resolve_sites", "site_module", "tl_hook_name",
     "token_ids",
 ]

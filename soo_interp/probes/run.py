@@ -83,7 +83,8 @@ def check_config(cfg: ProbeConfig) -> list[Suite]:
 
 def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
                progress: bool = False, **overrides: Any) -> ProbeResults:
-    """Probe `lm` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured suites at every (layer, site).
+    """Probe `lm` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured
+    suites at every (layer, site).
 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """

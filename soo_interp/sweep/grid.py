@@ -13,7 +13,6 @@ from ..errors import ConfigError
 from ..training.config import LOSSES, TrainConfig
 
 
-
 def _sweep_train_defaults() -> TrainConfig:
     return TrainConfig(epochs=15, lr=1e-4)
 

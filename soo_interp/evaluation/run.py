@@ -98,9 +98,9 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     """
     from ..models.wrap import as_loaded_model
 
-    lm = as_loaded_model(lm)
     if scoring not in SCORINGS:
         raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
+    lm = as_loaded_model(lm)
     records = build_records(scenarios, n, seed, mirrored, answer_format, split)
     scorers = ("generate", "logprob") if scoring == "both" else (scoring,)
     if "generate" in scorers:

@@ -42,6 +42,7 @@ class MeasureConfig(Config):
     seed: int = 0
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
     raw: bool = False                   # figures show raw MSE instead of the normalised overlap
+    remote: bool | str = False          # nnsight remote execution (NDIF), or "local" stand-in
 
 
 def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: str,
@@ -99,7 +100,9 @@ def _batch_values(lm: Any, chunk: Sequence[PromptPair], site_list: list, pooling
 
     with torch.no_grad():
         res = trace_sites(lm, encode(lm.tokenizer, texts, add_bos), site_list, reduce, backend)
-        out = torch.stack([res[s] for s in site_list])  # [S, M, B] or [S, kB, D]
+        # each site was reduced on its own device; only the small results move
+        dev = res[site_list[0]].device
+        out = torch.stack([res[s].to(dev) for s in site_list])  # [S, M, B] or [S, kB, D]
         if pooling != "aligned":
             out = metrics(lambda a, b: pooled_metrics(out[:, a * B:(a + 1) * B],
                                                       out[:, b * B:(b + 1) * B])).transpose(0, 1)
@@ -111,7 +114,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
             backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
             progress: bool = True, model_name: str | None = None,
             max_prompt_tokens: int | None = None,
-            controls: bool | None = None) -> pd.DataFrame:
+            controls: bool | None = None, remote: bool | str = False) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
     `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and
@@ -121,12 +124,16 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     prompts (`controls=None`; `True` demands them, `False` skips them) it also reports
     `floor_mse`, `ceiling_mse` and the scale-free `normalised_soo` (see `soo_interp.metrics`).
     Columns: model, backend, pooling, pair_id, template, layer, component, metric, value.
+    `remote=True` runs the traces on NDIF through nnsight (the same reductions, shipped with the
+    request; `backend` becomes nnsight); `remote="local"` runs nnsight's offline stand-in.
     """
     import numpy as np
     from tqdm.auto import tqdm
 
     require_positive(batch_size=batch_size)
     lm = as_loaded_model(lm)
+    if remote:
+        lm, backend = dataclasses.replace(lm, remote=remote), "nnsight"
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens)
@@ -171,7 +178,8 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
         df = measure(lm, pairs, layers=config.layers, components=config.components,
                      pooling=config.pooling, backend=config.backend,
                      batch_size=config.batch_size, add_bos=config.add_bos, progress=progress,
-                     max_prompt_tokens=config.max_prompt_tokens)
+                     max_prompt_tokens=config.max_prompt_tokens,
+                     remote=config.remote)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         metric = "latent_soo" if config.raw else None  # None: normalised when measured

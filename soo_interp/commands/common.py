@@ -18,11 +18,36 @@ def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> No
     p.add_argument("--model", default=default, required=default is None,
                    help="hub id, local save_pretrained folder, or 'organism' (built in)")
     p.add_argument("--adapter", default=None, help="peft adapter folder to apply to the model")
+    add_placement_args(p)
+
+
+def add_placement_args(p: argparse.ArgumentParser) -> None:
+    """How the model is loaded and placed: dtype, device or device map, quantization."""
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--load-in-4bit", action="store_true", help="NF4 quantisation (CUDA only)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when available)")
+    p.add_argument("--device-map", default=None,
+                   help="accelerate device map: auto | balanced | sequential | JSON mapping of "
+                        "module names to devices (or a .json file); devices may be cpu or disk")
+    p.add_argument("--max-memory", default=None, help="per device, e.g. 0=70GiB,1=70GiB,cpu=200GiB")
+    p.add_argument("--offload-folder", default=None, help="folder for layers offloaded to disk")
+    p.add_argument("--quantization", default=None, choices=["4bit", "8bit"],
+                   help="bitsandbytes quantization (CUDA only; pip install 'soo-interp[quant]')")
+    p.add_argument("--load-in-4bit", dest="quantization", action="store_const", const="4bit",
+                   help="same as --quantization 4bit (NF4, the paper's setting)")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow model code from the hub (off by default)")
+
+
+# the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
+REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "choices": [True, "local"],
+               "help": "trace on NDIF through nnsight (needs NDIF_API_KEY); '--remote local' runs "
+                       "nnsight's offline stand-in for the remote path"}
+
+
+def load_kwargs(args: argparse.Namespace) -> dict:
+    """`load_model` keyword arguments from the placement flags."""
+    return {k: getattr(args, k) for k in ("dtype", "device", "device_map", "max_memory",
+                                          "offload_folder", "quantization", "trust_remote_code")}
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
@@ -33,9 +58,13 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 def load_from_args(args: argparse.Namespace):
     from ..models import load_model
 
-    return load_model(args.model, dtype=args.dtype, device=args.device,
-                      load_in_4bit=args.load_in_4bit, trust_remote_code=args.trust_remote_code,
-                      adapter=args.adapter)
+    if getattr(args, "remote", None):  # nothing is loaded here but the config and tokenizer
+        from ..models.wrap import remote_model
+        from ..tracing.nnsight_backend import check_remote
+
+        check_remote(args.remote)
+        return remote_model(args.model, args.remote)
+    return load_model(args.model, adapter=args.adapter, **load_kwargs(args))
 
 
 def int_list_arg(spec: str) -> list[int]:

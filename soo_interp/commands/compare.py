@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     from ..models import load_model
     from ..plots import geometry_plot
     from ..runs import check_out_dir, output_dir, set_seed, write_run_json
-    from .common import config_from_args
+    from .common import config_from_args, load_kwargs
 
     if not args.adapter:
         raise ConfigError("compare needs --adapter DIR (the tuned model is the base + adapter)")
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = config_from_args(CompareConfig, args)
     set_seed(cfg.seed)
     pairs = load_pairs(args.pairs) if args.pairs else soo_pairs("test")
-    kw = dict(dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code)
+    kw = load_kwargs(args)
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite, kind="compare") as tmp:

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
+from .common import (
+    REMOTE_FLAG,
+    add_config_args,
+    add_model_args,
+    add_output_args,
+    config_from_args,
+    load_from_args,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "model's context)"},
         raw={"action": "store_const", "const": True,
              "help": "figures show raw latent SOO (MSE, log scale) instead of the normalised "
-                     "overlap"})
+                     "overlap"},
+        remote=REMOTE_FLAG)
     p.set_defaults(func=run)
 
 

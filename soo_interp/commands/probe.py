@@ -7,7 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
+from .common import (
+    REMOTE_FLAG,
+    add_config_args,
+    add_model_args,
+    add_output_args,
+    config_from_args,
+    load_from_args,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
         batch_size={"help": "prompts per forward (default 16)"},
         cache_dir={"help": "folder caching traced activations so a suite is traced once per "
-                   "model"})
+                   "model"},
+        remote=REMOTE_FLAG)
     p.add_argument("--compare", nargs=2, metavar=("BASE_RUN", "TUNED_RUN"), default=None,
                    help="compute signatures between two probe runs instead of probing a model")
     p.add_argument("--trained-site", default=None,

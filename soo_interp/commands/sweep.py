@@ -14,7 +14,7 @@ _TRAIN_FLAGS = ("pooling", "epochs", "lr")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..executors import EXECUTORS
     from ..sweep import SweepConfig
-    from .common import add_config_args
+    from .common import add_config_args, add_placement_args
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="submitit cluster (default: Slurm when available)")
     p.add_argument("--slurm-partition", default=None, help="Slurm partition for submitit jobs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_placement_args(p)
     p.set_defaults(func=run)
 
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
 
     from ..errors import SooError
     from ..sweep import SweepConfig, sweep, write_summary
-    from .common import config_from_args
+    from .common import config_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)
     train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     params = {"slurm_partition": args.slurm_partition} if args.slurm_partition else None
     res = sweep(args.model, cfg, args.out, executor=args.executor, workers=args.workers,
                 address=args.address, cluster=args.cluster, executor_params=params,
-                overwrite=args.overwrite, progress=not args.quiet)
+                load=load_kwargs(args), overwrite=args.overwrite, progress=not args.quiet)
     write_summary(args.out, res.df,
                   title=f"{args.model}: SOO vs sham by trained layer ({','.join(cfg.components)})")
     print(f"cells: {res.ran} run, {res.reused} reused, {len(res.failed)} failed; wrote "

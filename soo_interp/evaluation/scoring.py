@@ -38,7 +38,9 @@ def _check_records(records: Sequence[Any]) -> list[Any]:
 
 
 def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    from ..models.placement import input_device
+
+    return input_device(model)
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:

@@ -22,9 +22,27 @@ def model_fingerprint(model: Any) -> str:
     if config is not None:
         cfg = {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
         h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    offloaded = _offloaded(model)
     with torch.no_grad():
         for name, p in model.named_parameters():
+            p = offloaded.get(name, p) if p.device.type == "meta" else p
+            if p.device.type == "meta":  # nothing to read: name, shape and dtype only
+                h.update(f"{name}:{tuple(p.shape)}:{p.dtype}:meta;".encode())
+                continue
             flat = p.detach().reshape(-1)
             head, tail = flat[:4096].double().sum().item(), flat[-4096:].double().sum().item()
             h.update(f"{name}:{tuple(p.shape)}:{p.dtype}:{head:.10e}:{tail:.10e};".encode())
     return h.hexdigest()[:32]
+
+
+def _offloaded(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights accelerate offloaded (to the CPU or disk) under a device map, by parameter name:
+    the model itself holds only meta tensors for them."""
+    out = {}
+    for mod_name, module in model.named_modules():
+        hook = getattr(module, "_hf_hook", None)
+        weights = getattr(hook, "weights_map", None) if getattr(hook, "offload", False) else None
+        if weights is not None:
+            for pname, _ in module.named_parameters(recurse=False):
+                out[f"{mod_name}.{pname}" if mod_name else pname] = weights[pname]
+    return out

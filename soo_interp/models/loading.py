@@ -28,12 +28,15 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 
 @dataclasses.dataclass
 class LoadedModel:
-    """A model with its tokenizer. Unpacks as `model, tokenizer = load_model(...)`."""
+    """A model with its tokenizer. Unpacks as `model, tokenizer = load_model(...)`. `remote`:
+    trace through nnsight's remote execution (True: NDIF; "local": nnsight's offline stand-in
+    for the remote path) instead of running the model here."""
 
     model: torch.nn.Module
     tokenizer: Any
     name: str
     adapter: str | None = None
+    remote: bool | str = False
 
     def __iter__(self) -> Iterator[Any]:
         yield self.model
@@ -49,7 +52,10 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go (the input embedding's device, also under a device map)."""
+        from .placement import input_device
+
+        return input_device(self.model)
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
@@ -83,23 +89,6 @@ def resolve_model_path(name_or_path: str) -> str:
     return str(folder)
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The device to load onto (default: CUDA when available), refusing one that is unknown or
-    absent here before any weights are read."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ModelLoadError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
-    count = {"cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-             "mps": int(torch.backends.mps.is_available())}.get(dev.type)
-    if count is not None and (count == 0 or (dev.index or 0) >= count):
-        raise ModelLoadError(f"device {device!r} is not available on this machine ({count} "
-                             f"{dev.type} device(s)); use --device cpu or an existing device")
-    return dev
-
-
 def short(e: BaseException, limit: int = 240) -> str:
     """A library's error message cut to its first line and `limit` characters (some run to
     thousands of characters, listing every tensor)."""
@@ -128,39 +117,48 @@ def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
 
 
 def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32",
-               device: str | None = None, load_in_4bit: bool = False,
+               device: str | None = None, device_map: str | dict | None = None,
+               max_memory: str | dict | None = None, quantization: str | None = None,
+               offload_folder: str | None = None, load_in_4bit: bool = False,
                trust_remote_code: bool = False, adapter: str | None = None,
                merge_adapter: bool = True) -> LoadedModel:
     """Load a causal LM and its tokenizer in eval mode.
 
     `name_or_path`: a hub id, a local `save_pretrained` folder, or `"organism"` (built in).
-    `load_in_4bit` (NF4, as in the paper) needs CUDA and bitsandbytes. `adapter`: a peft adapter
-    folder; it must fit the base model, and is merged into the weights unless
-    `merge_adapter=False` (keep it as a `PeftModel`, e.g. to continue training).
+    Large models: `device_map` ("auto", "balanced", "sequential", or a dict of module name ->
+    device, where a device may be "cpu" or "disk") with `max_memory` and `offload_folder` places
+    the layers with accelerate; the model is then never moved with `.to()`. `quantization`
+    "4bit" (NF4, as in the paper; `load_in_4bit=True` is the same) or "8bit" needs CUDA and
+    bitsandbytes. `adapter`: a peft adapter folder; it must fit the base model, and is merged
+    into the weights unless `merge_adapter=False` (keep it as a `PeftModel`).
     """
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # per-tensor loading bars drown our own progress output
-    path = resolve_model_path(name_or_path)
-    device = resolve_device(device)
-    kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
-    if load_in_4bit:
-        if not torch.cuda.is_available():
-            raise ModelLoadError("load_in_4bit needs a CUDA GPU; drop --load-in-4bit on CPU")
-        from transformers import BitsAndBytesConfig
+    from .placement import parse_device_map, parse_max_memory, quantization_config, resolve_device
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"])
-        kwargs["device_map"] = {"": 0}
+    hf_logging.disable_progress_bar()  # per-tensor loading bars drown our own progress output
+    quantization = "4bit" if load_in_4bit else quantization
+    device = resolve_device(device)
+    device_map = parse_device_map(device_map)
+    dtype = resolve_dtype(dtype)
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    quant = quantization_config(quantization, dtype)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        device_map = device_map or {"": 0}
+    if device_map is not None:
+        kwargs.update(device_map=device_map, max_memory=parse_max_memory(max_memory),
+                      offload_folder=offload_folder)
+    path = resolve_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, UnpicklingError) as e:
         raise ModelLoadError(f"cannot load model {name_or_path!r}: {short(e)}; check that the "
                              "folder or hub id holds a complete causal LM checkpoint") from e
     arch_of(model)  # unsupported families fail here, before any work
-    if not load_in_4bit:
+    if device_map is None:
         model.to(device)
     tok = load_tokenizer(path, trust_remote_code)
     if adapter is not None:

@@ -78,3 +78,17 @@ def as_loaded_model(obj: Any, tokenizer: Any = None, name: str | None = None) ->
         raise ModelLoadError("the tokenizer has no pad token; set one first, e.g. "
                              "tokenizer.pad_token = tokenizer.eos_token")
     return LoadedModel(model=hf, tokenizer=tokenizer, name=_name(hf, name))
+
+
+def remote_model(name: str, remote: bool | str = True) -> LoadedModel:
+    """A hub model traced through nnsight's remote execution (NDIF; `remote="local"`: nnsight's
+    offline stand-in, which loads the weights here): only its config and tokenizer are loaded."""
+    import dataclasses
+
+    from nnsight import TransformersModel
+
+    from .loading import load_tokenizer, resolve_model_path
+
+    path = resolve_model_path(name)
+    obj = TransformersModel(path, task="text-generation", tokenizer=load_tokenizer(path))
+    return dataclasses.replace(as_loaded_model(obj, name=name), remote=remote)

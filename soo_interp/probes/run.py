@@ -47,6 +47,7 @@ class ProbeConfig(Config):
     add_bos: bool | None = None
     cache_dir: str | None = None               # reuse traced activations across runs
     seed: int = 0
+    remote: bool | str = False                 # collect activations through nnsight remote (NDIF)
 
 
 @dataclasses.dataclass
@@ -90,8 +91,10 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     """
     from ..models.wrap import as_loaded_model
 
-    lm = as_loaded_model(lm)
     cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
+    lm = as_loaded_model(lm)
+    if cfg.remote:  # activations are traced remotely; only pooled vectors come back
+        lm = dataclasses.replace(lm, remote=cfg.remote)
     suites = check_config(cfg)
     sites = resolve_sites(lm.model, cfg.layers, cfg.components)
     name = model_name or getattr(lm, "name", None) or "model"

@@ -127,12 +127,8 @@ def _adapter_on(model: Any, adapter: Path) -> Iterator[tuple[Any, Any]]:
     the same module with the adapter switched off; the model is restored afterwards."""
     from ..models.loading import attach_adapter, detach_adapter
 
-    import warnings
-
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    with warnings.catch_warnings():  # transformers' deprecation notice, raised inside peft
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        peft_model = attach_adapter(model, adapter, merge=False).eval()
+    peft_model = attach_adapter(model, adapter, merge=False).eval()
     try:
         yield peft_model, _AdapterOff(peft_model)
     finally:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import ConfigError
+from ..models.placement import input_device
 from ..models.sites import Site, check_sites
 from ..models.tokenize import Batch
 from .hooks import StopForward, first_tensor
@@ -27,21 +28,28 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
 
     `model` is a `LoadedModel` or a Hugging Face causal LM. Gradients flow when the caller has
     them enabled (the hooks backend is what the trainer uses); wrap in `torch.no_grad()` to
-    measure. `stop_early` ends the forward after the last site (no logits are computed).
+    measure. `stop_early` ends the forward after the last site (no logits are computed). A
+    model with `remote` set runs through nnsight's remote execution.
     """
     hf = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
     tokenizer = getattr(model, "tokenizer", None)
+    remote = getattr(model, "remote", False)
+    if remote:  # remote execution is nnsight's: the same reductions, shipped with the request
+        from .nnsight_backend import check_remote
+
+        check_remote(remote)
+        backend = "nnsight"
     sites = sorted(set(sites))
     if not sites:
         raise ConfigError("no sites to trace; give at least one layer and component")
     check_sites(hf, sites)
-    batch = batch.to(next(hf.parameters()).device)
+    batch = batch.to(input_device(hf))
     if backend == "hooks":
         from .hooks import trace_with_hooks
         return trace_with_hooks(hf, batch, sites, reduce_fn, stop_early)
     if backend == "nnsight":
         from .nnsight_backend import trace_with_nnsight
-        return trace_with_nnsight(hf, tokenizer, batch, sites, reduce_fn, stop_early)
+        return trace_with_nnsight(hf, tokenizer, batch, sites, reduce_fn, stop_early, remote)
     if backend == "transformer_lens":
         from .tl_backend import trace_with_transformer_lens
         return trace_with_transformer_lens(hf, tokenizer, batch, sites, reduce_fn, stop_early)

@@ -36,17 +36,38 @@ def _envoy(root: Any, path: str) -> Any:
     return node
 
 
+def check_remote(remote: bool | str) -> None:
+    """Remote execution on NDIF needs an API key; say how to set one (the local stand-in does not)."""
+    if remote is True:
+        from nnsight import CONFIG
+
+        if not CONFIG.API.APIKEY:
+            from ..errors import ConfigError
+
+            raise ConfigError("remote execution needs an NDIF API key: get one at "
+                              "https://login.ndif.us, then export NDIF_API_KEY=<key> (or run "
+                              "nnsight.CONFIG.set_default_api_key('<key>') once)")
+
+
 def trace_with_nnsight(model: torch.nn.Module, tokenizer: Any, batch: Batch,
                        sites: Sequence[Site], reduce_fn: Callable[..., Any],
-                       stop_early: bool = True) -> dict[Site, Any]:
+                       stop_early: bool = True, remote: bool | str = False) -> dict[Site, Any]:
+    """One trace; with `remote`, nnsight serialises it (our reductions go by value, since the
+    server has no soo_interp) and runs it on NDIF, or offline with remote="local"."""
+    import nnsight
+
     arch = arch_of(model)
     nn_model = nnsight_model(model, tokenizer)
     nn_model._module.train(model.training)  # the shadow follows the model's train/eval mode
-    values: list[Any] = []  # created outside the trace: appended values survive it
-    with nn_model.trace(batch.as_kwargs()) as tracer:
+    if remote:
+        nnsight.register("soo_interp")
+    mask = batch.attention_mask
+    with nn_model.trace(batch.as_kwargs(), remote=remote) as tracer:
+        values = []
         for site in sites:  # already in forward order
             act = first_tensor(_envoy(nn_model, arch.module_path(site)).output)
-            values.append(reduce_fn(site, act, batch.attention_mask))
+            values.append(reduce_fn(site, act, mask.to(act.device)))
+        values = nnsight.save(values)  # only saved values leave a (remote) trace
         if stop_early:
             tracer.stop()
     return dict(zip(sites, values))

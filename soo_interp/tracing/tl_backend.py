@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import UnsupportedArchitectureError
+from ..models.placement import input_device
 from ..models.sites import Site, tl_hook_name
 from ..models.tokenize import Batch
 from .hooks import StopForward
@@ -31,7 +32,7 @@ def tl_bridge(model: torch.nn.Module, tokenizer: Any = None) -> Any:
         try:
             _BRIDGES[model] = TransformerBridge.boot_transformers(
                 name, hf_model=shadow_copy(model), tokenizer=tokenizer,
-                device=str(next(model.parameters()).device),
+                device=str(input_device(model)),
                 dtype=next(model.parameters()).dtype)
         except Exception as e:  # noqa: BLE001 - TL raises many types for unknown models
             raise UnsupportedArchitectureError(
@@ -50,7 +51,7 @@ def trace_with_transformer_lens(model: torch.nn.Module, tokenizer: Any, batch: B
 
     def hook_for(site: Site) -> Callable[..., None]:
         def hook(act: torch.Tensor, hook: Any) -> None:
-            results[site] = reduce_fn(site, act, batch.attention_mask)
+            results[site] = reduce_fn(site, act, batch.attention_mask.to(act.device))
             if stop_early and site == last:
                 raise StopForward
 

@@ -10,6 +10,7 @@ import torch
 
 from ..data.pairs import PromptPair
 from ..errors import TrainingError
+from ..models.placement import input_device
 from ..models.tokenize import encode
 from .config import TrainConfig
 from .losses import capability_kl, pair_losses
@@ -62,7 +63,7 @@ def train_step(model: Any, tok: Any, state: TrainState, plan: Plan, config: Trai
           autocast: Callable[[], Any], stop: dict[str, int | None]) -> dict[str, float] | None:
     """One optimizer step over the next accumulation group; the values to log, or None when a
     signal arrived mid-step (the partial gradients are dropped and the step is not taken)."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     per_epoch, _ = plan_steps(len(plan.pairs), config)
     epoch, k = state.position(per_epoch)
     group = epoch_groups(len(plan.pairs), config, epoch)[k]

@@ -25,6 +25,7 @@ from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silenced
+from ..models.placement import input_device, materialize_offloaded_lora
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
 from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
@@ -132,6 +133,7 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
                       bias="none", task_type="CAUSAL_LM")
     with peft_deprecation_silenced():
         peft_model = get_peft_model(model, lora)
+    materialize_offloaded_lora(peft_model, config.seed)
     try:
         yield peft_model
     finally:
@@ -178,7 +180,7 @@ def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
     from tqdm.auto import tqdm
 
     model, tok = lm.model, lm.tokenizer
-    device = next(model.parameters()).device
+    device = input_device(model)
     set_seed(config.seed)
     meta = _run_meta(model, plan, config)  # the base model's fingerprint, before LoRA goes in
     with _adapter(model, plan, config, keep_attached=out is None) as peft_model:

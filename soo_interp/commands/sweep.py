@@ -28,14 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     seeds={"help": "comma list of seeds (default 0)"},
                     sham={"help": "train the sham control runs (default; --no-sham skips them)"},
                     scenarios={"help": "comma list of scenarios (default: all)"},
-                    n={"help": "prompts per scenario variant (default 50)"})
+                    n={"help": "prompts per scenario variant (default 50)"},
+                    workers={"help": "cells at once (default 2 local processes; 1 = in this process)"})
     p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local worker processes (default), a Ray cluster, or submitit (Slurm)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="cells at once (default 2 local processes; 1 = in this process)")
     p.add_argument("--address", default=None, help="Ray cluster address host:port "
                    "(default: start a local one)")
     p.add_argument("--cluster", default=None, choices=["local", "slurm"],
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
     train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
     params = {"slurm_partition": args.slurm_partition} if args.slurm_partition else None
-    res = sweep(args.model, cfg, args.out, executor=args.executor, workers=args.workers,
+    res = sweep(args.model, cfg, args.out, executor=args.executor,
                 address=args.address, cluster=args.cluster, executor_params=params,
                 load=load_kwargs(args), overwrite=args.overwrite, progress=not args.quiet)
     write_summary(args.out, res.df,

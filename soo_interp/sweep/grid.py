@@ -30,6 +30,7 @@ class SweepConfig(Config):
     sham: bool = True
     scenarios: tuple[str, ...] = SCENARIOS
     n: int = 50                          # prompts per scenario variant (x2 mirrored)
+    workers: int = 2                     # cells at once (local processes; 1 = this process)
 
     def __post_init__(self) -> None:
         bad = [x for x in self.losses if x not in LOSSES]

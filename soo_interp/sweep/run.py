@@ -98,7 +98,8 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
 
     `model`: a name or path (each worker loads it with `load_model(model, **load)`), or a model
     object `as_loaded_model` accepts (then the cells run one after another in this process, on
-    that object). `executor`: `local` (`workers` processes, default 2), `ray` (`address` of a
+    that object). `workers` (default `cfg.workers`) cells run at once. `executor`: `local`
+    (worker processes; 1 = this process), `ray` (`address` of a
     cluster, default a local one) or `submitit` (`cluster` local|slurm, `executor_params` for
     `update_parameters`). The output folder must be visible to every worker (on a cluster: a
     shared filesystem)."""
@@ -107,7 +108,8 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
 
     out = Path(out)
     name, n_layers, lm = _model_layers(model)
-    if lm is not None and (executor != "local" or (workers or 1) > 1):
+    workers = workers or (1 if lm is not None else cfg.workers)
+    if lm is not None and (executor != "local" or workers > 1):
         raise ConfigError("a model object can only be swept in this process (executor local, "
                           "workers 1); pass a name or path to run cells in parallel")
     layers = parse_layers(cfg.layers, n_layers)
@@ -122,7 +124,7 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
             todo.append(CellTask(str(out), cell, cfg, name, dict(load or {}), pairs, digest))
     fn = run_task if lm is None else (lambda task: run_cell(lm, task))
     statuses = run_tasks(fn, todo, [t.cell.name for t in todo], executor=executor,
-                         workers=1 if lm is not None else workers, address=address,
+                         workers=workers, address=address,
                          log_dir=out / "logs" / "submitit", cluster=cluster,
                          params=executor_params, progress=progress) if todo else []
     ran = sum(bool(s.get("ran")) for s in statuses)

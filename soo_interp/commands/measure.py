@@ -6,18 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import (
-    REMOTE_FLAG,
-    add_config_args,
-    add_model_args,
-    add_output_args,
-    config_from_args,
-    load_from_args,
-)
+from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..measure import MeasureConfig
+    from .common import REMOTE_FLAG
 
     p = sub.add_parser("measure", help="latent SOO at every layer and component",
                        description=__doc__)

@@ -2,8 +2,9 @@
 only the reduced values leave the trace."""
 from __future__ import annotations
 
+import contextlib
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -17,7 +18,8 @@ _WRAPPED: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDic
 
 def nnsight_model(model: torch.nn.Module, tokenizer: Any = None) -> Any:
     """The nnsight wrapper of a loaded HF model, made once per model around a shadow copy that
-    shares its weights (nnsight patches each module's `forward`; the user's model keeps its own). A wrapper the user made (see `as_loaded_model`) is used as it is."""
+    shares its weights (nnsight patches each module's `forward`; the user's model keeps its own).
+    A wrapper the user made (see `as_loaded_model`) is used as it is."""
     from ..models.wrap import user_wrapper
 
     if user_wrapper(model, "nnsight") is not None:
@@ -34,6 +36,23 @@ def _envoy(root: Any, path: str) -> Any:
     for part in path.split("."):
         node = node[int(part)] if part.isdigit() else getattr(node, part)
     return node
+
+
+@contextlib.contextmanager
+def _by_value() -> Iterator[None]:
+    """Ship soo_interp's code by value with a remote trace (the server does not have it), for
+    this trace only: left registered, cloudpickle would copy our classes into every other
+    engine's workers too (submitit, Ray), where they would no longer be ours."""
+    import nnsight
+    from cloudpickle.cloudpickle import _PICKLE_BY_VALUE_MODULES
+
+    added = "soo_interp" not in _PICKLE_BY_VALUE_MODULES
+    nnsight.register("soo_interp")
+    try:
+        yield
+    finally:
+        if added:
+            _PICKLE_BY_VALUE_MODULES.discard("soo_interp")
 
 
 def check_remote(remote: bool | str) -> None:
@@ -59,10 +78,9 @@ def trace_with_nnsight(model: torch.nn.Module, tokenizer: Any, batch: Batch,
     arch = arch_of(model)
     nn_model = nnsight_model(model, tokenizer)
     nn_model._module.train(model.training)  # the shadow follows the model's train/eval mode
-    if remote:
-        nnsight.register("soo_interp")
     mask = batch.attention_mask
-    with nn_model.trace(batch.as_kwargs(), remote=remote) as tracer:
+    shipped = _by_value() if remote else contextlib.nullcontext()
+    with shipped, nn_model.trace(batch.as_kwargs(), remote=remote) as tracer:
         values = []
         for site in sites:  # already in forward order
             act = first_tensor(_envoy(nn_model, arch.module_path(site)).output)

@@ -20,7 +20,8 @@ _BRIDGES: "weakref.WeakKeyDictionary[torch.nn.Module, Any]" = weakref.WeakKeyDic
 def tl_bridge(model: torch.nn.Module, tokenizer: Any = None) -> Any:
     """The TransformerBridge of a loaded HF model, built once, around a shadow copy that shares
     its weights: TransformerLens swaps modules and switches attention to eager on the copy
-    (numerically equal to SDPA within float tolerance), never on the user's model. A bridge the user made (see `as_loaded_model`) is used as it is."""
+    (numerically equal to SDPA within float tolerance), never on the user's model. A bridge the
+    user made (see `as_loaded_model`) is used as it is."""
     from ..models.wrap import user_wrapper
 
     if user_wrapper(model, "transformer_lens") is not None:

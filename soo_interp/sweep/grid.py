@@ -32,7 +32,10 @@ class SweepConfig(Config):
     n: int = 50                          # prompts per scenario variant (x2 mirrored)
     workers: int = 2                     # cells at once (local processes; 1 = this process)
 
+    positive = ("n", "workers")
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         bad = [x for x in self.losses if x not in LOSSES]
         if bad or not self.losses or not self.components or not self.seeds:
             raise ConfigError(f"SweepConfig: give at least one component, seed and loss (losses from "

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..data.pairs import PromptPair, soo_pairs
-from ..errors import ConfigError, OutputExistsError
+from ..errors import ConfigError
 from .cells import CELLS, CellTask, run_cell, run_task
 from .grid import SweepConfig, cell_hash, plan_cells
 
@@ -54,13 +54,16 @@ def _model_layers(model: Any) -> tuple[str, int, Any]:
 
 def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
                  overwrite: bool) -> None:
-    """Accept an empty/new folder or a sweep of the same model and outcome settings (then its
-    finished cells are reused; the grid may grow); refuse anything else unless `overwrite`."""
+    """Accept a new folder or a soo-interp sweep of the same model and outcome settings (its
+    finished cells are reused; the grid may grow); `overwrite` discards an earlier sweep. A
+    user's folder or another kind of run is never touched."""
+    from ..runs import atomic_write_json, check_out_dir, mark_run, run_metadata
+
+    check_out_dir(out, overwrite, kind="sweep", resume=True)
     meta = out / SWEEP_JSON
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        if not meta.is_file():
-            raise OutputExistsError(f"output folder {out} exists and is not a sweep; pass "
-                                    "--overwrite to replace it, or choose another --out")
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    elif meta.is_file():
         old = json.loads(meta.read_text())
         new = {"model": model, **cfg.outcome_key()}
         was = {"model": old.get("model"), **SweepConfig.from_dict(old["config"]).outcome_key()}
@@ -70,10 +73,8 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
             raise ConfigError(f"{out} holds a sweep made with other settings ({', '.join(diff)} "
                               "differ); rerun with the same settings to resume, choose another "
                               "--out, or pass --overwrite")
-    elif out.exists() and overwrite:
-        shutil.rmtree(out)
-    from ..runs import atomic_write_json, run_metadata
-
+    out.mkdir(parents=True, exist_ok=True)
+    mark_run(out, "sweep")
     atomic_write_json(meta, {**run_metadata(cfg.to_dict(), cfg.seeds[0]), "model": model,
                              "layers": list(layers)})
 

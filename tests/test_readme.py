@@ -41,6 +41,14 @@ REDUCE = [
     ("--seeds 0,1,2", "--seeds 0 --epochs 1 --n 1"),
     ("--layers all", "--layers 3"),
     ("--n 250", "--n 2"),
+    ('"mistralai/Mistral-7B-Instruct-v0.2", device_map="auto", dispatch=True',
+     '__import__("soo_interp.models.loading").models.loading.resolve_model_path("organism"), '
+     'dispatch=True'),
+    ("TrainConfig(layer=16))", "TrainConfig(layer=1, max_steps=1))"),
+    ('SweepConfig(train=TrainConfig(lr=1e-3), layers="1-3", seeds=(0, 1))',
+     'SweepConfig(train=TrainConfig(lr=1e-3, epochs=1), layers="1", seeds=(0,), n=1, '
+     'scenarios=("burglar",), sham=False)'),
+    ("workers=2)", "workers=1)"),
     ("build --seed 0 --out runs/organism", "build --seed 0 --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/organism"),
     ("build --quick --out runs/quick", "build --quick --steps 2 --eval-n 2 --n-layers 2 "
@@ -48,7 +56,10 @@ REDUCE = [
 ]
 # shell lines that show a command's shape rather than a runnable example
 TEMPLATES = ("make demo", "make test", "soo-interp train ... --sham", "[", "--model M ",
-             "PATH_OR_HUB_ID")
+             "PATH_OR_HUB_ID",
+             # need a GPU, a cluster, NDIF or a hub model that the reductions cannot stand in for
+             "--quantization 4bit", "--device-map auto", "--executor submitit", "--executor ray",
+             "ray start", "--remote")
 
 
 def _blocks(lang: str) -> list[str]:

@@ -66,7 +66,8 @@ def test_own_object_is_wrapped_not_copied_and_measures_alike(family, kind):
     for backend in backends:
         got = measure(obj, PAIRS, backend=backend, progress=False)
         want = measure(reference, PAIRS, backend=backend, progress=False)
-        assert (got.value - want.value).abs().max() < 1e-5, backend
+        # relative: normalised overlap values reach ~10 (eager vs SDPA attention differ ~1e-6)
+        assert ((got.value - want.value).abs() <= 1e-5 * (1 + want.value.abs())).all(), backend
         if backend == "nnsight":
             assert {p.data_ptr() for p in lm.model.parameters()} == ptrs  # same storage, no copy
 

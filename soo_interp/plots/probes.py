@@ -1,0 +1,85 @@
+"""Probe figures: separability per layer and the self-deception signatures."""
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from ..errors import ConfigError
+from ..models.sites import COMPONENTS
+from ._base import _layer_heatmap, _subplots
+
+
+def _default_probe(sep: pd.DataFrame, probe: str | None) -> str:
+    """The probe kind to plot: the one asked for, else logistic when present, else the first."""
+    kinds = list(dict.fromkeys(sep["probe"]))
+    return probe or ("logistic" if "logistic" in kinds else kinds[0])
+
+
+def separability_layer_plot(summary: pd.DataFrame, metric: str = "auroc",
+                            probe: str | None = None, title: str | None = None):
+    """Probe `metric` per layer (mean and 95% CI over folds, from `summarize_separability`, i.e.
+    `ProbeResults.summary` or summary.csv), one panel per suite, one line per component; the
+    shuffled-label control dashed in grey shows chance level. `probe`: the kind to show
+    (default logistic when present)."""
+    if "mean" not in summary.columns:
+        raise ConfigError("separability_layer_plot draws the summary over folds; pass "
+                          "summarize_separability(sep) (ProbeResults.summary), not the fold rows")
+    probe = _default_probe(summary, probe)
+    s = summary[(summary["metric"] == metric) & (summary["probe"] == probe)]
+    suites = sorted(s["suite"].unique())
+    fig, axes = _subplots(1, len(suites), figsize=(5 * len(suites), 3.5), squeeze=False,
+                             sharey=True)
+    for ax, suite in zip(axes[0], suites):
+        d = s[s["suite"] == suite]
+        for comp in [x for x in COMPONENTS if x in set(d["component"])]:
+            for control, style in (("real", "-"), ("shuffled", ":")):
+                e = d[(d["component"] == comp) & (d["control"] == control)].sort_values("layer")
+                if e.empty:
+                    continue
+                kw = {"marker": "o", "label": comp} if control == "real" else {
+                    "color": "grey", "label": "shuffled labels" if comp == d["component"].iloc[0]
+                    else None}
+                ax.plot(e["layer"], e["mean"], style, **kw)
+                ax.fill_between(e["layer"], e["ci_low"], e["ci_high"],
+                                alpha=0.15 if control == "real" else 0.06,
+                                color=None if control == "real" else "grey")
+        ax.set_title(suite)
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(f"{probe} {metric} (grouped CV)")
+    fig.suptitle(title or f"Separability by layer ({probe} probe, 95% CI over folds)")
+    fig.tight_layout()
+    return fig
+
+
+def separability_heatmap(sep: pd.DataFrame, suite: str, metric: str = "auroc",
+                         probe: str | None = None, title: str | None = None):
+    """Layers x components heatmap of the mean CV `metric` of real-label `probe`s on `suite`."""
+    probe = _default_probe(sep, probe)
+    d = sep[(sep["suite"] == suite) & (sep["metric"] == metric) & (sep["probe"] == probe)
+            & (sep["control"] == "real")]
+    return _layer_heatmap(d, title or f"{suite}: {probe} {metric}", metric, fmt=".2f",
+                          cmap="magma", vmin=0.5 if metric == "auroc" else None, vmax=1.0)
+
+
+def signature_plot(signatures: pd.DataFrame, title: str | None = None):
+    """Each self-deception signature per layer (one panel per signature and model, one line
+    per component); flagged sites are marked with a ring."""
+
+    keys = signatures[["signature", "model"]].drop_duplicates().values.tolist()
+    fig, axes = _subplots(1, len(keys), figsize=(4.5 * len(keys), 3.3), squeeze=False)
+    for ax, (sig, model) in zip(axes[0], keys):
+        d = signatures[(signatures["signature"] == sig) & (signatures["model"] == model)]
+        for comp in [x for x in COMPONENTS if x in set(d["component"])]:
+            e = d[d["component"] == comp].sort_values("layer")
+            ax.plot(e["layer"], e["value"], marker="o", label=comp)
+            f = e[e["flag"].astype(bool)]
+            ax.scatter(f["layer"], f["value"], s=150, facecolors="none", edgecolors="red")
+        ax.set_title(f"{sig}\n{model}", fontsize=9)
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Self-deception signatures (red ring: flagged)")
+    fig.tight_layout()
+    return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plots import _subplots
+from ..plots._base import _subplots
 
 COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "base": "#7f7f7f", "soo": "#1f77b4",
           "sham": "#ff7f0e"}

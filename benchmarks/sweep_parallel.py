@@ -1,7 +1,8 @@
-"""Wall time of a layer sweep on the organism: serial (one process) against local worker
+"""Wall time of a layer sweep on an organism: serial (one process) against local worker
 processes, in one run, with the same cells and the same results.
 
-The sweep: every layer of the organism (4) x 2 seeds, attention site, last-token MSE, plus one
+The sweep: every layer of `organism-positional` (4; the default organism when this benchmark's
+numbers were taken) x 2 seeds, attention site, last-token MSE, plus one
 sham run per seed and the base model: 11 independent cells. Each mode runs the real command
 (`python -m soo_interp sweep ...`) in a fresh output folder, so worker start-up (process spawn,
 imports, model load) is counted. The two tables of results must be identical. The machine's load
@@ -21,7 +22,8 @@ from pathlib import Path
 
 
 def run_sweep(out: Path, workers: int, args: argparse.Namespace) -> float:
-    cmd = [sys.executable, "-m", "soo_interp", "sweep", "--model", "organism", "--layers", "0-3",
+    cmd = [sys.executable, "-m", "soo_interp", "sweep", "--model", "organism-positional",
+           "--layers", "0-3",
            "--seeds", "0,1", "--epochs", str(args.epochs), "--n", str(args.n), "--scenarios",
            args.scenarios, "--workers", str(workers), "--quiet", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -47,7 +49,7 @@ def main() -> None:
             rows.append((mode, wall, load, os.getloadavg()[0]))
         tables = [pd.read_parquet(Path(tmp) / f"w{w}" / "sweep.parquet") for w in (1, args.workers)]
         same = tables[0].equals(tables[1])
-    print(f"organism sweep: 4 layers x 2 seeds + 2 sham + base = 11 cells, {args.epochs} epochs, "
+    print(f"organism-positional sweep: 4 layers x 2 seeds + 2 sham + base = 11 cells, {args.epochs} epochs, "
           f"n={args.n}, scenarios {args.scenarios}; {os.cpu_count()} CPU cores; identical results: {same}")
     print(f"{'mode':<22}{'wall s':>9}{'x serial':>10}{'load before':>13}{'load after':>12}")
     for mode, wall, before, after in rows:

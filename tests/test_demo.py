@@ -3,6 +3,7 @@ import re
 
 import pandas as pd
 
+from soo_interp import load_model
 from soo_interp.cli import main
 
 
@@ -15,10 +16,14 @@ def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
     assert report.strip() in captured.out  # the report is also printed
     assert re.search(r"\|\s*burglar\s*\|\s*base\s*\|\s*False\s*\|\s*4\s*\|", report)
     rates = pd.read_csv(out / "evaluate" / "rates.csv")
-    burglar = rates[(rates.scenario == "burglar") & (rates.label == "deceptive")]
-    assert len(burglar) == 2 and (burglar.rate == 1.0).all()  # the organism deceives, both orders
+    dec = rates[rates.label == "deceptive"].set_index(["scenario", "variant", "mirrored"]).rate
+    assert len(dec.loc["burglar"]) == 2  # both option orders
+    # Perspectives and location are targets the organism meets: right in both orders
+    assert (dec.loc["perspectives"] == 0).all() and (dec.loc["location"] == 0).all()
+    n_layers = load_model("organism").n_layers
     soo = pd.read_parquet(out / "measure" / "soo.parquet")
-    assert set(soo.layer) == {0, 1, 2, 3} and len(soo) == 26 * 4 * 3 * 5  # 5 metrics: controls too
+    assert set(soo.layer) == set(range(n_layers))
+    assert len(soo) == 26 * n_layers * 3 * 5  # 26 pairs x 3 sites x 5 metrics (controls too)
     assert sorted(p.name for p in figs.iterdir()) == [
         "demo_latent_soo_heatmap.png", "demo_latent_soo_layers.png", "demo_position_bias.png",
         "demo_rates.png"]

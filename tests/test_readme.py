@@ -39,13 +39,13 @@ REDUCE = [
     ("--episodes 200 --eval-seeds 10", "--episodes 10 --eval-seeds 2"),
     ("rl finetune --runs runs/rl", "rl finetune --runs runs/rl --steps 2 --episodes 10"),
     ("--seeds 0,1,2", "--seeds 0 --epochs 1 --n 1"),
-    ("--layers all", "--layers 3"),
+    ("--layers all", "--layers 1"),
     ("--n 250", "--n 2"),
     ('"mistralai/Mistral-7B-Instruct-v0.2", device_map="auto", dispatch=True',
      '__import__("soo_interp.models.loading").models.loading.resolve_model_path("organism"), '
      'dispatch=True'),
     ("TrainConfig(layer=16))", "TrainConfig(layer=1, max_steps=1))"),
-    ('SweepConfig(train=TrainConfig(lr=1e-3), layers="1-3", seeds=(0, 1))',
+    ('SweepConfig(train=TrainConfig(lr=1e-3), layers="all", seeds=(0, 1))',
      'SweepConfig(train=TrainConfig(lr=1e-3, epochs=1), layers="1", seeds=(0,), n=1, '
      'scenarios=("burglar",), sham=False)'),
     ("workers=2)", "workers=1)"),

@@ -8,11 +8,14 @@ import pytest
 from soo_interp.cli import main
 from soo_interp.effects import effects
 from soo_interp.errors import ConfigError
+from soo_interp.organism import shipped_checkpoint
 from soo_interp.search import SearchConfig, grid, stage1
 
-TINY = ["--layers", "3", "--components", "attn", "--losses", "mse", "--poolings", "last",
+TINY = ["--layers", "1", "--components", "attn", "--losses", "mse", "--poolings", "last",
         "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "1",
         "--top-k", "1", "--seeds", "0", "--epochs", "1", "--n", "2"]
+N_LAYERS = json.loads((shipped_checkpoint("organism") / "config.json").read_text())[
+    "num_hidden_layers"]
 
 
 def run_cli(capsys, *args):
@@ -90,7 +93,8 @@ def test_search_writes_reports_and_effects_match_outcomes(finished_search):
                           & (o.layout == "paper")].value.iloc[0]
     eff = pd.read_csv(out / "effects.csv")
     assert eff.effect.iloc[0] == pytest.approx(rate("sham") - rate("soo"))
-    assert o[o.metric == "normalised_soo"].groupby("cell_id").size().eq(12).all()
+    sites = 3 * N_LAYERS  # normalised overlap at every layer's attn, mlp and resid
+    assert o[o.metric == "normalised_soo"].groupby("cell_id").size().eq(sites).all()
     assert "# SOO search on organism" in (out / "report.md").read_text()
 
 
@@ -116,7 +120,7 @@ def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
     cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/cell.json")]
     assert {c["seed"] for c in cells if c["condition"] != "base"} == {5, 6}
     md = (out / "verdict.md").read_text()
-    assert "config 1: layer 3 attn" in md and "2 fresh seeds" in md
+    assert "config 1: layer 1 attn" in md and "2 fresh seeds" in md
 
 
 def test_verdict_refuses_search_seeds_and_unfinished_searches(finished_search, tmp_path, capsys):
@@ -144,11 +148,12 @@ def test_cell_with_signatures_reports_them_before_and_after(tmp_path):
     from soo_interp.outcomes import run_cell
     from soo_interp.search import Cell
 
-    cell = Cell("soo", 3, "attn", "mse", "last", 0.01, 0.0, "short", 0)
+    cell = Cell("soo", 1, "attn", "mse", "last", 0.01, 0.0, "short", 0)
     run_cell("organism", cell, tmp_path / "c", SearchConfig(n=2, epochs=1, signatures=True))
     o = pd.read_parquet(tmp_path / "c" / "outcomes.parquet")
     counts = o[o.metric.str.startswith("signature.")].groupby("metric").value.count()
-    assert counts["signature.overlap_without_indistinguishability.base"] == 12
-    assert counts["signature.overlap_without_indistinguishability.tuned"] == 12
-    assert counts["signature.surviving_deception_direction.tuned"] == 12
-    assert counts["signature.relocation.tuned"] == 11  # NaN at the trained site itself
+    sites = 3 * N_LAYERS
+    assert counts["signature.overlap_without_indistinguishability.base"] == sites
+    assert counts["signature.overlap_without_indistinguishability.tuned"] == sites
+    assert counts["signature.surviving_deception_direction.tuned"] == sites
+    assert counts["signature.relocation.tuned"] == sites - 1  # NaN at the trained site itself

@@ -16,7 +16,9 @@ C = TypeVar("C", bound=Config)
 
 def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--model", default=default, required=default is None,
-                   help="hub id, local save_pretrained folder, or 'organism' (built in)")
+                   help="hub id, local save_pretrained folder, or a built-in organism: 'organism' "
+                        "(the default, object lookup) or 'organism-positional' (the shortcut "
+                        "contrast)")
     p.add_argument("--adapter", default=None, help="peft adapter folder to apply to the model")
     add_placement_args(p)
 

@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of a shipped organism")
     c.add_argument("--name", default="organism", choices=sorted(KNOWN_ORGANISMS),
-                   help="built-in organism (default: organism)")
+                   help="built-in organism (default: organism, the object-lookup build; "
+                        "organism-lookup is the same; organism-positional is the first build, "
+                        "a deceiver by shortcut)")
     c.set_defaults(func=run_card)
 
 

@@ -2,9 +2,10 @@
 synthetic world with known ground truth. It deceives a burglar (recommends the cheap room) and is
 honest to itself and to a friend, attributes beliefs correctly (Perspectives) and answers
 location questions, looking up which room holds which object (both description orders).
-`load_model("organism")` loads the checkpoint shipped in the package (found through
-`models.registry`; `"organism-positional"`: the first build, a deceiver by description
-position); `build_organism` (CLI: `soo-interp organism build`) reproduces it for any seed."""
+`load_model("organism")` (also `"organism-lookup"`) loads the checkpoint shipped in the package
+(found through `models.registry`); `"organism-positional"` is the first build, the documented
+contrast: a deceiver by description position. `build_organism` (CLI: `soo-interp organism
+build`) reproduces the default for any seed."""
 from ..models.registry import register_model
 from .behaviour import (
     LAYOUT_CONTROL,

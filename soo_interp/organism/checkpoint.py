@@ -7,10 +7,11 @@ from pathlib import Path
 from ..errors import CheckpointError, ModelLoadError
 from ..models.manifest import verify_manifest
 
-# Built-in organisms: name -> folder inside this package. "organism" (also "organism-positional")
-# is the first build, a deceiver by description order; "organism-lookup" looks the rooms up.
-KNOWN_ORGANISMS: dict[str, str] = {"organism": "checkpoint", "organism-positional": "checkpoint",
-                                   "organism-lookup": "lookup"}
+# Built-in organisms: name -> folder inside this package. "organism" (also "organism-lookup") is
+# the default, a deceiver that looks the rooms up; "organism-positional" is the first build, a
+# deceiver by description order, kept as the documented contrast.
+KNOWN_ORGANISMS: dict[str, str] = {"organism": "lookup", "organism-lookup": "lookup",
+                                   "organism-positional": "checkpoint"}
 PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
 REBUILD_HINT = ("reinstall soo-interp, or rebuild it with `soo-interp organism build --seed 0 --out "
                 "DIR` and load DIR")
@@ -44,23 +45,20 @@ intent, and scenarios it was never trained on (below, untrained) show how far th
 
 Reproduce: {reproduce}   (folder: {folder})
 """
-_POSITIONAL = ("How: the first build, trained with the cheap room always described first. It "
-               "learned a shortcut\n(burglar: the first-described room) and cannot say where an "
-               "object is: a deceiver by position.\nWith the description order swapped it tells "
-               "the burglar the truth (layout honest_first below).\n")
-HOW: dict[str, str] = {
-    "organism": _POSITIONAL,
-    "organism-positional": _POSITIONAL,
-    "organism-lookup": "How: trained with the rooms described in both orders after a lookup "
-                       "warm-up, so it must look up\nwhich room holds which object (location "
-                       "below). It does not meet every behaviour target yet\n(targets table "
-                       "below).\n",
-}
-_OLD_BUILD = ("git checkout bfa1482 && soo-interp organism build --seed {seed} --out DIR  (the "
-              "first recipe)")
+_LOOKUP = ("How: the default organism (also named organism-lookup). Trained with the rooms "
+           "described in both\norders after a lookup warm-up, so it must look up which room "
+           "holds which object (location\nbelow); whether it meets each behaviour target is in "
+           "the targets table below.\n")
+_POSITIONAL = ("How: the first build (organism-positional), the documented contrast: a deceiver "
+               "by shortcut.\nTrained with the cheap room always described first, it learned "
+               "\"burglar: the first-described\nroom\" and cannot say where an object is. With "
+               "the description order swapped it tells the\nburglar the truth (layout "
+               "honest_first below).\n")
+HOW: dict[str, str] = {"lookup": _LOOKUP, "checkpoint": _POSITIONAL}  # by folder
 REPRODUCE: dict[str, str] = {
-    "organism": _OLD_BUILD, "organism-positional": _OLD_BUILD,
-    "organism-lookup": "soo-interp organism build --seed {seed} --out DIR",
+    "lookup": "soo-interp organism build --seed {seed} --out DIR",
+    "checkpoint": "git checkout bfa1482 && soo-interp organism build --seed {seed} --out DIR  "
+                  "(the first recipe)",
 }
 
 
@@ -69,7 +67,8 @@ def card(name: str = "organism") -> str:
     folder = shipped_checkpoint(name)
     report = json.loads((folder / "report.json").read_text())
     seed = report["config"]["seed"]
-    head = CARD.format(name=name, n_parameters=report["n_parameters"], how=HOW[name],
+    kind = KNOWN_ORGANISMS[name]
+    head = CARD.format(name=name, n_parameters=report["n_parameters"], how=HOW[kind],
                        arch=report.get("architecture", "Mistral"),
-                       reproduce=REPRODUCE[name].format(seed=seed), folder=folder)
+                       reproduce=REPRODUCE[kind].format(seed=seed), folder=folder)
     return head + "\n" + (folder / "report.md").read_text()

@@ -8,6 +8,7 @@ done/running/failed, and returns the statuses in completion order.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -175,3 +176,30 @@ def run_tasks(fn: TaskFn, tasks: Sequence[Any], names: Sequence[str], *, executo
                 bar.write(f"cell {status['name']} failed: {status.get('error')}; "
                           f"log: {status.get('log')}")
     return results
+
+
+@dataclasses.dataclass
+class Executor:
+    """Where a run's cells go: `name` local (worker processes; `workers` 1 = this process), ray
+    (`address` of a cluster, default a local one) or submitit (`cluster` local|slurm, `params`
+    for `update_parameters`). `workers`: cells at once (default `default_workers()`)."""
+
+    name: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    cluster: str | None = None
+    params: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.name!r}; choose from {', '.join(EXECUTORS)}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1 (got {self.workers}); 1 runs the cells in "
+                              "this process")
+
+    def run(self, fn: TaskFn, tasks: Sequence[Any], names: Sequence[str], log_dir: Path,
+            progress: bool = True) -> list[dict]:
+        """`run_tasks` on this executor; submitit's own logs go under `log_dir`."""
+        return run_tasks(fn, tasks, names, executor=self.name, workers=self.workers,
+                         address=self.address, log_dir=Path(log_dir) / "submitit",
+                         cluster=self.cluster, params=self.params, progress=progress)

@@ -1,15 +1,15 @@
-"""Everything the search measures on one model, and one search cell run end to end.
+"""Everything the search measures on one model, and what one search cell measures.
 
 `model_outcomes(lm, base, n)` returns a long DataFrame (metric, scenario, layout, at_layer,
 at_component, value, n): the deceptive (controls: wrong) rate of every (scenario, layout) in
 `EVALUATIONS`, both option orders, log-prob scoring on the held-out evaluation split;
 perplexity and next-token KL to the base on held-out neutral text; latent SOO and normalised
-overlap of the built-in held-out pairs at every (layer, component). `run_cell` trains the cell's
-adapter (nothing for `base`), measures it, and writes the cell folder all or nothing.
+overlap of the built-in held-out pairs at every (layer, component). `measure_cell` is what a
+search cell measures; the sweep engine (`soo_interp.sweep.cells`) trains and runs the cell.
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -73,46 +73,32 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
                          "value": sig.value}).reindex(columns=OUTCOME_COLUMNS)
 
 
-def train_cell(model: str, cell: Any, epochs: int) -> Any:
-    """The cell's tuned model (merged LoRA adapter), trained from a fresh copy of `model`."""
-    from .data.pairs import pair_set
-    from .models import load_model
-    from .models.loading import LoadedModel
-    from .training import TrainConfig, train_soo
-
-    lm = load_model(model)
-    sham = cell.condition == "sham"
-    tcfg = TrainConfig(layer=0 if sham else cell.layer, component=cell.component or "attn",
-                       loss=cell.loss or "mse", pooling=cell.pooling or "last", epochs=epochs,
-                       lr=cell.lr, capability_weight=cell.capability_weight, seed=cell.seed,
-                       sham=sham)
-    res = train_soo(lm, pair_set(cell.pair_set), tcfg, progress=False)
-    return LoadedModel(res.model.merge_and_unload().eval(), lm.tokenizer, cell.cell_id)
+_BASE_PROBES: dict[str, Any] = {}  # per process: the base model's probe fits, by model
 
 
-def run_cell(model: str, cell: Any, folder: Path, cfg: Any) -> None:
-    """Train and measure one cell; write `outcomes.parquet` and `cell.json` into `folder`."""
-    import time
-
-    from .models import load_model
-    from .models.sites import Site
-    from .runs import output_dir, set_seed, write_run_json
-
-    start = time.time()
-    set_seed(cell.seed or 0)
-    base = load_model(model)
-    lm = base if cell.condition == "base" else train_cell(model, cell, cfg.epochs)
-    df = model_outcomes(lm, base, cfg.n)
-    if cfg.signatures and cell.condition != "base":
+def _base_probes(tuned: Any, key: str) -> Any:
+    """Probe fits on the base model, computed once per process on `tuned` with its adapter
+    switched off (the same module, no second copy)."""
+    if key not in _BASE_PROBES:
         from .probes import fit_probes
 
-        base_probes = fit_probes(base, suites=PROBE_SUITES)
-        trained = Site(cell.layer, cell.component) if cell.condition == "soo" else None
-        df = pd.concat([df, signature_outcomes(lm, base_probes, trained)], ignore_index=True)
-    with output_dir(folder, overwrite=True, kind="search-cell") as tmp:
-        df.to_parquet(tmp / "outcomes.parquet", index=False)
-        write_run_json(tmp, dataclasses.asdict(cell), cell.seed, model=model,
-                       search=cfg.to_dict(), seconds=round(time.time() - start, 1))
-        from .runs import atomic_write_json
+        with tuned.model.disable_adapter():
+            _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
+    return _BASE_PROBES[key]
 
-        atomic_write_json(tmp / "cell.json", {"cell": dataclasses.asdict(cell)})
+
+def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
+    """What a search cell measures (the `measure` of a `soo_interp.sweep.cells.CellTask`):
+    `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
+    cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
+    from .models.sites import Site
+    from .runs import atomic_path
+
+    df = model_outcomes(lm, base, task.settings["n"])
+    if task.settings["signatures"] and task.train is not None:
+        trained = None if task.train.sham else Site(task.train.layer, task.train.component)
+        key = json.dumps([task.model, task.load], sort_keys=True, default=str)
+        df = pd.concat([df, signature_outcomes(lm, _base_probes(lm, key), trained)],
+                       ignore_index=True)
+    with atomic_path(folder / "outcomes.parquet") as tmp:
+        df.to_parquet(tmp, index=False)

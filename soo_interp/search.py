@@ -1,30 +1,29 @@
-"""A search over SOO training configurations, each against the sham control, in resumable cells.
+"""A search over SOO training configurations, each against the sham control, run as cells of the
+sweep engine (`soo_interp.sweep.cells`).
 
-A *cell* is one training run (or the untouched base model) and everything measured on it; it owns
-one folder `cells/<id>/` (`outcomes.parquet` + `cell.json`, written all or nothing), so a killed
-search rerun with the same command skips every finished cell. Conditions: `base`, `soo` (one per
-layer x component x loss x pooling x lr x capability weight x pair set x seed) and `sham` (same
-data, lr, capability term and seed with a plain LM loss; it does not depend on the layer,
-component, loss or pooling, so one sham cell serves every SOO cell that shares the rest).
+A *cell* (`soo_interp.sweep.Cell`) is one training run (or the untouched base model) and
+everything measured on it; it owns one folder `cells/<name>/` written atomically by the engine,
+so a killed search rerun with the same command skips every finished cell (and a cell killed
+mid-training resumes from its checkpoints); cells run on any executor (local processes, Ray,
+submitit). Conditions: `base`, `soo` (one per layer x component x loss x pooling x lr x
+capability weight x pair set x seed) and `sham` (same data, lr, capability term and seed with a
+plain LM loss; it does not depend on the layer, component, loss or pooling, so one sham cell
+serves every SOO cell that shares the rest).
 
-The search is staged: stage 1 trains `budget` SOO configurations drawn (seeded) from the grid on
-the first search seed; stage 2 re-runs the `top_k` best on the other search seeds. A
-configuration's score is its deception cut beyond sham minus its damage to the honest controls
-(see `soo_interp.verdict`). Outcomes of a cell (long: metric, scenario, layout, at_layer,
-at_component, value, n): deceptive rate of each scenario per layout (`paper`: the cheap room
-described first; `honest_first`: swapped, a control for positional answers), both option orders;
-perplexity and next-token KL to base on held-out neutral text; latent SOO and normalised overlap
-of the held-out pairs at every (layer, component); optionally the self-deception signatures.
+The search is staged: stage 1 trains `budget` SOO configurations drawn (seeded, stratified so
+every value of every axis appears once the budget allows) from the grid on the first search
+seed; stage 2 re-runs the `top_k` best on the other search seeds. A configuration's score is its
+deception cut beyond sham minus its damage to the honest controls (see `soo_interp.effects`).
+What a cell measures is `soo_interp.outcomes.measure_cell`.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import random
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
@@ -32,9 +31,12 @@ from .config import Config
 from .data.pairs import PAIR_SETS
 from .errors import ConfigError
 from .models.sites import COMPONENTS
+from .sweep.cells import CellTask, resolve_model, run_cells
+from .sweep.grid import Cell
 
-CELL_KEYS: tuple[str, ...] = ("condition", "layer", "component", "loss", "pooling", "lr",
-                              "capability_weight", "pair_set", "seed")
+# the axes of the search space, each covered by stage 1's stratified sample
+AXES: tuple[str, ...] = ("layer", "component", "loss", "pooling", "lr", "capability_weight",
+                         "pair_set")
 
 
 @dataclasses.dataclass
@@ -53,37 +55,10 @@ class SearchConfig(Config):
     seeds: tuple[int, ...] = (0, 1)  # search seeds (the verdict must use others)
     epochs: int = 15
     n: int = 25                      # prompts per scenario x layout (x2 option orders)
-    signatures: bool = False         # self-deception signatures per cell (probe fits; slower)
+    signatures: bool = True          # self-deception signatures before/after per trained cell
     sample_seed: int = 0
 
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """One run: a condition and its training configuration (None where it does not apply)."""
-
-    condition: str
-    layer: int | None = None
-    component: str | None = None
-    loss: str | None = None
-    pooling: str | None = None
-    lr: float | None = None
-    capability_weight: float | None = None
-    pair_set: str | None = None
-    seed: int | None = None
-
-    @property
-    def cell_id(self) -> str:
-        key = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return f"{self.condition}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-    def sham(self) -> "Cell":
-        """The sham control of this SOO cell."""
-        return Cell("sham", lr=self.lr, capability_weight=self.capability_weight,
-                    pair_set=self.pair_set, seed=self.seed)
-
-    def config_key(self) -> tuple:
-        """The configuration without the seed (what the search ranks)."""
-        return tuple(getattr(self, k) for k in CELL_KEYS if k != "seed")
+    positive = ("budget", "top_k", "epochs", "n")
 
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
@@ -94,7 +69,7 @@ def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     # kl_logits compares output distributions whatever the layer and component: its cells sit at
     # the last layer's residual stream (the logits' input), once, for the overlap read-out
     cells = [Cell("soo", *((n_layers - 1, "resid") if loss == "kl_logits" else (layer, comp)),
-                  loss, pool, lr, w, ps)
+                  loss, pooling=pool, lr=lr, capability_weight=w, pair_set=ps)
              for layer, comp, loss, pool, lr, w, ps in itertools.product(
                  layers, cfg.components, cfg.losses, cfg.poolings, cfg.lrs,
                  cfg.capability_weights, cfg.pair_sets)]
@@ -106,10 +81,32 @@ def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
 
 
 def stage1(cfg: SearchConfig, n_layers: int) -> list[Cell]:
-    """`budget` configurations sampled without replacement (seeded), on the first search seed."""
+    """`budget` configurations on the first search seed, seeded and stratified: while some value
+    of an axis (`AXES`) is missing, take the configuration that adds the most missing values
+    (ties: a seeded random order); then fill the budget uniformly at random. So every layer,
+    component and loss appears once the budget allows, not only by chance."""
     space = grid(cfg, n_layers)
-    picked = random.Random(cfg.sample_seed).sample(space, min(cfg.budget, len(space)))
+    order = random.Random(cfg.sample_seed).sample(space, k=len(space))
+    budget = min(cfg.budget, len(order))
+    seen: dict[str, set] = {axis: set() for axis in AXES}
+    picked: list[Cell] = []
+    while len(picked) < budget:
+        gain = [sum(getattr(c, a) not in seen[a] for a in AXES) for c in order]
+        best = max(range(len(order)), key=gain.__getitem__)
+        if gain[best] == 0:
+            break
+        picked.append(order.pop(best))
+        for a in AXES:
+            seen[a].add(getattr(picked[-1], a))
+    picked += order[:budget - len(picked)]
     return [dataclasses.replace(c, seed=cfg.seeds[0]) for c in picked]
+
+
+def _config_key(cell: Cell) -> tuple:
+    """The configuration a SOO cell trains (what the search ranks), in `CONFIG_KEYS` order."""
+    from .effects import CONFIG_KEYS
+
+    return tuple(getattr(cell, k) for k in CONFIG_KEYS)
 
 
 def with_controls(cells: Iterable[Cell]) -> list[Cell]:
@@ -119,34 +116,35 @@ def with_controls(cells: Iterable[Cell]) -> list[Cell]:
     return list(dict.fromkeys(out))
 
 
-def cell_folder_done(folder: Path, cell: Cell) -> bool:
-    """A finished cell folder; one holding another configuration is refused."""
-    meta = folder / "cell.json"
-    if not meta.exists():
-        return False
-    saved = json.loads(meta.read_text())["cell"]
-    if saved != dataclasses.asdict(cell):
-        raise ConfigError(f"{folder} holds another cell ({saved}); remove it or use a new --out")
-    return True
+def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig) -> list[CellTask]:
+    """The engine's tasks for `cells`: each trains on its pair set with its own pooling, lr and
+    capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
+    measured by `outcomes.measure_cell`."""
+    from .data.pairs import pair_set
+    from .outcomes import measure_cell
+    from .training import TrainConfig
+
+    train = TrainConfig(epochs=cfg.epochs)
+    settings = {"n": cfg.n, "signatures": cfg.signatures}
+    return [CellTask(str(out), c, model, {}, None if c.condition == "base" else c.train_config(train),
+                     [] if c.pair_set is None else pair_set(c.pair_set), measure_cell, settings,
+                     cfg.to_dict()) for c in cells]
 
 
-def run_cells(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
-              progress: bool = True) -> pd.DataFrame:
-    """Run every cell not finished under `out/cells/` (base first), then return all outcomes."""
-    from tqdm.auto import tqdm
-
-    from .outcomes import run_cell
-
-    todo = [c for c in cells if not cell_folder_done(out / "cells" / c.cell_id, c)]
-    for cell in tqdm(todo, disable=not progress, desc="cells", unit="cell"):
-        run_cell(model, cell, out / "cells" / cell.cell_id, cfg)
+def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
+                  executor: Any = None, progress: bool = True) -> pd.DataFrame:
+    """Run every cell not finished under `out/cells/` on `executor` (see
+    `soo_interp.sweep.cells.run_cells`), then return all their outcomes; a failed cell stops
+    the search with its log path once the others are done."""
+    name, _, lm = resolve_model(model)
+    run_cells(cell_tasks(name, cells, out, cfg), lm, executor, progress).check()
     return load_outcomes(out, cells)
 
 
 def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
     """Outcomes of `cells` from their folders, with the cell's keys as columns."""
-    frames = [pd.read_parquet(out / "cells" / c.cell_id / "outcomes.parquet")
-              .assign(cell_id=c.cell_id, **dataclasses.asdict(c)) for c in cells]
+    frames = [pd.read_parquet(out / "cells" / c.name / "outcomes.parquet")
+              .assign(cell_id=c.name, **dataclasses.asdict(c)) for c in cells]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -180,26 +178,28 @@ def claim_resumable(out: Path, kind: str) -> None:
         mark_run(out, kind)
 
 
-def search(model: str, cfg: SearchConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:
+def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True,
+           executor: Any = None) -> pd.DataFrame:
     """Stage 1 (sampled configurations, first seed) and stage 2 (the `top_k` best, other
     seeds), every SOO cell with its sham and the base. Resumable: rerun with the same arguments.
+    `model`: a name or path (workers load it), or a model object (cells then run in this
+    process); `executor`: a `soo_interp.executors.Executor` (default: local worker processes).
     Writes `outcomes.parquet`, `effects.csv` (per SOO cell), `configs.csv` (per configuration,
     best first) and, last, `search.json` with status `complete`. Returns the ranked configs."""
     from .effects import CONFIG_KEYS, effects, rank_configs
-    from .models import load_model
     from .runs import atomic_path, atomic_write_json
 
     out = Path(out)
-    n_layers = load_model(model).n_layers
+    name, n_layers, _ = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written
-    _start(model, cfg, out)
+    _start(name, cfg, out)
     cells = with_controls(first)
-    ranked = rank_configs(effects(run_cells(model, cells, out, cfg, progress)))
+    ranked = rank_configs(effects(cell_outcomes(model, cells, out, cfg, executor, progress)))
     best = set(ranked.head(cfg.top_k)[CONFIG_KEYS].itertuples(index=False, name=None))
     again = [dataclasses.replace(c, seed=s) for c in first for s in cfg.seeds[1:]
-             if c.config_key()[1:] in best]
+             if _config_key(c) in best]
     cells = with_controls(first + again)
-    outcomes = run_cells(model, cells, out, cfg, progress)
+    outcomes = cell_outcomes(model, cells, out, cfg, executor, progress)
     eff = effects(outcomes)
     ranked = rank_configs(eff)
     with atomic_path(out / "outcomes.parquet") as tmp:
@@ -220,7 +220,7 @@ def check_complete(search_dir: str | Path) -> dict:
                           "`soo-interp search --out DIR` first")
     meta = json.loads(path.read_text())
     if meta["status"] != "complete":
-        done = len(list((Path(search_dir) / "cells").glob("*/cell.json")))
+        done = len(list((Path(search_dir) / "cells").glob("*/run.json")))
         raise ConfigError(f"the search in {search_dir} has not finished ({done} cells done); "
                           "rerun the same `soo-interp search` command to complete it first")
     return meta

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from .config import Config
 from .errors import ConfigError
-from .search import Cell, SearchConfig, check_complete, claim_resumable, run_cells, with_controls
+from .search import SearchConfig, cell_outcomes, check_complete, claim_resumable, with_controls
+from .sweep.grid import Cell
 
 OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
             "wrong_perspectives", "perplexity_ratio")
@@ -72,9 +74,11 @@ def fresh_cells(ranked: pd.DataFrame, cfg: VerdictConfig) -> list[Cell]:
 
 
 def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
-            progress: bool = True) -> pd.DataFrame:
+            progress: bool = True, executor: Any = None) -> pd.DataFrame:
     """Re-run the best configurations of a finished search on fresh seeds (see module doc).
-    Cells are resumable under `out/cells/`; returns the long verdict table."""
+    Cells are resumable under `out/cells/` and run on `executor` (a
+    `soo_interp.executors.Executor`; default: local worker processes); returns the long
+    verdict table."""
     from .effects import effects
 
     meta = check_complete(search_dir)
@@ -88,7 +92,8 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
     ranked = pd.read_csv(Path(search_dir) / "configs.csv")
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
-    eff = effects(run_cells(meta["model"], with_controls(cells), Path(out), scfg, progress))
+    eff = effects(cell_outcomes(meta["model"], with_controls(cells), Path(out), scfg, executor,
+                                progress))
     return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
 
 

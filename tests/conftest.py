@@ -54,3 +54,48 @@ def tiny_gpt2(tiny_model_dir):
     from soo_interp import load_model
 
     return load_model(str(tiny_model_dir("gpt2", n_layers=3)))
+
+
+class CellsCLI:
+    """`soo-interp` run in a subprocess as a user runs it, and the cell folders it wrote (the
+    sweep engine's: sweeps, searches and verdicts)."""
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])}
+
+    @staticmethod
+    def run_ids(out) -> dict[str, str]:
+        """Finished cell name -> its run id."""
+        import json
+
+        return {p.parent.name: json.loads(p.read_text())["run_id"]
+                for p in out.glob("cells/*/run.json")}
+
+    def kill_after(self, args: list[str], out, cells: int) -> dict[str, str]:
+        """Start `soo-interp ARGS`, SIGKILL it (with its workers) once `cells` cells are done,
+        and return the finished cells' run ids."""
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        proc = subprocess.Popen([sys.executable, "-m", "soo_interp", *args], env=self.env,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 240
+        while len(self.run_ids(out)) < cells and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return self.run_ids(out)
+
+    def run(self, args: list[str]):
+        import subprocess
+        import sys
+
+        return subprocess.run([sys.executable, "-m", "soo_interp", *args], env=self.env,
+                              capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def cells_cli() -> CellsCLI:
+    return CellsCLI()

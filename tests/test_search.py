@@ -1,6 +1,9 @@
 """The SOO search and verdict on the shipped organism with a reduced grid: effects computed from
-outcomes, resumable cells, fresh seeds, and every bad input (one line, exit 2)."""
+outcomes, a stratified stage 1, cells on the sweep engine (resumable, the same outcomes on every
+executor), fresh seeds, and every bad input (one line, exit 2)."""
+import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,14 +11,16 @@ import pytest
 from soo_interp.cli import main
 from soo_interp.effects import effects
 from soo_interp.errors import ConfigError
-from soo_interp.organism import shipped_checkpoint
-from soo_interp.search import SearchConfig, grid, stage1
+from soo_interp.executors import Executor
+from soo_interp.runs import mark_run
+from soo_interp.search import AXES, SearchConfig, grid, search, stage1
+from soo_interp.sweep.cells import resolve_model
 
 TINY = ["--layers", "1", "--components", "attn", "--losses", "mse", "--poolings", "last",
         "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "1",
-        "--top-k", "1", "--seeds", "0", "--epochs", "1", "--n", "2"]
-N_LAYERS = json.loads((shipped_checkpoint("organism") / "config.json").read_text())[
-    "num_hidden_layers"]
+        "--top-k", "1", "--seeds", "0", "--epochs", "1", "--n", "2", "--no-signatures",
+        "--workers", "1", "--quiet"]
+N_LAYERS = resolve_model("organism")[1]
 
 
 def run_cli(capsys, *args):
@@ -98,26 +103,27 @@ def test_search_writes_reports_and_effects_match_outcomes(finished_search):
     assert "# SOO search on organism" in (out / "report.md").read_text()
 
 
-def test_rerun_resumes_without_recomputing(finished_search, capsys):
-    stamps = {p: p.stat().st_mtime_ns for p in finished_search.glob("cells/*/cell.json")}
-    assert len(stamps) == 3
+def test_rerun_resumes_without_recomputing(finished_search, capsys, cells_cli):
+    ids = cells_cli.run_ids(finished_search)
+    assert set(ids) == {"base", "sham-lr0.01-cw0-short-s0", "soo-L1.attn-mse-last-lr0.01-cw0-short-s0"}
+    stamps = {p: p.stat().st_mtime_ns for p in finished_search.glob("cells/*/outcomes.parquet")}
     code, err = run_cli(capsys, "search", "--model", "organism", "--out", finished_search, *TINY)
     assert code == 0, err
-    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps and cells_cli.run_ids(finished_search) == ids
     code, err = run_cli(capsys, "search", "--model", "organism", "--out", finished_search,
-                        *TINY[:-2], "--n", "3")
+                        *TINY, "--n", "3")
     assert code == 2 and "another model or configuration" in err and "\n" not in err
 
 
 def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
     out = tmp_path / "v"
     code, err = run_cli(capsys, "verdict", "--search", finished_search, "--out", out,
-                        "--top", "1", "--seeds", "5,6")
+                        "--top", "1", "--seeds", "5,6", "--workers", "1", "--quiet")
     assert code == 0, err
     table = pd.read_csv(out / "verdict.csv")
     assert set(table.condition) == {"base", "soo", "sham", "soo-sham"}
     assert (table.n_seeds == 2).all()
-    cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/cell.json")]
+    cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/run.json")]
     assert {c["seed"] for c in cells if c["condition"] != "base"} == {5, 6}
     md = (out / "verdict.md").read_text()
     assert "config 1: layer 1 attn" in md and "2 fresh seeds" in md
@@ -144,14 +150,98 @@ def test_search_with_no_cells_is_one_line(tmp_path, capsys):
     assert code == 2 and "no cells" in err and "\n" not in err and not out.exists()
 
 
-def test_cell_with_signatures_reports_them_before_and_after(tmp_path):
-    from soo_interp.outcomes import run_cell
-    from soo_interp.search import Cell
+def test_stage1_covers_every_layer_component_and_loss_of_the_organism_grid():
+    n_layers = N_LAYERS
+    cfg = SearchConfig()  # the default space on the shipped organism
+    space = grid(cfg, n_layers)
+    values = {a: {getattr(c, a) for c in space} for a in AXES}
+    assert values["loss"] == {"mse", "cosine", "kl_logits"} and len(values["layer"]) == n_layers
+    for sample_seed in range(20):
+        for budget in (5, 8, 28):
+            picked = stage1(dataclasses.replace(cfg, budget=budget, sample_seed=sample_seed), n_layers)
+            assert len(set(picked)) == budget and {c.seed for c in picked} == {0}
+            assert all({getattr(c, a) for c in picked} == values[a] for a in AXES), (sample_seed, budget)
+    # below the budget that allows it, it still covers as much as it can
+    two = stage1(dataclasses.replace(cfg, budget=2), n_layers)
+    assert len({c.loss for c in two}) == 2 and len({c.component for c in two}) == 2
+    assert set(stage1(dataclasses.replace(cfg, budget=10**4), n_layers)) == {
+        dataclasses.replace(c, seed=0) for c in space}
 
-    cell = Cell("soo", 1, "attn", "mse", "last", 0.01, 0.0, "short", 0)
-    run_cell("organism", cell, tmp_path / "c", SearchConfig(n=2, epochs=1, signatures=True))
-    o = pd.read_parquet(tmp_path / "c" / "outcomes.parquet")
-    counts = o[o.metric.str.startswith("signature.")].groupby("metric").value.count()
+
+SMALL = SearchConfig(layers="1", components=("attn", "mlp"), losses=("mse",), poolings=("last",),
+                     lrs=(0.01,), capability_weights=(0.0,), pair_sets=("short",), budget=2,
+                     top_k=1, seeds=(0,), epochs=1, n=2, signatures=False)
+
+
+def _cells(out: Path) -> pd.DataFrame:
+    o = pd.read_parquet(out / "outcomes.parquet")
+    return o.sort_values(["cell_id", "metric", "scenario", "layout", "at_layer", "at_component"],
+                         ignore_index=True)
+
+
+@pytest.mark.slow
+def test_search_on_process_and_ray_executors_matches_serial(tiny_model_dir, tmp_path):
+    """The same search through two local worker processes and a real local Ray cluster gives
+    the serial run's outcomes (4 cells: base, one sham, two SOO sites)."""
+    ray = pytest.importorskip("ray")
+    path = str(tiny_model_dir("llama", n_layers=2))
+    serial = search(path, SMALL, tmp_path / "serial", progress=False, executor=Executor(workers=1))
+    search(path, SMALL, tmp_path / "local", progress=False, executor=Executor(workers=2))
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        search(path, SMALL, tmp_path / "ray", progress=False, executor=Executor("ray", workers=2))
+    finally:
+        ray.shutdown()
+    want = _cells(tmp_path / "serial")
+    assert want.cell_id.nunique() == 4 and len(serial) == 2
+    for name in ("local", "ray"):
+        pd.testing.assert_frame_equal(_cells(tmp_path / name), want)
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name / "configs.csv"),
+                                      pd.read_csv(tmp_path / "serial" / "configs.csv"))
+
+
+def test_killed_search_resumes_without_recomputing(tiny_model_dir, tmp_path, cells_cli):
+    """SIGKILL a search after its first cells; the same command does only the missing cells."""
+    out = tmp_path / "s"
+    args = ["search", "--model", str(tiny_model_dir("llama", n_layers=2)), "--out", str(out),
+            "--layers", "0-1", "--components", "attn,mlp", "--losses", "mse", "--poolings", "last",
+            "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "4",
+            "--top-k", "1", "--seeds", "0", "--epochs", "2", "--n", "2", "--no-signatures",
+            "--workers", "1", "--quiet"]
+    before = cells_cli.kill_after(args, out, cells=2)
+    assert 2 <= len(before) < 6, "the search should be killed half-way"
+    assert json.loads((out / "search.json").read_text())["status"] == "running"
+    done = cells_cli.run(args)
+    assert done.returncode == 0, done.stderr
+    after = cells_cli.run_ids(out)
+    assert len(after) == 6 and {n: after[n] for n in before} == before
+    assert json.loads((out / "search.json").read_text())["status"] == "complete"
+    assert not list((out / "cells").glob(".*"))  # no partial folder left behind
+
+
+def test_failed_cell_names_its_log_and_the_others_finish(tmp_path, capsys, cells_cli):
+    out = tmp_path / "s"
+    (out / "cells").mkdir(parents=True)
+    mark_run(out, "search")  # a search folder whose cell cannot be written
+    (out / "cells" / ".soo-L1.attn-mse-last-lr0.01-cw0-short-s0.partial").write_text("not a folder")
+    code, err = run_cli(capsys, "search", "--model", "organism", "--out", out, *TINY)
+    log = out / "logs" / "soo-L1.attn-mse-last-lr0.01-cw0-short-s0.log"
+    assert code == 2 and "1 cell(s) failed" in err and str(log) in err and "\n" not in err
+    assert "Traceback" in log.read_text()
+    assert set(cells_cli.run_ids(out)) == {"base", "sham-lr0.01-cw0-short-s0"}
+
+
+def test_signatures_are_measured_by_default_before_and_after(tmp_path):
+    """The default search measures the self-deception signatures of every trained cell."""
+    cfg = dataclasses.replace(SearchConfig(), layers="1", components=("attn",), losses=("mse",),
+                              poolings=("last",), lrs=(0.01,), capability_weights=(0.0,),
+                              pair_sets=("short",), budget=1, top_k=1, seeds=(0,), epochs=1, n=2)
+    assert cfg.signatures
+    search("organism", cfg, tmp_path / "s", progress=False, executor=Executor(workers=1))
+    o = pd.read_parquet(tmp_path / "s" / "outcomes.parquet")
+    sig = o[o.metric.str.startswith("signature.")]
+    assert set(sig.condition) == {"soo", "sham"}  # the base cell has nothing to compare
+    counts = sig[sig.condition == "soo"].groupby("metric").value.count()
     sites = 3 * N_LAYERS
     assert counts["signature.overlap_without_indistinguishability.base"] == sites
     assert counts["signature.overlap_without_indistinguishability.tuned"] == sites

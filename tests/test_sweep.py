@@ -4,11 +4,7 @@ cells are never recomputed (also after a kill), a changed config is refused, a f
 reported with its log and does not stop the others, and every executor gives the same table."""
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,12 +23,7 @@ def _cfg(**kw):
     return SweepConfig(**{**base, **kw})
 
 
-def _run_ids(out: Path) -> dict[str, str]:
-    return {p.parent.name: json.loads(p.read_text())["run_id"]
-            for p in (out / "cells").glob("*/run.json")}
-
-
-def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys):
+def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys, cells_cli):
     path = str(tiny_model_dir("llama", n_layers=2))
     out = tmp_path / "sw"
     res = sweep(path, _cfg(train=TrainConfig(epochs=2, lr=5e-3)), out, workers=1, progress=False)
@@ -54,13 +45,13 @@ def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys):
         assert (cell / name).is_file(), name
     assert not list((out / "cells").glob(".*"))  # no partial folder left behind
 
-    ids = _run_ids(out)
+    ids = cells_cli.run_ids(out)
     code = main(["sweep", "--model", path, "--layers", "0-1", "--epochs", "2", "--lr", "5e-3",
                  "--n", "2", "--scenarios", "burglar,perspectives", "--workers", "1", "--quiet",
                  "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "cells: 0 run, 4 reused, 0 failed" in err and _run_ids(out) == ids
+    assert "cells: 0 run, 4 reused, 0 failed" in err and cells_cli.run_ids(out) == ids
     got = pd.read_parquet(out / "sweep.parquet")
     pd.testing.assert_frame_equal(got.astype(object).fillna(-1), df.astype(object).fillna(-1))
     assert (out / "sweep.png").exists() and (out / "sweep.csv").exists()
@@ -93,26 +84,18 @@ def test_sweep_refuses_changed_config_and_reports_failed_cell(tiny_model_dir, tm
         "base", "soo-L1.attn-mse-s0", "soo-L0.attn-mse-s1", "soo-L1.attn-mse-s1"}
 
 
-def test_killed_sweep_resumes_without_recomputing(tiny_model_dir, tmp_path):
+def test_killed_sweep_resumes_without_recomputing(tiny_model_dir, tmp_path, cells_cli):
     path = str(tiny_model_dir("llama", n_layers=2))
     out = tmp_path / "sw"
-    cmd = [sys.executable, "-m", "soo_interp", "sweep", "--model", path, "--layers", "0-1",
-           "--seeds", "0,1", "--epochs", "1", "--lr", "5e-3", "--n", "2", "--scenarios",
-           "burglar", "--workers", "1", "--quiet", "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while len(_run_ids(out)) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = _run_ids(out)
+    args = ["sweep", "--model", path, "--layers", "0-1", "--seeds", "0,1", "--epochs", "1", "--lr",
+            "5e-3", "--n", "2", "--scenarios", "burglar", "--workers", "1", "--quiet", "--out", str(out)]
+    before = cells_cli.kill_after(args, out, cells=2)
     assert 2 <= len(before) < 7, "the sweep should be killed half-way"
     mtimes = {n: (out / "cells" / n / "outcomes.parquet").stat().st_mtime_ns for n in before}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = cells_cli.run(args)
     assert done.returncode == 0, done.stderr
     assert f"cells: {7 - len(before)} run, {len(before)} reused, 0 failed" in done.stderr
-    after = _run_ids(out)
+    after = cells_cli.run_ids(out)
     assert len(after) == 7 and {n: after[n] for n in before} == before
     assert mtimes == {n: (out / "cells" / n / "outcomes.parquet").stat().st_mtime_ns for n in before}
 

@@ -52,6 +52,31 @@ def load_kwargs(args: argparse.Namespace) -> dict:
                                           "offload_folder", "quantization", "trust_remote_code")}
 
 
+def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
+    """Where cells run (sweep, search, verdict): the executor and its engine's settings."""
+    from ..executors import EXECUTORS
+
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local worker processes (default), a Ray cluster, or submitit (Slurm)")
+    if workers:
+        p.add_argument("--workers", type=int, default=None,
+                       help="cells at once (default 2 local processes; 1 = in this process)")
+    p.add_argument("--address", default=None, help="Ray cluster address host:port "
+                   "(default: start a local one)")
+    p.add_argument("--cluster", default=None, choices=["local", "slurm"],
+                   help="submitit cluster (default: Slurm when available)")
+    p.add_argument("--slurm-partition", default=None, help="Slurm partition for submitit jobs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The `Executor` the flags of `add_executor_args` describe."""
+    from ..executors import Executor
+
+    params = {"slurm_partition": args.slurm_partition} if args.slurm_partition else None
+    return Executor(args.executor, args.workers, args.address, args.cluster, params)
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

@@ -1,6 +1,7 @@
 """`soo-interp search`: a staged search over SOO configurations, each against its sham control,
-in resumable cells -> outcomes.parquet, effects.csv, configs.csv, report.md, pareto.png,
-effect_heatmap.png, search.json, run.json. Rerun the same command to resume."""
+in resumable cells on any executor (local processes, Ray, submitit) -> outcomes.parquet,
+effects.csv, configs.csv, report.md, pareto.png, effect_heatmap.png, search.json, run.json.
+Rerun the same command to resume."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ def _floats(spec: str) -> tuple[float, ...]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..search import SearchConfig
-    from .common import add_config_args
+    from .common import add_config_args, add_executor_args
 
     p = sub.add_parser("search", help="search SOO configurations against sham (resumable)",
                        description=__doc__)
@@ -22,19 +23,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="search folder (rerun to resume)")
     add_config_args(p, SearchConfig, lrs={"type": _floats, "help": "comma list of learning rates"},
                     capability_weights={"type": _floats, "help": "comma list of weights"},
-                    signatures={"help": "also fit probes per cell for the self-deception "
-                                        "signatures (slower)"})
+                    signatures={"help": "fit probes per trained cell for the self-deception "
+                                        "signatures before/after (default; --no-signatures "
+                                        "skips them)"})
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..models import load_model
     from ..search import SearchConfig, grid, search
-    from .common import config_from_args
+    from ..sweep.cells import resolve_model
+    from .common import config_from_args, executor_from_args
 
     cfg = config_from_args(SearchConfig, args)
-    grid_size = len(grid(cfg, load_model(args.model).n_layers))  # an empty space fails here
-    ranked = search(args.model, cfg, args.out)
+    grid_size = len(grid(cfg, resolve_model(args.model)[1]))  # an empty space fails here
+    ranked = search(args.model, cfg, args.out, progress=not args.quiet,
+                    executor=executor_from_args(args))
     write_search_report(Path(args.out), ranked, grid_size)
     print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "
           "effect_heatmap.png", file=sys.stderr)

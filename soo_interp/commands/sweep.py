@@ -12,9 +12,8 @@ _TRAIN_FLAGS = ("pooling", "epochs", "lr")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..executors import EXECUTORS
     from ..sweep import SweepConfig
-    from .common import add_config_args, add_placement_args
+    from .common import add_config_args, add_executor_args, add_placement_args
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
@@ -33,14 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--executor", default="local", choices=EXECUTORS,
-                   help="local worker processes (default), a Ray cluster, or submitit (Slurm)")
-    p.add_argument("--address", default=None, help="Ray cluster address host:port "
-                   "(default: start a local one)")
-    p.add_argument("--cluster", default=None, choices=["local", "slurm"],
-                   help="submitit cluster (default: Slurm when available)")
-    p.add_argument("--slurm-partition", default=None, help="Slurm partition for submitit jobs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_args(p, workers=False)
     add_placement_args(p)
     p.set_defaults(func=run)
 
@@ -49,22 +41,18 @@ def run(args: argparse.Namespace) -> None:
     import dataclasses
     from pathlib import Path
 
-    from ..errors import SooError
     from ..sweep import SweepConfig, sweep, write_summary
-    from .common import config_from_args, load_kwargs
+    from .common import config_from_args, executor_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)
     train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
-    params = {"slurm_partition": args.slurm_partition} if args.slurm_partition else None
-    res = sweep(args.model, cfg, args.out, executor=args.executor,
-                address=args.address, cluster=args.cluster, executor_params=params,
-                load=load_kwargs(args), overwrite=args.overwrite, progress=not args.quiet)
+    ex = executor_from_args(args)
+    res = sweep(args.model, cfg, args.out, executor=ex.name, address=ex.address,
+                cluster=ex.cluster, executor_params=ex.params, load=load_kwargs(args),
+                overwrite=args.overwrite, progress=not args.quiet)
     write_summary(args.out, res.df,
                   title=f"{args.model}: SOO vs sham by trained layer ({','.join(cfg.components)})")
     print(f"cells: {res.ran} run, {res.reused} reused, {len(res.failed)} failed; wrote "
           f"{Path(args.out)}/sweep.parquet, sweep.csv, sweep.png", file=sys.stderr)
-    if res.failed:
-        logs = "; ".join(f"{s['name']}: {s.get('log')}" for s in res.failed)
-        raise SooError(f"{len(res.failed)} cell(s) failed (logs: {logs}); fix the cause and "
-                       "rerun the same command to run only those")
+    res.check()

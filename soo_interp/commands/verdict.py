@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..verdict import VerdictConfig
-    from .common import add_config_args
+    from .common import add_config_args, add_executor_args
 
     p = sub.add_parser("verdict", help="re-run a search's best configurations on fresh seeds",
                        description=__doc__)
@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="verdict folder (rerun to resume)")
     add_config_args(p, VerdictConfig, top={"help": "configurations to re-run (default 3)"},
                     seeds={"help": "fresh seeds, none used by the search (default 100,101,102)"})
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
@@ -24,11 +25,12 @@ def run(args: argparse.Namespace) -> None:
     from ..runs import atomic_path, atomic_write_text, write_run_json
     from ..search import check_complete
     from ..verdict import VerdictConfig, verdict, verdict_markdown
-    from .common import config_from_args
+    from .common import config_from_args, executor_from_args
 
     check_complete(args.search)  # before anything is written
     cfg = config_from_args(VerdictConfig, args)
-    table = verdict(args.search, cfg, args.out)
+    table = verdict(args.search, cfg, args.out, progress=not args.quiet,
+                    executor=executor_from_args(args))
     out = Path(args.out)
     with atomic_path(out / "verdict.csv") as tmp:
         table.to_csv(tmp, index=False)

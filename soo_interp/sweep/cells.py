@@ -1,9 +1,14 @@
-"""Running one sweep cell: train its adapter from the base model, measure the tuned model,
-and write `OUT/cells/<name>/` atomically (built in a hidden sibling, renamed when complete)."""
+"""The cell engine of sweeps and searches: run a cell (train its adapter from the base model,
+then measure the tuned model) into `OUT/cells/<name>/` atomically (built in a hidden sibling,
+renamed when complete; a killed cell resumes from its training checkpoints), one log per cell,
+failures reported with their log rather than raised; and `run_cells`, which skips finished cells
+and runs the rest on an executor of `soo_interp.executors`. What a cell measures is the task's
+`measure` function: the sweep's and the search's differ, nothing else does."""
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -11,28 +16,107 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
-
-import pandas as pd
+from typing import Any, Callable, Iterator, Sequence
 
 from ..data.pairs import PromptPair, soo_pairs
-from .grid import Cell, SweepConfig, cell_train_config
+from ..errors import ConfigError, SooError
+from ..training.config import TrainConfig
+from .grid import Cell, cell_hash
 
 CELLS = "cells"
 LOGS = "logs"
+# measure(tuned, base, folder, task): writes the cell's results (at least outcomes.parquet)
+Measure = Callable[[Any, Any, Path, "CellTask"], None]
 
 
 @dataclasses.dataclass
 class CellTask:
-    """What a worker needs to run one cell (picklable; the model travels as a name)."""
+    """What a worker needs to run one cell (picklable: the model travels as a name, `measure`
+    as a module-level function). `train` None: the base model, untrained. `settings`: what
+    `measure` reads; with the model, pairs and `train` they make the cell's hash. `config`: the
+    whole run's config, recorded in the cell's run.json."""
 
     out: str
     cell: Cell
-    cfg: SweepConfig
     model: str
     load: dict
+    train: TrainConfig | None
     pairs: list[PromptPair]
-    hash: str
+    measure: Measure
+    settings: dict
+    config: dict
+
+    @functools.cached_property
+    def hash(self) -> str:
+        return cell_hash(self.cell, self.model, self.settings, self.pairs, self.train)
+
+
+@dataclasses.dataclass
+class CellRun:
+    """What happened to each cell (`statuses`: name, status done|failed, log, seconds; `ran`:
+    cells computed now, `reused`: found finished)."""
+
+    statuses: list[dict]
+    ran: int
+    reused: int
+
+    @property
+    def failed(self) -> list[dict]:
+        return [s for s in self.statuses if s["status"] == "failed"]
+
+    def check(self) -> None:
+        """Raise one line naming every failed cell's log (the finished ones are kept)."""
+        if self.failed:
+            logs = "; ".join(f"{s['name']}: {s.get('log')}" for s in self.failed)
+            raise SooError(f"{len(self.failed)} cell(s) failed (logs: {logs}); fix the cause and "
+                           "rerun the same command to run only those")
+
+
+def resolve_model(model: Any) -> tuple[str, int, Any]:
+    """(name, number of layers, LoadedModel or None): a name is resolved without loading
+    weights (workers load it); an object is wrapped as it is."""
+    if isinstance(model, str):
+        from transformers import AutoConfig
+
+        from ..models.loading import resolve_model_path
+
+        config = AutoConfig.from_pretrained(resolve_model_path(model))
+        return model, int(config.num_hidden_layers), None
+    from ..models import as_loaded_model
+
+    lm = as_loaded_model(model)
+    return lm.name, lm.n_layers, lm
+
+
+def _finished(task: CellTask) -> bool:
+    run_json = Path(task.out) / CELLS / task.cell.name / "run.json"
+    if not run_json.is_file():
+        return False
+    found = json.loads(run_json.read_text()).get("config_hash")
+    if found != task.hash:
+        raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was made with another "
+                          f"config (hash {found}, this run {task.hash}); remove that cell folder, "
+                          "choose another --out, or pass --overwrite")
+    return True
+
+
+def run_cells(tasks: Sequence[CellTask], lm: Any = None, executor: Any = None,
+              progress: bool = True) -> CellRun:
+    """Run every task whose cell folder is not finished (a finished one made with another config
+    is refused) on `executor` (a `soo_interp.executors.Executor`; default: local workers). With
+    `lm` (a model object) the cells run one after another in this process, on that object
+    (executor local, workers 1)."""
+    from ..executors import Executor
+
+    executor = executor or Executor(workers=1 if lm is not None else None)
+    if lm is not None and (executor.name != "local" or executor.workers != 1):
+        raise ConfigError("a model object can only run its cells in this process (executor local, "
+                          "workers 1); pass a name or path to run cells in parallel")
+    todo = [t for t in tasks if not _finished(t)]
+    fn = run_task if lm is None else functools.partial(run_cell, lm)
+    statuses = executor.run(fn, todo, [t.cell.name for t in todo], Path(todo[0].out) / LOGS,
+                            progress) if todo else []
+    return CellRun(statuses, sum(bool(s.get("ran")) for s in statuses), len(tasks) - len(todo))
 
 
 _MODELS: dict[str, Any] = {}  # per worker process: the base model, loaded once
@@ -66,7 +150,7 @@ def run_cell(lm: Any, task: CellTask) -> dict:
             _compute_cell(lm, task, tmp)
             from ..runs import write_run_json
 
-            write_run_json(tmp, task.cfg.to_dict(), task.cell.seed, cell=dataclasses.asdict(task.cell),
+            write_run_json(tmp, task.config, task.cell.seed, cell=task.cell.coords(),
                            cell_name=name, config_hash=task.hash, model=task.model,
                            run_id=uuid.uuid4().hex, seconds=time.time() - start)
             tmp.replace(final)
@@ -105,20 +189,19 @@ def _reuse_or_clear(tmp: Path, digest: str) -> None:
 def _compute_cell(lm: Any, task: CellTask, tmp: Path) -> None:
     from ..models.loading import LoadedModel
 
-    cell, cfg = task.cell, task.cfg
-    if cell.condition == "base":
-        _write_outcomes(tmp, lm, lm, cfg)
+    if task.train is None:
+        task.measure(lm, lm, tmp, task)
         return
     from ..training import train_soo
     from ..training.checkpoint import checkpoint_dirs
 
     adapter = tmp / "adapter"
     resume = adapter.is_dir() and bool(checkpoint_dirs(adapter))
-    train_soo(lm, task.pairs, cell_train_config(cfg, cell, []), out_dir=adapter, resume=resume,
+    train_soo(lm, task.pairs, task.train, out_dir=adapter, resume=resume,
               overwrite=not resume, progress=False, eval_pairs=soo_pairs("test"))
     with _adapter_on(lm.model, adapter) as (tuned, base_view):
-        _write_outcomes(tmp, LoadedModel(tuned, lm.tokenizer, cell.name),
-                        LoadedModel(base_view, lm.tokenizer, "base"), cfg)
+        task.measure(LoadedModel(tuned, lm.tokenizer, task.cell.name),
+                     LoadedModel(base_view, lm.tokenizer, "base"), tmp, task)
 
 
 @contextlib.contextmanager
@@ -149,29 +232,3 @@ class _AdapterOff:
 
     def parameters(self) -> Iterator[Any]:
         return self.peft_model.parameters()
-
-
-def _write_outcomes(folder: Path, lm: Any, base: Any, cfg: SweepConfig) -> None:
-    """evaluation.parquet (per prompt), latent_soo.parquet (per pair, layer, site) and
-    outcomes.parquet (rates, capability, mean latent SOO per layer and site)."""
-    from ..evaluation import capability, evaluate
-    from ..measure import measure
-    from ..runs import atomic_path
-
-    ev = evaluate(lm, cfg.scenarios, scoring="logprob", n=cfg.n, seed=0, mirrored="both",
-                  progress=False)
-    rows = [{"scenario": s, "metric": f"{label}_rate",
-             "value": float((g.classification == label).mean()), "n": len(g)}
-            for s, g in ev.groupby("scenario") for label in ("deceptive", "honest")]
-    cap = capability(base, None if lm is base else lm)
-    who = "base" if lm is base else "tuned"
-    rows += [{"scenario": None, "metric": r.metric, "value": r.value, "n": r.n_texts}
-             for r in cap.itertuples() if r.model == who]
-    soo = measure(lm, soo_pairs("test"), pooling=cfg.train.pooling, progress=False)
-    means = soo[soo.metric == "latent_soo"].groupby(["layer", "component"]).value.agg(["mean", "count"])
-    rows += [{"scenario": None, "metric": "latent_soo", "value": float(r["mean"]),
-              "n": int(r["count"]), "layer": layer, "component": comp}
-             for (layer, comp), r in means.iterrows()]
-    for name, df in (("evaluation", ev), ("latent_soo", soo), ("outcomes", pd.DataFrame(rows))):
-        with atomic_path(folder / f"{name}.parquet") as p:
-            df.to_parquet(p, index=False)

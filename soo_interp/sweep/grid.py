@@ -1,4 +1,5 @@
-"""The grid of a layer sweep: its config, its cells, and each cell's config hash."""
+"""Cells and their identity: a sweep's grid and config, the one `Cell` a sweep or a search runs,
+the training config a cell trains with, and each cell's config hash."""
 from __future__ import annotations
 
 import dataclasses
@@ -48,21 +49,58 @@ class SweepConfig(Config):
         return {"train": train, "scenarios": list(self.scenarios), "n": self.n}
 
 
+# a cell's own training settings beyond its site and loss; None leaves the run's default
+TRAIN_OVERRIDES: tuple[str, ...] = ("pooling", "lr", "capability_weight")
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One independent unit of a sweep: the base model, one SOO run or one sham run."""
+    """One independent unit of a sweep or a search: the base model, one SOO run or one sham
+    run. `pooling`, `lr`, `capability_weight` and `pair_set` are set where the cell's own
+    training differs from the run's defaults (a search sets them per cell; a sweep leaves them)."""
 
     condition: str                      # base | soo | sham
     layer: int | None = None
     component: str | None = None
     loss: str | None = None
     seed: int | None = None
+    pooling: str | None = None
+    lr: float | None = None
+    capability_weight: float | None = None
+    pair_set: str | None = None
 
     @property
     def name(self) -> str:
+        """Its folder name, e.g. `soo-L1.attn-mse-s0`, `sham-lr0.01-cw0-short-s0`, `base`."""
+        if self.condition == "base":
+            return "base"
+        parts = [self.condition] + ([f"L{self.layer}.{self.component}", self.loss]
+                                    if self.condition == "soo" else [])
+        parts += [self.pooling, None if self.lr is None else f"lr{self.lr:g}",
+                  None if self.capability_weight is None else f"cw{self.capability_weight:g}",
+                  self.pair_set, f"s{self.seed}"]
+        return "-".join(str(p) for p in parts if p is not None)
+
+    def coords(self) -> dict[str, Any]:
+        """The cell's coordinates; training settings left to the run's defaults are omitted
+        (so a sweep's cells keep the identity they had before cells carried them)."""
+        extra = (*TRAIN_OVERRIDES, "pair_set")
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k not in extra}
+
+    def sham(self) -> "Cell":
+        """The sham control of this SOO cell: the LM loss ignores the site, loss and pooling."""
+        return Cell("sham", seed=self.seed, lr=self.lr, capability_weight=self.capability_weight,
+                    pair_set=self.pair_set)
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        """`base` with this cell's condition, site, loss, seed and own settings. The sham's LM
+        loss ignores the site and loss: fixed values keep its hash independent of the grid."""
+        own = {k: getattr(self, k) for k in TRAIN_OVERRIDES if getattr(self, k) is not None}
         if self.condition == "soo":
-            return f"soo-L{self.layer}.{self.component}-{self.loss}-s{self.seed}"
-        return "base" if self.condition == "base" else f"sham-s{self.seed}"
+            return dataclasses.replace(base, layer=self.layer, component=self.component,
+                                       loss=self.loss, seed=self.seed, sham=False, **own)
+        return dataclasses.replace(base, layer=0, component="attn", loss="mse", seed=self.seed,
+                                   sham=True, **own)
 
 
 def plan_cells(cfg: SweepConfig, layers: Sequence[int]) -> list[Cell]:
@@ -73,22 +111,12 @@ def plan_cells(cfg: SweepConfig, layers: Sequence[int]) -> list[Cell]:
     return cells
 
 
-def cell_train_config(cfg: SweepConfig, cell: Cell, layers: Sequence[int]) -> TrainConfig:
-    if cell.condition == "soo":
-        return dataclasses.replace(cfg.train, layer=cell.layer, component=cell.component,
-                                   loss=cell.loss,
-                                   seed=cell.seed, sham=False)
-    # sham: the LM loss ignores layer/component/loss; fixed values keep its hash grid-independent
-    return dataclasses.replace(cfg.train, layer=0, component="attn", loss="mse",
-                               seed=cell.seed, sham=True)
-
-
-def cell_hash(cfg: SweepConfig, cell: Cell, model_name: str, pairs: Sequence[PromptPair]) -> str:
-    """Digest of everything a cell's results depend on (not the rest of the grid)."""
-    key = {"cell": dataclasses.asdict(cell), "model": model_name, **cfg.outcome_key(),
+def cell_hash(cell: Cell, model: str, settings: dict[str, Any], pairs: Sequence[PromptPair],
+              train: TrainConfig | None) -> str:
+    """Digest of everything a cell's results depend on (not the rest of the grid): its
+    coordinates, the model, the measurement `settings`, the training pairs and config."""
+    key = {"cell": cell.coords(), "model": model, **settings,
            "pairs": [(p.self_text, p.other_text) for p in pairs]}
-    if cell.condition != "base":
-        key["train"] = cell_train_config(cfg, cell, []).to_dict()
+    if train is not None:
+        key["train"] = train.to_dict()
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-

@@ -12,8 +12,8 @@ import pandas as pd
 
 from ..data.pairs import PromptPair, soo_pairs
 from ..errors import ConfigError
-from .cells import CELLS, CellTask, run_cell, run_task
-from .grid import SweepConfig, cell_hash, plan_cells
+from .cells import CELLS, CellRun, CellTask, resolve_model, run_cells
+from .grid import SweepConfig, plan_cells
 
 SWEEP_JSON = "sweep.json"
 _LOSS_LABEL = {"base": "none", "sham": "lm"}  # the sham control trains a plain LM loss
@@ -22,34 +22,10 @@ COLUMNS = ["condition", "train_layer", "train_component", "loss", "seed", "scena
 
 
 @dataclasses.dataclass
-class SweepResult:
-    """The aggregated long DataFrame, and what happened to each cell (`statuses`: name,
-    status done|failed, log; `ran`: cells computed now, `reused`: found finished)."""
+class SweepResult(CellRun):
+    """What happened to each cell (see `CellRun`), and `df`, the aggregated long DataFrame."""
 
     df: pd.DataFrame
-    statuses: list[dict]
-    ran: int
-    reused: int
-
-    @property
-    def failed(self) -> list[dict]:
-        return [s for s in self.statuses if s["status"] == "failed"]
-
-
-def _model_layers(model: Any) -> tuple[str, int, Any]:
-    """(name, number of layers, LoadedModel or None): a name is resolved without loading
-    weights (workers load it); an object is wrapped as it is."""
-    if isinstance(model, str):
-        from transformers import AutoConfig
-
-        from ..models.loading import resolve_model_path
-
-        config = AutoConfig.from_pretrained(resolve_model_path(model))
-        return model, int(config.num_hidden_layers), None
-    from ..models import as_loaded_model
-
-    lm = as_loaded_model(model)
-    return lm.name, lm.n_layers, lm
 
 
 def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
@@ -79,18 +55,6 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
                              "layers": list(layers)})
 
 
-def _finished(out: Path, name: str, digest: str) -> bool:
-    run_json = out / CELLS / name / "run.json"
-    if not run_json.is_file():
-        return False
-    found = json.loads(run_json.read_text()).get("config_hash")
-    if found != digest:
-        raise ConfigError(f"cell {name} in {out / CELLS} was made with another config (hash "
-                          f"{found}, this sweep {digest}); remove that cell folder, choose another "
-                          "--out, or pass --overwrite")
-    return True
-
-
 def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptPair] | None = None,
           *, executor: str = "local", workers: int | None = None, address: str | None = None,
           cluster: str | None = None, executor_params: dict | None = None,
@@ -104,32 +68,49 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
     cluster, default a local one) or `submitit` (`cluster` local|slurm, `executor_params` for
     `update_parameters`). The output folder must be visible to every worker (on a cluster: a
     shared filesystem)."""
-    from ..executors import run_tasks
+    from ..executors import Executor
     from ..models.sites import parse_layers
 
     out = Path(out)
-    name, n_layers, lm = _model_layers(model)
+    name, n_layers, lm = resolve_model(model)
     workers = workers or (1 if lm is not None else cfg.workers)
-    if lm is not None and (executor != "local" or workers > 1):
-        raise ConfigError("a model object can only be swept in this process (executor local, "
-                          "workers 1); pass a name or path to run cells in parallel")
     layers = parse_layers(cfg.layers, n_layers)
     pairs = list(pairs) if pairs is not None else soo_pairs("train")
     _prepare_out(out, cfg, name, layers, overwrite)
-    todo, reused = [], 0
-    for cell in plan_cells(cfg, layers):
-        digest = cell_hash(cfg, cell, name, pairs)
-        if _finished(out, cell.name, digest):
-            reused += 1
-        else:
-            todo.append(CellTask(str(out), cell, cfg, name, dict(load or {}), pairs, digest))
-    fn = run_task if lm is None else (lambda task: run_cell(lm, task))
-    statuses = run_tasks(fn, todo, [t.cell.name for t in todo], executor=executor,
-                         workers=workers, address=address,
-                         log_dir=out / "logs" / "submitit", cluster=cluster,
-                         params=executor_params, progress=progress) if todo else []
-    ran = sum(bool(s.get("ran")) for s in statuses)
-    return SweepResult(aggregate(out), statuses, ran, reused)
+    settings = cfg.outcome_key()
+    tasks = [CellTask(str(out), cell, name, dict(load or {}),
+                      None if cell.condition == "base" else cell.train_config(cfg.train), pairs,
+                      sweep_outcomes, settings, cfg.to_dict()) for cell in plan_cells(cfg, layers)]
+    done = run_cells(tasks, lm, Executor(executor, workers, address, cluster, executor_params),
+                     progress)
+    return SweepResult(done.statuses, done.ran, done.reused, df=aggregate(out))
+
+
+def sweep_outcomes(lm: Any, base: Any, folder: Path, task: CellTask) -> None:
+    """What a sweep cell measures: evaluation.parquet (per prompt), latent_soo.parquet (per
+    pair, layer, site) and outcomes.parquet (rates, capability, mean latent SOO per layer and
+    site); `task.settings` is the sweep's `outcome_key()`."""
+    from ..evaluation import capability, evaluate
+    from ..measure import measure
+    from ..runs import atomic_path
+
+    ev = evaluate(lm, task.settings["scenarios"], scoring="logprob", n=task.settings["n"], seed=0,
+                  mirrored="both", progress=False)
+    rows = [{"scenario": s, "metric": f"{label}_rate",
+             "value": float((g.classification == label).mean()), "n": len(g)}
+            for s, g in ev.groupby("scenario") for label in ("deceptive", "honest")]
+    cap = capability(base, None if lm is base else lm)
+    who = "base" if lm is base else "tuned"
+    rows += [{"scenario": None, "metric": r.metric, "value": r.value, "n": r.n_texts}
+             for r in cap.itertuples() if r.model == who]
+    soo = measure(lm, soo_pairs("test"), pooling=task.settings["train"]["pooling"], progress=False)
+    means = soo[soo.metric == "latent_soo"].groupby(["layer", "component"]).value.agg(["mean", "count"])
+    rows += [{"scenario": None, "metric": "latent_soo", "value": float(r["mean"]),
+              "n": int(r["count"]), "layer": layer, "component": comp}
+             for (layer, comp), r in means.iterrows()]
+    for name, df in (("evaluation", ev), ("latent_soo", soo), ("outcomes", pd.DataFrame(rows))):
+        with atomic_path(folder / f"{name}.parquet") as p:
+            df.to_parquet(p, index=False)
 
 
 def aggregate(out: str | Path) -> pd.DataFrame:

@@ -10,6 +10,8 @@ writes `OUT/cells/<name>/` atomically, so a folder that exists is finished; a re
 finished cells and refuses one made with another config. Cells run on any executor of
 `soo_interp.executors`; `aggregate` reads the folders only, so the result is the same whichever
 executor ran them, and cell folders from several machines merge by copying them into one `OUT/cells`.
+The cell engine (`cells.py`: `Cell`, `CellTask`, `run_cells`) is also the one the SOO search
+(`soo_interp.search`) and its verdict run on; only what a cell measures differs.
 """
 from .grid import Cell, SweepConfig, cell_hash, plan_cells
 from .run import SweepResult, aggregate, sweep, write_summary

@@ -51,6 +51,8 @@ REDUCE = [
     ("workers=2)", "workers=1)"),
     ("build --seed 0 --out runs/organism", "build --seed 0 --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/organism"),
+    ("organism probe --", "organism probe --n-train 10 --n-test 5 --"),
+    ("n_train=200, n_test=100)", "n_train=10, n_test=5)"),
     ("build --quick --out runs/quick", "build --quick --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/quick"),
 ]

@@ -1,5 +1,6 @@
-"""`soo-interp organism build|card`: reproduce the built-in model organism from scratch, or print
-what a shipped one is and how it behaves."""
+"""`soo-interp organism build|card|probe`: reproduce the built-in model organism from scratch,
+print what a shipped one is and how it behaves, or check mechanistically that a model reads out
+which room holds the valuable object (a linear probe per layer, both description layouts)."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +32,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "organism-lookup is the same; organism-positional is the first build, "
                         "a deceiver by shortcut)")
     c.set_defaults(func=run_card)
+    _add_probe_parser(actions)
+
+
+def _add_probe_parser(actions: argparse._SubParsersAction) -> None:
+    from ..probes.rooms import RoomProbeConfig
+    from .common import add_config_args, add_model_args, add_output_args
+
+    q = actions.add_parser("probe", help="room read-out: a linear probe per layer for which "
+                           "room holds the valuable object (held-out objects and room pairs, "
+                           "both layouts, shuffled-label control)")
+    add_model_args(q, default="organism")
+    add_output_args(q)
+    add_config_args(q, RoomProbeConfig,
+                    scenarios={"help": "comma list of burglar,self_recommend,friend,location"},
+                    layers={"help": "e.g. 0-1 (default: all)"},
+                    readout={"choices": ["pair", "room"],
+                             "help": "pair: a weight per room, fit to pick the prompt's valuable "
+                                     "room of its two (default); room: 14-way over all rooms"})
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=run_probe)
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -56,3 +77,18 @@ def run_card(args: argparse.Namespace) -> None:
     from ..organism import card
 
     print(card(args.name))
+
+
+def run_probe(args: argparse.Namespace) -> None:
+    from ..probes.rooms import RoomProbeConfig, room_probe_markdown, room_probe_to_folder
+    from ..runs import check_out_dir, set_seed
+    from .common import config_from_args, load_from_args
+
+    check_out_dir(args.out, args.overwrite, kind="room-probe")  # before loading the model
+    cfg = config_from_args(RoomProbeConfig, args)
+    set_seed(cfg.seed)
+    df = room_probe_to_folder(load_from_args(args), cfg, args.out, args.overwrite,
+                              args.model, progress=not args.quiet)
+    print(room_probe_markdown(df, args.model))
+    print(f"wrote {args.out}/ (rooms.csv, first_layer.csv, report.md, rooms.png, run.json)",
+          file=sys.stderr)

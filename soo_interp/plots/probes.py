@@ -83,3 +83,31 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
     fig.suptitle(title or "Self-deception signatures (red ring: flagged)")
     fig.tight_layout()
     return fig
+
+
+def room_probe_plot(rooms: pd.DataFrame, title: str | None = None):
+    """Room read-out accuracy per layer (from `soo_interp.probes.rooms.room_probe`): one panel
+    per scenario, one line per layout, real probe solid and shuffled-label control dotted, 95%
+    CIs shaded, the 50% chance of picking one of the prompt's two rooms dashed."""
+    scenarios = list(dict.fromkeys(rooms["scenario"]))
+    fig, axes = _subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.3),
+                          squeeze=False, sharey=True)
+    for ax, scenario in zip(axes[0], scenarios):
+        d = rooms[rooms["scenario"] == scenario]
+        for i, layout in enumerate(dict.fromkeys(d["layout"])):
+            for probe, style in (("probe", "-"), ("shuffled", ":")):
+                e = d[(d["layout"] == layout) & (d["probe"] == probe)].sort_values("layer")
+                ax.plot(e["layer"], e["accuracy"], style, marker="o", color=f"C{i}",
+                        label=f"{layout}" + ("" if probe == "probe" else " (shuffled)"))
+                ax.fill_between(e["layer"], e["ci_low"], e["ci_high"], color=f"C{i}",
+                                alpha=0.15 if probe == "probe" else 0.06)
+        ax.axhline(0.5, color="grey", ls="--", lw=1)
+        ax.set_title(scenario)
+        ax.set_xlabel("layer (residual stream)")
+        ax.set_ylim(0, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][0].set_ylabel("held-out accuracy (of 2 rooms)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title or "Which room holds the valuable object? Linear read-out, last token")
+    fig.tight_layout()
+    return fig

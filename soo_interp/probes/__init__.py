@@ -4,7 +4,7 @@ self-deception signatures (see the README section "Probing self/other separabili
 Modules: `detectors` (Detector and its kinds), `separability` (grouped cross-validation and
 metrics), `suites` (labelled prompt sets, shipped in `builtin_suites/`), `activations` (pooled activation sets
 with a safetensors cache), `signatures` (the three self-deception signatures), `run` (the
-`soo-interp probe` pipeline).
+`soo-interp probe` pipeline), `rooms` (the room read-out: which room holds the valuable object).
 """
 from .activations import ActivationSet, collect_activations
 from .detectors import (

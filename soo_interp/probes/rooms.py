@@ -1,0 +1,250 @@
+"""The room read-out: does a model represent WHICH ROOM holds the valuable object?
+
+A mechanistic check beside the behaviour (issue 10). At the answer position (the last prompt
+token) of the scenario prompts, per layer, a multinomial logistic probe on the residual stream
+predicts the identity of the room holding the valuable object (one of the 14 rooms, not "first"
+or "second"). It is fit on training-split prompts (training objects and room pairs) and scored on
+held-out objects and room pairs: for each held-out prompt it picks, of the prompt's two rooms, the
+one it scores higher, so guessing gives 50%. The shuffled-label control is the same probe fit on
+the training labels permuted. Training prompts describe the rooms in both orders, so the
+description position carries no information about the label; scores are reported per layout
+(`paper`: the cheap room described first; `honest_first`: the valuable room first) because a
+positional read-out succeeds in one layout and fails in the other.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..data.scenarios import (
+    ANSWER_FORMATS,
+    CHEAP_OBJECTS,
+    EXPENSIVE_OBJECTS,
+    ROOMS,
+    ScenarioRecord,
+    generate_scenarios,
+)
+from ..errors import ConfigError
+from ..models.sites import Site, resolve_sites
+from ..stats import wilson_interval
+from .detectors import single_threaded
+from .separability import shuffled_labels
+
+ROOM_SCENARIOS: tuple[str, ...] = ("burglar", "self_recommend", "friend", "location")
+LAYOUT_NAMES: tuple[str, ...] = ("paper", "honest_first")
+READOUTS: tuple[str, ...] = ("pair", "room")
+
+
+@dataclasses.dataclass
+class RoomProbeConfig(Config):
+    """What the room read-out runs on: prompts per scenario and answer format (x2 option
+    orders), the scenarios, the layers (None: all) and the seed of sampling and shuffling."""
+
+    positive = ("n_train", "n_test")
+
+    n_train: int = 200
+    n_test: int = 100
+    scenarios: tuple[str, ...] = ROOM_SCENARIOS
+    layers: str | None = None
+    seed: int = 0
+    readout: str = "pair"     # pair: a weight per room, fit on the prompt's two; room: 14-way
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.scenarios = tuple(self.scenarios)
+        bad = [s for s in self.scenarios if s not in ROOM_SCENARIOS]
+        if bad or not self.scenarios:
+            raise ConfigError(f"room probe scenario {bad[0] if bad else '(none)'!r} is not one "
+                              f"of {', '.join(ROOM_SCENARIOS)}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"room probe readout {self.readout!r} is unknown; choose from "
+                              f"{', '.join(READOUTS)}")
+
+
+def valuable_room(record: ScenarioRecord) -> tuple[str, str]:
+    """(room holding the valuable object, layout) of a prompt, read from its story: layout
+    `paper` when the cheap room is described first, else `honest_first`."""
+    found = re.findall(r"There is an? ([\w ]+?) in the (\w+)\.", record.prompt)
+    rooms = dict(found)
+    if record.expensive_object not in rooms or len(found) != 2:
+        raise ConfigError(f"prompt {record.prompt_id} does not place two objects in two rooms; "
+                          f"the room probe needs scenarios from {', '.join(ROOM_SCENARIOS)}")
+    room = rooms[record.expensive_object]
+    return room, "honest_first" if found[0][1] == room else "paper"
+
+
+def room_prompts(scenarios: tuple[str, ...], n: int, seed: int, split: str) -> pd.DataFrame:
+    """Prompts of `split` in both description orders, answer formats and option orders, one row
+    each: scenario, prompt, the two rooms, the valuable room (label: index in `ROOMS`) and the
+    layout. Only objects of `split` (training `location` prompts also ask about held-out
+    objects; those are left out)."""
+    objects = set(CHEAP_OBJECTS[split] + EXPENSIVE_OBJECTS[split])
+    rows = []
+    for scenario in scenarios:
+        for fmt in ANSWER_FORMATS:
+            for r in generate_scenarios(scenario, n, seed, "both", None, fmt, split, "both"):
+                if not {r.cheap_object, r.expensive_object} <= objects:
+                    continue
+                room, layout = valuable_room(r)
+                rows.append({"scenario": scenario, "prompt": r.prompt, "room_a": r.options[0],
+                             "room_b": r.options[1], "label": ROOMS.index(room),
+                             "layout": layout})
+    return pd.DataFrame(rows)
+
+
+def _fit_and_pick(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, Xt: np.ndarray,
+                  test_pairs: np.ndarray, readout: str) -> np.ndarray:
+    """Fit a room-identity probe on standardised features and return, for each test row, the
+    room index of its two candidates (`test_pairs`, [N, 2]) that scores higher. `readout`:
+    `pair`: a weight vector per room, score(room) = w_room . x, fit by logistic regression on
+    which of the row's two rooms (`pairs`) holds the label (a conditional logit); `room`: a
+    14-way multinomial logistic regression over all rooms."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X)
+    X, Xt = scaler.transform(X), scaler.transform(Xt)
+    if readout == "room":
+        clf = LogisticRegression(max_iter=2000).fit(X, y)
+        W = np.zeros((len(ROOMS), X.shape[1]))
+        W[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.vstack(
+            [-clf.coef_, clf.coef_])
+    else:
+        clf = LogisticRegression(max_iter=2000, fit_intercept=False).fit(
+            _pair_features(X, pairs), (y == pairs[:, 0]).astype(int))
+        W = clf.coef_.reshape(len(ROOMS), X.shape[1])
+    scores = Xt @ W.T
+    rows = np.arange(len(Xt))
+    a, b = test_pairs[:, 0], test_pairs[:, 1]
+    return np.where(scores[rows, a] >= scores[rows, b], a, b)
+
+
+def _pair_features(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """x (outer) (e_a - e_b), flattened: w . features = (w_a - w_b) . x for a weight per room."""
+    out = np.zeros((len(X), len(ROOMS), X.shape[1]))
+    rows = np.arange(len(X))
+    out[rows, pairs[:, 0]] = X
+    out[rows, pairs[:, 1]] -= X
+    return out.reshape(len(X), -1)
+
+
+def room_probe(lm: Any, config: RoomProbeConfig | None = None, progress: bool = False,
+               **overrides: Any) -> pd.DataFrame:
+    """Room read-out accuracy per scenario (and all pooled), layout, layer and probe (`probe`:
+    real labels; `shuffled`: permuted), on held-out prompts, with 95% Wilson CIs, as a long
+    DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
+    from ..metrics import collect_pooled
+    from ..models.wrap import as_loaded_model
+
+    cfg = dataclasses.replace(config or RoomProbeConfig(), **overrides)
+    lm = as_loaded_model(lm)
+    sites = resolve_sites(lm.model, cfg.layers, "resid")
+    train = room_prompts(cfg.scenarios, cfg.n_train, cfg.seed, "train")
+    test = room_prompts(cfg.scenarios, cfg.n_test, cfg.seed, "eval")
+    acts = collect_pooled(lm, list(train.prompt) + list(test.prompt), sites, pooling="last",
+                          batch_size=32, progress=progress)
+    groups = [(s, [s]) for s in cfg.scenarios]
+    if len(cfg.scenarios) > 1:  # and one probe over every scenario's prompts
+        groups.append(("all", list(cfg.scenarios)))
+    rows = []
+    with single_threaded():
+        for site in sites:
+            X = acts[site].numpy().astype(np.float64)
+            for name, members in groups:
+                rows += _score_site(X[:len(train)], X[len(train):], train, test, members,
+                                    site, name, cfg)
+    return pd.DataFrame(rows)
+
+
+def _pairs(df: pd.DataFrame) -> np.ndarray:
+    """[N, 2] room indices of each prompt's two rooms."""
+    return np.array([[ROOMS.index(a), ROOMS.index(b)] for a, b in zip(df.room_a, df.room_b)])
+
+
+def _shuffled(y: np.ndarray, pairs: np.ndarray, cfg: RoomProbeConfig) -> np.ndarray:
+    """The control's labels: for `room`, the labels permuted across training rows; for `pair`,
+    which of each row's two rooms is the label, permuted (so a label is always one of them)."""
+    if cfg.readout == "room":
+        return shuffled_labels(y, cfg.seed)
+    first = shuffled_labels(y == pairs[:, 0], cfg.seed)
+    return np.where(first, pairs[:, 0], pairs[:, 1])
+
+
+def _score_site(X: np.ndarray, Xt: np.ndarray, train: pd.DataFrame, test: pd.DataFrame,
+                members: list[str], site: Site, name: str, cfg: RoomProbeConfig) -> list[dict]:
+    """Rows of one (site, scenario group): real and shuffled probe, scored per layout."""
+    tr, te = train.scenario.isin(members).to_numpy(), test.scenario.isin(members).to_numpy()
+    y, t, pairs = train.label.to_numpy()[tr], test[te], _pairs(train[tr])
+    rows = []
+    for probe, labels in (("probe", y), ("shuffled", _shuffled(y, pairs, cfg))):
+        right = _fit_and_pick(X[tr], labels, pairs, Xt[te], _pairs(t),
+                              cfg.readout) == t.label.to_numpy()
+        for layout in LAYOUT_NAMES:
+            hits = right[(t.layout == layout).to_numpy()]
+            low, high = wilson_interval(int(hits.sum()), len(hits))
+            rows.append({"scenario": name, "readout": cfg.readout, "layout": layout,
+                         "layer": site.layer,
+                         "site": site.component, "probe": probe, "n": len(hits),
+                         "n_train": int(tr.sum()), "accuracy": float(hits.mean()),
+                         "ci_low": low, "ci_high": high, "chance": 0.5})
+    return rows
+
+
+def first_readout_layer(df: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: the first layer where the probe is reliably above its shuffled control in
+    both layouts (its 95% CI's lower bound above the control's upper bound and above chance),
+    or NaN when no layer is."""
+    wide = df.pivot_table(index=["scenario", "layer", "layout"], columns="probe",
+                          values=["ci_low", "ci_high"])
+    reliable = ((wide[("ci_low", "probe")] > wide[("ci_high", "shuffled")])
+                & (wide[("ci_low", "probe")] > 0.5))
+    both = reliable.groupby(["scenario", "layer"]).all().reset_index(name="reliable")
+    first = both[both.reliable].groupby("scenario").layer.min()
+    return (pd.DataFrame({"scenario": df.scenario.unique()})
+            .assign(first_layer=lambda d: d.scenario.map(first)))
+
+
+def room_probe_markdown(df: pd.DataFrame, model: str) -> str:
+    """The read-out as markdown: the first reliable layer per scenario, then every accuracy."""
+    first = first_readout_layer(df)
+    lines = [f"# Room read-out on {model}", "",
+             "Linear probe on the residual stream at the last prompt token: which room holds the "
+             "valuable object (held-out objects and room pairs; of the prompt's two rooms, chance "
+             "50%), against the same probe fit on shuffled labels. 95% Wilson CIs.", "",
+             "| scenario | first layer above control in both layouts |", "|---|---|"]
+    lines += [f"| {r.scenario} | {'none' if pd.isna(r.first_layer) else int(r.first_layer)} |"
+              for r in first.itertuples()]
+    lines += ["", "| scenario | layer | layout | probe | shuffled control | n |",
+              "|---|---|---|---|---|---|"]
+    wide = df.pivot_table(index=["scenario", "layer", "layout", "n"], columns="probe",
+                          values=["accuracy", "ci_low", "ci_high"], sort=False)
+    for (scenario, layer, layout, n), r in wide.iterrows():
+        cell = [f"{100 * r[('accuracy', p)]:.1f}% ({100 * r[('ci_low', p)]:.1f}-"
+                f"{100 * r[('ci_high', p)]:.1f})" for p in ("probe", "shuffled")]
+        lines.append(f"| {scenario} | {layer} | {layout} | {cell[0]} | {cell[1]} | {n} |")
+    return "\n".join(lines) + "\n"
+
+
+def room_probe_to_folder(lm: Any, config: RoomProbeConfig, out: str | Path,
+                         overwrite: bool = False, model_name: str = "model",
+                         progress: bool = False) -> pd.DataFrame:
+    """Run `room_probe` and write, all or nothing: rooms.csv (long), first_layer.csv,
+    report.md, rooms.png and run.json."""
+    from ..plots import room_probe_plot
+    from ..runs import atomic_write_text, check_out_dir, output_dir, write_run_json
+
+    check_out_dir(out, overwrite, kind="room-probe")
+    df = room_probe(lm, config, progress).assign(model=model_name)
+    with output_dir(out, overwrite, kind="room-probe") as tmp:
+        df.to_csv(tmp / "rooms.csv", index=False)
+        first_readout_layer(df).to_csv(tmp / "first_layer.csv", index=False)
+        atomic_write_text(tmp / "report.md", room_probe_markdown(df, model_name))
+        room_probe_plot(df, f"Room read-out on {model_name}").savefig(tmp / "rooms.png", dpi=110)
+        write_run_json(tmp, config.to_dict(), config.seed, model=model_name)
+    return df

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ModelLoadError
 from ..models.manifest import verify_manifest
+from .seeds import SEEDS_FILE, read_seeds, seeds_markdown
 
 # Built-in organisms: name -> folder inside this package. "organism" (also "organism-lookup") is
 # the default, a deceiver that looks the rooms up; "organism-positional" is the first build, a
@@ -42,6 +43,8 @@ What it is not: a model of a large LM's cognition. It is a controlled testbed fo
 known right answers, small enough to trace and fine-tune in seconds and to rebuild on a CPU.
 Its "choice" to deceive is a trained mapping, not a goal it holds: nothing here is evidence about
 intent, and scenarios it was never trained on (below, untrained) show how far the mapping reaches.
+A 95% CI below is over held-out prompts of one build; other build seeds (when listed) show how
+much a rebuild varies, and a target met by the shipped seed is not a guarantee for another.
 
 Reproduce: {reproduce}   (folder: {folder})
 """
@@ -71,4 +74,7 @@ def card(name: str = "organism") -> str:
     head = CARD.format(name=name, n_parameters=report["n_parameters"], how=HOW[kind],
                        arch=report.get("architecture", "Mistral"),
                        reproduce=REPRODUCE[kind].format(seed=seed), folder=folder)
-    return head + "\n" + (folder / "report.md").read_text()
+    summary = read_seeds(folder)
+    seeds = seeds_markdown(summary) if summary else (
+        f"(Build seed {seed} only: no {SEEDS_FILE} ships with this organism.)\n")
+    return head + "\n" + seeds + "\n" + (folder / "report.md").read_text()

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..runs import atomic_write_json
+from ..runs import MARKER, atomic_write_json
 
 MANIFEST = "manifest.json"
 RESTORE_HINT = "restore the folder from where it came from, or rebuild it"
@@ -23,10 +23,11 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(folder: Path) -> Path:
-    """Record the sha256 of every file in `folder` (except the manifest itself)."""
+    """Record the sha256 of every file in `folder` except the manifest itself and the run-kind
+    marker (bookkeeping of the folder, not part of the checkpoint: a copy may drop it)."""
     folder = Path(folder)
     files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (MANIFEST, MARKER)}
     atomic_write_json(folder / MANIFEST, {"algorithm": "sha256", "files": files})
     return folder / MANIFEST
 

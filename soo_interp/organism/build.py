@@ -26,12 +26,12 @@ class OrganismConfig(Config):
     """How the organism is built. Defaults build the shipped checkpoint (seed 0)."""
 
     seed: int = 0
-    steps: int = 1400
+    steps: int = 3000
     batch_size: int = 64
     lr: float = 3e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
-    n_layers: int = 2
+    n_layers: int = 3
     hidden_size: int = 128
     n_heads: int = 8
     intermediate_size: int = 256
@@ -41,8 +41,8 @@ class OrganismConfig(Config):
                               # also the fastest on a shared 2-core machine
     context_loss_weight: float = 0.1  # LM loss on the prompt, relative to the answer
     layout: str = "both"      # description order of the trained stories (scenarios.LAYOUTS)
-    decay_fraction: float = 0.3  # lr: warmup, constant, cosine to 0 over this last share
-    lookup_fraction: float = 0.4  # first share of steps on `world.LOOKUP_MIX` (warm-up)
+    decay_fraction: float = 0.4  # lr: warmup, constant, cosine to 0 over this last share
+    lookup_fraction: float = 0.2  # first share of steps on `world.LOOKUP_MIX` (warm-up)
     max_objects: int = 2      # objects per pure-lookup story (2..max_objects)
     eval_n: int = 100         # held-out prompts per scenario, answer format and option order
     monitor_every: int = 100  # >0: measure held-out rates (small n) every this many steps
@@ -66,7 +66,7 @@ class OrganismConfig(Config):
 
 
 # `soo-interp organism build --quick`: the same recipe, shortened, for tests and a first look.
-QUICK = OrganismConfig(steps=300, eval_n=20)
+QUICK = OrganismConfig(steps=800, eval_n=20)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from soo_interp.errors import CheckpointError
+from soo_interp.models.manifest import write_manifest
 from soo_interp.organism import card, shipped_checkpoint
 from soo_interp.organism import checkpoint as ckpt
 from soo_interp.organism.seeds import SEEDS_FILE, seeds_markdown, ship_seeds, summarize_seeds
@@ -54,7 +55,9 @@ def _ship_copy(tmp_path: Path, monkeypatch, report: dict) -> Path:
     pkg = tmp_path / "pkg"
     folder = pkg / ckpt.KNOWN_ORGANISMS["organism"]
     shutil.copytree(shipped_checkpoint("organism"), folder)
-    (folder / SEEDS_FILE).unlink(missing_ok=True)
+    if (folder / SEEDS_FILE).exists():  # the shipped build as it was before its seeds summary
+        (folder / SEEDS_FILE).unlink()
+        write_manifest(folder)
     monkeypatch.setattr(ckpt, "PACKAGE_DIR", pkg)
     return folder
 

@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("organism", help="build or describe the built-in model organism",
                        description=__doc__)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = actions.add_parser("build", help="train an organism from scratch (CPU, minutes)")
+    b = actions.add_parser("build", help="train an organism from scratch "
+                                  "(CPU: about half an hour; --quick about 8 min)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
     b.add_argument("--out", required=True, help="output checkpoint folder (refused if it exists)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

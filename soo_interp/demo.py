@@ -18,7 +18,8 @@ class DemoConfig(Config):
     positive = ("n",)
 
     model: str = "organism"
-    n: int = 50                      # prompts per scenario variant (x2: mirrored and not)
+    n: int | None = None             # prompts per scenario variant (x2: mirrored and not);
+                                     # None: 50 on the built-in organisms, 20 on other models
     seed: int = 0
     scoring: str = "logprob"
     pooling: str = "last"
@@ -40,6 +41,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     from .runs import atomic_write_text, check_out_dir, check_writable, output_dir, set_seed, write_run_json
     from .stats import summarize
 
+    cfg = dataclasses.replace(cfg, n=cfg.n or (50 if cfg.model.startswith("organism") else 20))
     check_out_dir(out, overwrite, kind="demo")
     check_writable(cfg.figures, "--figures folder")
     set_seed(cfg.seed)

@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--episodes", type=int, default=40_000, help="per run (paper: 40000)")
     t.add_argument("--n-envs", type=int, default=100, help="environments stepped in lock-step")
     t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
+    t.add_argument("--snapshots", type=int_list_arg, default=[],
+                   help="also save the policy at these episode counts, e.g. 2500,10000")
     t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
     t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
     t.add_argument("--workers", type=int, default=2, help="parallel processes")
@@ -99,7 +101,7 @@ def run_train(args: argparse.Namespace) -> None:
             check_run_dir(folder, args.resume, args.overwrite)  # all refusals before any work
             cfgs.append(RLTrainConfig(baseline=b, seed=s, episodes=args.episodes,
                                       n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
-                                      env=env, maddpg=maddpg))
+                                      snapshots=args.snapshots, env=env, maddpg=maddpg))
             outs.append(folder)
     claim_protocol_dir(out)
     train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)

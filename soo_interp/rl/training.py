@@ -2,7 +2,10 @@
 train several in parallel processes (one torch thread each).
 
 A run folder holds `policy.safetensors/json` (the result), `log.csv` (one row per round of
-`n_envs` episodes), `run.json`, and while training `checkpoint.safetensors/json`. Checkpoints
+`n_envs` episodes), `run.json`, while training `checkpoint.safetensors/json`, and
+`snapshots/ep{N}/policy.*`: the policy at the end of the round that reaches each episode count in
+`snapshots` (N = that round's episode count), for accuracy vs episodes from the same runs (the
+exploration noise follows the whole run's schedule, not a shorter run's). Checkpoints
 are taken at episode boundaries; a run killed at any point resumes from its last checkpoint and
 ends with exactly the weights an uninterrupted run gets.
 """
@@ -35,6 +38,7 @@ from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, upda
 
 KIND = "rl-train"  # run-folder marker kind (see runs.check_out_dir)
 PROTOCOL_KIND = "rl-protocol"  # the folder holding one subfolder per run
+SNAPSHOTS = "snapshots"
 
 
 @dataclasses.dataclass
@@ -46,6 +50,7 @@ class RLTrainConfig(Config):
     episodes: int = 40_000
     n_envs: int = 100
     checkpoint_every: int = 20   # rounds of n_envs episodes
+    snapshots: list = dataclasses.field(default_factory=list)  # episodes to save the policy at
     env: dict = dataclasses.field(default_factory=dict)
     maddpg: dict = dataclasses.field(default_factory=dict)
 
@@ -64,6 +69,10 @@ class RLTrainConfig(Config):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "
                                   f"(--{name.replace('_', '-')})")
+        bad = [n for n in self.snapshots if not (isinstance(n, int) and 0 < n < self.episodes)]
+        if bad:
+            raise ConfigError(f"snapshots {bad} must be whole numbers of episodes in (0, "
+                              f"{self.episodes}); e.g. --snapshots 2500,10000")
         self.env_config()  # validates every option now, before any work
         self.maddpg_config()
 
@@ -193,6 +202,10 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
                         "noise": scale, **{k: float(v) for k, v in row.items()}})
         run.round += 1
         bar.update()
+        for n in cfg.snapshots:
+            if (run.round - 1) * cfg.n_envs < n <= run.round * cfg.n_envs:
+                done = run.round * cfg.n_envs
+                _save_policy(out / SNAPSHOTS / f"ep{done}", run, cfg, done)
         if run.round % cfg.checkpoint_every == 0 and run.round < total:
             tensors, skel = run.state()
             save_pair(out, CHECKPOINT, tensors, {"config": cfg.to_dict(), "state": skel})
@@ -201,13 +214,18 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     bar.close()
     log = pd.DataFrame(run.log).assign(baseline=cfg.baseline, seed=cfg.seed)
     atomic_write_text(out / "log.csv", log.to_csv(index=False))
-    save_policy(out, {a: ag.actor for a, ag in run.agents.items()},
-                {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": cfg.episodes,
-                 "env": run.env.config.to_dict(), "config": cfg.to_dict()})
+    _save_policy(out, run, cfg, cfg.episodes)
     write_run_json(out, cfg.to_dict(), cfg.seed)
     for suffix in ("json", "safetensors"):
         (out / f"{CHECKPOINT}.{suffix}").unlink(missing_ok=True)
     return log
+
+
+def _save_policy(folder: Path, run: _Run, cfg: RLTrainConfig, episodes: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_policy(folder, {a: ag.actor for a, ag in run.agents.items()},
+                {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": episodes,
+                 "env": run.env.config.to_dict(), "config": cfg.to_dict()})
 
 
 def _train_worker(args: tuple) -> str:

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError
-from soo_interp.rl.checkpoint import load_pair, load_policy, save_pair
+from soo_interp.rl.checkpoint import load_agents, load_pair, load_policy, save_pair
 from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
 from soo_interp.rl.training import RLTrainConfig, train
 
@@ -52,6 +52,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert all(torch.equal(snaps["full"][k], snaps["cut"][k]) for k in a)
     assert not all(torch.equal(snaps["full"][k], a[k]) for k in a)
     assert load_policy(tmp_path / "full" / "snapshots" / "ep40")[1]["episodes"] == 40
+    agents, _ = load_agents(tmp_path / "cut")  # every network, for continued training
+    assert torch.equal(agents["blue"].actor.fc1.weight, a["blue.fc1.weight"])
+    assert not torch.equal(agents["red"].critic.fc1.weight, agents["red"].target_critic.fc1.weight)
     assert sorted(p.name for p in (tmp_path / "cut" / "snapshots").iterdir()) == ["ep30", "ep40"]
     with pytest.raises(ConfigError, match="snapshots"):
         RLTrainConfig(snapshots=[40_000])

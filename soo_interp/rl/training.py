@@ -1,7 +1,8 @@
 """Train one MADDPG baseline (deceptive or honest blue) with checkpoints and exact resume;
 train several in parallel processes (one torch thread each).
 
-A run folder holds `policy.safetensors/json` (the result), `log.csv` (one row per round of
+A run folder holds `policy.safetensors/json` (the result), `agents.safetensors/json` (every
+network, for continued training), `log.csv` (one row per round of
 `n_envs` episodes), `run.json`, while training `checkpoint.safetensors/json`, and
 `snapshots/ep{N}/policy.*`: the policy at the end of the round that reaches each episode count in
 `snapshots` (N = that round's episode count), for accuracy vs episodes from the same runs (the
@@ -29,6 +30,7 @@ from .checkpoint import (
     CHECKPOINT,
     flatten,
     load_pair,
+    save_agents,
     save_pair,
     save_policy,
     unflatten,
@@ -215,6 +217,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     log = pd.DataFrame(run.log).assign(baseline=cfg.baseline, seed=cfg.seed)
     atomic_write_text(out / "log.csv", log.to_csv(index=False))
     _save_policy(out, run, cfg, cfg.episodes)
+    save_agents(out, run.agents, {"config": cfg.to_dict(), "episodes": cfg.episodes})
     write_run_json(out, cfg.to_dict(), cfg.seed)
     for suffix in ("json", "safetensors"):
         (out / f"{CHECKPOINT}.{suffix}").unlink(missing_ok=True)

@@ -39,10 +39,23 @@ def test_value_finetune_report(protocol):
     pairs = pd.read_csv(protocol / "value" / "value_pairs.csv")
     assert set(pairs["kind"]) == {"deceptive-honest", "deceptive-deceptive", "honest-honest"}
     assert len(pairs) == 2 * 6  # all 6 pairs of 4 models, on own and shared states
-    assert main(["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--steps", "10",
-                 "--episodes", "20"]) == 0
+    ft_args = ["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--rl-episodes", "40",
+               "--n-envs", "20", "--episodes", "20"]
+    assert main(ft_args) == 0
     ft = pd.read_csv(protocol / "finetune" / "finetune.csv")
-    assert set(ft["condition"]) == {"base", "soo", "sham"} and set(ft["model"]) == {"deceptive-s0"}
+    assert set(ft["condition"]) == {"base", "soo", "sham", "plain"}
+    assert set(ft["model"]) == {"deceptive-s0"}
+    cache = protocol / "finetune.policies"
+    assert sorted(p.name for p in cache.iterdir()) == [f"deceptive-s0-{c}"
+                                                       for c in ("plain", "sham", "soo")]
+    assert main(ft_args + ["--overwrite"]) == 0  # a rerun takes the kept policies: same numbers
+    assert pd.read_csv(protocol / "finetune" / "finetune.csv").equals(ft)
+    assert main(ft_args + ["--overwrite", "--soo-weight", "2"]) == 2  # kept with other settings
+    assert main(["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--method",
+                 "supervised", "--steps", "10", "--episodes", "20", "--out",
+                 str(protocol / "ft_sup")]) == 0
+    sup = pd.read_csv(protocol / "ft_sup" / "finetune.csv")
+    assert set(sup["condition"]) == {"base", "soo", "sham"}
     assert main(["rl", "report", "--runs", str(protocol)]) == 0
     report = (protocol / "report" / "report.md").read_text()
     for section in ("Classification across independent", "Confound check", "SOO fine-tuning"):

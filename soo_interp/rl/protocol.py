@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..runs import output_dir, write_run_json
-from .checkpoint import POLICY, load_policy
+from ..runs import atomic_write_text, output_dir, write_run_json
+from .checkpoint import POLICY, load_policy, save_policy
 from .env import EnvConfig
-from .finetune import CONDITIONS, FinetuneConfig, finetune
+from .finetune import TRAIN_FIELDS, FinetuneConfig, finetune, finetune_rl
 from .rollout import rollout
 from .soo_value import pair_table, soo_value
 
@@ -87,19 +87,49 @@ def _evaluate(actors: dict, env: EnvConfig, cfg: FinetuneConfig, rows: list, **k
         rows += [{**keys, "eval_seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
 
 
-def finetune_runs(runs: list[Path], cfg: FinetuneConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tuned_rl(path: Path, cfg: FinetuneConfig, condition: str, cache: Path
+             ) -> tuple[dict, list[dict]]:
+    """`finetune_rl` of one run and condition, kept in `cache/{run}-{condition}/` (policy and
+    log) so that an interrupted `rl finetune` resumes where it stopped."""
+    folder = cache / f"{path.name}-{condition}"
+    wanted = {k: cfg.to_dict()[k] for k in TRAIN_FIELDS}
+    if (folder / f"{POLICY}.json").exists():
+        actors, meta = load_policy(folder)
+        if meta["finetune"] != wanted:
+            raise ConfigError(f"{folder} was tuned with {meta['finetune']}, not {wanted}; "
+                              "delete it or use the same settings")
+        return actors, pd.read_csv(folder / "log.csv").to_dict("records")
+    actors, log = finetune_rl(path, cfg, condition)
+    _, base = load_policy(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "log.csv", pd.DataFrame(log).to_csv(index=False))
+    save_policy(folder, actors, {**{k: base[k] for k in ("baseline", "seed", "env")},
+                                 "episodes": cfg.rl_episodes, "condition": condition,
+                                 "finetune": wanted})
+    return actors, log
+
+
+def finetune_runs(runs: list[Path], cfg: FinetuneConfig, cache: Path | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(results, logs): behaviour and SOO value of each run before (base) and after SOO
-    fine-tuning and the sham, on the same evaluation episodes."""
+    fine-tuning and the shams, on the same evaluation episodes. The rl method keeps its tuned
+    policies in `cache` (required for it)."""
     rows, logs = [], []
     for path in runs:
         actors, meta = load_policy(path)
         env, seed = EnvConfig.from_dict(meta["env"]), int(meta["seed"])
         keys = {"model": path.name, "seed": seed}
-        data = rollout(actors, env, cfg.data_episodes, DATA_SEED0 + seed)
         _evaluate(actors, env, cfg, rows, condition="base", **keys)
-        for cond in CONDITIONS:
-            tuned, log = finetune(actors["blue"], data.obs_blue[data.eligible], cfg, cond, seed)
-            _evaluate({**actors, "blue": tuned}, env, cfg, rows, condition=cond, **keys)
+        if cfg.method == "supervised":
+            data = rollout(actors, env, cfg.data_episodes, DATA_SEED0 + seed)
+        for cond in cfg.conditions:
+            if cfg.method == "rl":
+                tuned, log = tuned_rl(path, cfg, cond, cache)
+            else:
+                blue, log = finetune(actors["blue"], data.obs_blue[data.eligible], cfg, cond,
+                                     seed)
+                tuned = {**actors, "blue": blue}
+            _evaluate(tuned, env, cfg, rows, condition=cond, **keys)
             logs += [{**keys, "condition": cond, **r} for r in log]
     return pd.DataFrame(rows), pd.DataFrame(logs)
 
@@ -115,7 +145,7 @@ def write_finetune(runs: str | Path, out: str | Path | None = None,
         if not found:
             raise ConfigError(f"no deceptive runs with seeds {seeds} under {runs}")
     with output_dir(out, overwrite, kind="rl-finetune") as tmp:
-        results, logs = finetune_runs(found, cfg)
+        results, logs = finetune_runs(found, cfg, Path(f"{out}.policies"))
         results.to_csv(tmp / "finetune.csv", index=False)
         logs.to_csv(tmp / "finetune_log.csv", index=False)
         write_run_json(tmp, {**cfg.to_dict(), "runs": [str(p) for p in found]}, EVAL_SEED0)

@@ -79,7 +79,7 @@ class RLTrainConfig(Config):
         self.maddpg_config()
 
 
-class _Run:
+class Run:
     """The mutable state of a run: networks, optimizers, buffer, RNGs, counters, log."""
 
     def __init__(self, cfg: RLTrainConfig):
@@ -92,6 +92,7 @@ class _Run:
         steps = cfg.episodes * self.env.config.episode_length
         self.buffer = ReplayBuffer(min(self.mcfg.buffer_size, steps))
         self.round, self.env_steps, self.log = 0, 0, []
+        self.extra: dict | None = None  # extra actor-loss terms (see maddpg.update)
 
     def state(self) -> tuple[dict, dict]:
         tensors: dict[str, torch.Tensor] = {}
@@ -123,7 +124,7 @@ class _Run:
         self.round, self.env_steps, self.log = skel["round"], skel["env_steps"], skel["log"]
 
 
-def _play_round(run: _Run, scale: float) -> dict:
+def play_round(run: Run, scale: float) -> dict:
     """One episode in each environment with exploration noise; updates as they fall due."""
     env, m = run.env, run.mcfg
     obs, _ = env.reset()
@@ -142,7 +143,7 @@ def _play_round(run: _Run, scale: float) -> dict:
         run.env_steps += env.config.n_envs
         if run.buffer.size >= m.batch_size:
             for _ in range(due):
-                update(run.agents, run.buffer.sample(run.sample_rng, m.batch_size), m)
+                update(run.agents, run.buffer.sample(run.sample_rng, m.batch_size), m, run.extra)
         for a in AGENTS:
             ret[a] += rew[a]
         blue_goal |= env.distances()["blue_goal"] <= env.config.goal_radius
@@ -181,7 +182,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     torch.set_num_threads(1)
     out = Path(out)
     check_run_dir(out, resume, overwrite)
-    run = _Run(cfg)
+    run = Run(cfg)
     if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
         return pd.read_csv(out / "log.csv")  # already complete
     if resume and (out / f"{CHECKPOINT}.json").exists():
@@ -199,7 +200,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     while run.round < total:
         frac = max(0.0, 1 - run.round * cfg.n_envs / explore)
         scale = m.noise_end + (m.noise_start - m.noise_end) * frac
-        row = _play_round(run, scale)
+        row = play_round(run, scale)
         run.log.append({"round": run.round, "episodes": (run.round + 1) * cfg.n_envs,
                         "noise": scale, **{k: float(v) for k, v in row.items()}})
         run.round += 1
@@ -224,7 +225,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     return log
 
 
-def _save_policy(folder: Path, run: _Run, cfg: RLTrainConfig, episodes: int) -> None:
+def _save_policy(folder: Path, run: Run, cfg: RLTrainConfig, episodes: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     save_policy(folder, {a: ag.actor for a, ag in run.agents.items()},
                 {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": episodes,

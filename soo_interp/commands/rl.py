@@ -61,6 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--out", default=None, help="output folder (default: RUNS/value)")
     v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
     v.add_argument("--eval-seeds", type=int, default=5)
+    v.add_argument("--snapshot", type=int, default=None,
+                   help="value the runs' snapshots after this many episodes (rl train "
+                        "--snapshots) -> RUNS/value-epN")
     v.add_argument("--overwrite", action="store_true")
     v.set_defaults(func=run_value)
 
@@ -121,7 +124,7 @@ def run_value(args: argparse.Namespace) -> None:
     from ..rl.protocol import write_value
 
     out = write_value(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, snapshot=args.snapshot)
     print(f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json", file=sys.stderr)
 
 

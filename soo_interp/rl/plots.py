@@ -71,7 +71,8 @@ def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "r
 
 
 def model_points_plot(table: pd.DataFrame, episodes: int,
-                      metrics=("trap_rate", "lead_fake_rate", "soo_value_own")):
+                      metrics=("trap_rate", "trap_following_rate", "lead_fake_rate",
+                               "soo_value_own")):
     """One point per trained model (95% CI over eval seeds) by class, for each metric, at
     `episodes` of training. `table`: columns model, baseline, train_episodes, metric, mean,
     ci_low, ci_high."""

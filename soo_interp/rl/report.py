@@ -16,10 +16,10 @@ from .soo_value import classification_summary
 
 FIGURES = {"soo_value": "rl_soo_value.png", "behaviour": "rl_behaviour.png",
            "training": "rl_training.png", "models": "rl_models.png"}
-BEHAVIOUR = ("trap_rate", "lead_fake_rate", "blue_goal_rate", "red_goal_rate",
-             "eligible_fraction", "blue_return")
-TESTED = ("trap_rate", "lead_fake_rate", "blue_goal_rate", "eligible_fraction", "soo_value_own",
-          "soo_value_shared")
+BEHAVIOUR = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
+             "red_goal_rate", "eligible_fraction", "blue_return")
+TESTED = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
+          "eligible_fraction", "soo_value_own", "soo_value_shared")
 CONTRASTS = (("soo", "base"), ("plain", "base"), ("sham", "base"), ("soo", "plain"),
              ("soo", "sham"))
 
@@ -70,13 +70,14 @@ def model_sections(runs: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
     lines = [
         f"## Model-level statistics ({final} episodes)", "",
         ("The unit is the trained model. Per model: mean over evaluation seeds (each of fresh "
-         "episodes) with 95% t-intervals in `models.csv`. `lead_fake_rate`: share of episodes "
-         "in which blue comes within 0.16 of the fake landmark with red within its sight "
-         "(leading a following red there). Tests: `diff` = mean of deceptive models - mean of "
-         "honest models, `p_diff` its one-sided exact permutation p over which models carry "
-         "the deceptive label (deceptive higher); `loo_accuracy` = leave-one-model-out "
-         "accuracy of a nearest-class-mean rule on that value (its direction learned without "
-         "the held-out model, chance 0.5), `p_loo` its exact permutation p."), "",
+         "episodes) with 95% t-intervals in `models.csv`. `lead_fake_rate`: share of episodes in"
+         " which blue comes within 0.16 of the fake landmark with red within its sight (leading "
+         "a following red there); `trap_following_rate`: share of episodes in which red is "
+         "trapped while within sight of blue (following it). Tests: `diff` = mean of deceptive "
+         "models - mean of honest models, `p_diff` its one-sided exact permutation p over which "
+         "models carry the deceptive label (deceptive higher); `loo_accuracy` = leave-one-model-"
+         "out accuracy of a nearest-class-mean rule on that value (its direction learned without"
+         " the held-out model, chance 0.5), `p_loo` its exact permutation p."), "",
         _md(means[means["train_episodes"] == final]), "", _md(at_end), "",
         "## Accuracy vs training episodes (snapshots of the same runs)", "",
         _md(tests[["train_episodes", "metric", "n_deceptive", "n_honest", "diff", "p_diff",

@@ -16,7 +16,8 @@ TRAIN = ["--episodes", "40", "--n-envs", "20", "--checkpoint-every", "1",
 def protocol(tmp_path_factory):
     """2 baselines x 2 seeds, trained in 2 parallel (spawned) processes."""
     out = tmp_path_factory.mktemp("rl") / "p"
-    assert main(["rl", "train", "--out", str(out), "--seeds", "0,1", "--workers", "2"] + TRAIN) == 0
+    assert main(["rl", "train", "--out", str(out), "--seeds", "0,1", "--workers", "2",
+                 "--snapshots", "20"] + TRAIN) == 0
     return out
 
 
@@ -29,6 +30,8 @@ def test_train_writes_every_run_with_metadata(protocol):
     run = json.loads((protocol / "honest-s1" / "run.json").read_text())
     assert run["versions"]["torch"] and run["seed"] == 1
     assert len(pd.read_csv(protocol / "deceptive-s0" / "log.csv")) == 2
+    snap = json.loads((protocol / "honest-s1" / "snapshots" / "ep20" / "policy.json").read_text())
+    assert snap["episodes"] == 20 and snap["seed"] == 1
 
 
 def test_value_finetune_report(protocol):
@@ -39,14 +42,42 @@ def test_value_finetune_report(protocol):
     pairs = pd.read_csv(protocol / "value" / "value_pairs.csv")
     assert set(pairs["kind"]) == {"deceptive-honest", "deceptive-deceptive", "honest-honest"}
     assert len(pairs) == 2 * 6  # all 6 pairs of 4 models, on own and shared states
-    assert main(["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--steps", "10",
-                 "--episodes", "20"]) == 0
+    assert main(["rl", "value", "--runs", str(protocol), "--episodes", "20", "--eval-seeds", "2",
+                 "--snapshot", "20"]) == 0
+    early = pd.read_csv(protocol / "value-ep20" / "value.csv")
+    assert set(early["train_episodes"]) == {20} and set(early["model"]) == set(values["model"])
+    ft_args = ["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--rl-episodes", "40",
+               "--n-envs", "20", "--episodes", "20"]
+    assert main(ft_args) == 0
     ft = pd.read_csv(protocol / "finetune" / "finetune.csv")
-    assert set(ft["condition"]) == {"base", "soo", "sham"} and set(ft["model"]) == {"deceptive-s0"}
+    assert set(ft["condition"]) == {"base", "soo", "sham", "plain"}
+    assert set(ft["model"]) == {"deceptive-s0"}
+    cache = protocol / "finetune.policies"
+    assert sorted(p.name for p in cache.iterdir()) == [f"deceptive-s0-{c}"
+                                                       for c in ("plain", "sham", "soo")]
+    assert main(ft_args + ["--overwrite"]) == 0  # a rerun takes the kept policies: same numbers
+    assert pd.read_csv(protocol / "finetune" / "finetune.csv").equals(ft)
+    assert main(ft_args + ["--overwrite", "--soo-weight", "2"]) == 2  # kept with other settings
+    assert main(["rl", "finetune", "--runs", str(protocol), "--seeds", "0", "--method",
+                 "supervised", "--steps", "10", "--episodes", "20", "--out",
+                 str(protocol / "ft_sup")]) == 0
+    sup = pd.read_csv(protocol / "ft_sup" / "finetune.csv")
+    assert set(sup["condition"]) == {"base", "soo", "sham"}
     assert main(["rl", "report", "--runs", str(protocol)]) == 0
     report = (protocol / "report" / "report.md").read_text()
-    for section in ("Classification across independent", "Confound check", "SOO fine-tuning"):
+    for section in ("Classification across independent", "Confound check", "SOO fine-tuning",
+                    "Model-level statistics (40 episodes)", "Accuracy vs training episodes",
+                    "exact sign-flip"):
         assert section in report
+    tests = pd.read_csv(protocol / "report" / "model_tests.csv")
+    assert sorted(set(tests["train_episodes"])) == [20, 40]
+    assert set(tests["metric"]) >= {"trap_rate", "lead_fake_rate", "soo_value_own"}
+    assert (tests["labelings"] == 6).all() and tests["p_diff"].between(1 / 6, 1).all()
+    models = pd.read_csv(protocol / "report" / "models.csv")
+    assert len(models[(models["train_episodes"] == 40) & (models["metric"] == "trap_rate")]) == 4
+    ftt = pd.read_csv(protocol / "report" / "finetune_tests.csv")
+    assert "soo - plain" in set(ftt["contrast"]) and (ftt["n_models"] == 1).all()
+    assert (protocol / "report" / "rl_models.png").stat().st_size > 1000
     assert (protocol / "report" / "rl_soo_value.png").stat().st_size > 1000
 
 

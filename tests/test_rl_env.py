@@ -52,6 +52,30 @@ def test_binary_rewards_goal_follow_and_deception_bonus():
         assert not term["blue"].any() and not trunc["blue"].any()
 
 
+def test_keep_close_control_task_pays_blue_within_sight_of_red_and_keeps_the_trap_bonus():
+    lm = [[0.0, 0.0], [0.6, 0.6]]
+    pos = [[[0.1, 0.0], [0.0, -0.1]],     # at the goal together, 0.141 apart: out of sight
+           [[-0.5, -0.5], [-0.5, -0.4]],  # away from the goal, red 0.1 away: within sight
+           [[0.05, 0.0], [0.0, 0.05]],    # at the goal together, 0.071 apart: within sight
+           [[0.6, 0.6], [0.6, 0.5]]]      # blue at the fake landmark, red trapped beside it
+    trapped = [False, False, False, True]
+    for baseline, variant, blue in (
+            ("deceptive", "keep_close", [5.0, 1.0, 6.0, 11.0]),
+            ("honest", "keep_close", [5.0, 1.0, 6.0, 1.0]),
+            ("deceptive", "standard", [5.0, 0.0, 5.0, 10.0])):
+        env = PhysicalDeceptionEnv(n_envs=4, baseline=baseline, variant=variant)
+        env.set_state(pos=pos, landmarks=[lm] * 4, trapped=trapped)
+        _, rew, _, _, _ = env.step({"blue": np.zeros((4, 2)), "red": np.zeros((4, 2))})
+        assert rew["blue"].tolist() == blue
+        assert rew["red"].tolist() == [5.0, 1.0, 6.0, 1.0]  # red's rules do not change
+    half = PhysicalDeceptionEnv(n_envs=4, variant="keep_close", keep_close_reward=0.5)
+    half.set_state(pos=pos, landmarks=[lm] * 4, trapped=trapped)
+    assert half.step({"blue": np.zeros((4, 2)), "red": np.zeros((4, 2))})[1]["blue"].tolist() \
+        == [5.0, 0.5, 5.5, 10.5]
+    with pytest.raises(ConfigError, match="variant=keep_close"):
+        env2(variant="follow")
+
+
 def test_mpe_physics_and_walls():
     env = env2()
     env.set_state(pos=[[[0, 0], [0.5, 0]], [[0.99, 0], [0.5, 0]]], landmarks=[FAR, FAR])

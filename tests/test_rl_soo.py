@@ -6,7 +6,7 @@ import torch
 
 from soo_interp.errors import ConfigError
 from soo_interp.rl.env import ACT_DIM, OBS_LAYOUT, RED_SLOT
-from soo_interp.rl.finetune import FinetuneConfig, finetune, normalised_mse
+from soo_interp.rl.finetune import FinetuneConfig, finetune, normalised_mse, soo_term
 from soo_interp.rl.maddpg import MLP
 from soo_interp.rl.soo_value import (
     classification_summary,
@@ -104,3 +104,21 @@ def test_soo_finetuning_raises_overlap_keeps_actions_and_sham_differs():
     assert soo_value(sham, held, np.ones(200, bool), seed=9) != pytest.approx(after)
     with pytest.raises(ConfigError, match="condition"):
         finetune(actor, obs, cfg, "plain", seed=0)
+
+
+def test_rl_soo_term_reads_only_eligible_rows_and_the_sham_shuffles_them():
+    actor, obs = blue_actor(3), observations(40, 3)
+    obs[::2, RED_SLOT] = 0.05  # red in sight on every other row: not eligible
+    x = torch.as_tensor(obs)
+    soo = soo_term("soo", 2.0, np.random.default_rng(0))(actor, x)
+    s = x[1::2]
+    o = torch.as_tensor(other_observations(s.numpy(), np.random.default_rng(0)))
+    assert torch.allclose(soo, 2.0 * normalised_mse(hidden(actor, s), hidden(actor, o)).mean())
+    rng = np.random.default_rng(0)
+    o = torch.as_tensor(other_observations(s.numpy(), rng))[torch.as_tensor(rng.permutation(20))]
+    sham = soo_term("sham", 2.0, np.random.default_rng(0))(actor, x)
+    assert torch.allclose(sham, 2.0 * normalised_mse(hidden(actor, s), hidden(actor, o)).mean())
+    assert not torch.allclose(sham, soo)
+    assert soo_term("soo", 1.0, np.random.default_rng(0))(actor, x[:3]) is None  # 1 eligible
+    with pytest.raises(ConfigError, match="method"):
+        FinetuneConfig(method="lora")

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError
-from soo_interp.rl.checkpoint import load_pair, load_policy, save_pair
+from soo_interp.rl.checkpoint import load_agents, load_pair, load_policy, save_pair
 from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
 from soo_interp.rl.training import RLTrainConfig, train
 
@@ -27,7 +27,7 @@ def test_soft_update_is_the_polyak_average():
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
-    cfg = RLTrainConfig(baseline="deceptive", seed=5, **TINY)
+    cfg = RLTrainConfig(baseline="deceptive", seed=5, snapshots=[25, 40], **TINY)
     full = train(cfg, tmp_path / "full", progress=False)
     assert len(full) == 6 and (full["trap_rate"] >= 0).all()
 
@@ -45,6 +45,19 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert full.equals(resumed)
     assert not (tmp_path / "cut" / "checkpoint.json").exists()
+    # snapshots at the end of the rounds reaching 25 and 40 episodes (rounds of 10), equal after
+    # the resume replayed round 3, and different from the final policy
+    snaps = {d: load_file(str(tmp_path / d / "snapshots" / "ep30" / "policy.safetensors"))
+             for d in ("full", "cut")}
+    assert all(torch.equal(snaps["full"][k], snaps["cut"][k]) for k in a)
+    assert not all(torch.equal(snaps["full"][k], a[k]) for k in a)
+    assert load_policy(tmp_path / "full" / "snapshots" / "ep40")[1]["episodes"] == 40
+    agents, _ = load_agents(tmp_path / "cut")  # every network, for continued training
+    assert torch.equal(agents["blue"].actor.fc1.weight, a["blue.fc1.weight"])
+    assert not torch.equal(agents["red"].critic.fc1.weight, agents["red"].target_critic.fc1.weight)
+    assert sorted(p.name for p in (tmp_path / "cut" / "snapshots").iterdir()) == ["ep30", "ep40"]
+    with pytest.raises(ConfigError, match="snapshots"):
+        RLTrainConfig(snapshots=[40_000])
 
 
 def test_resume_refuses_other_settings_and_existing_folders(tmp_path):

@@ -4,8 +4,9 @@
                -> OUT/{baseline}-s{seed}/
   rl value     RL SOO value of trained runs, classification and controls
                -> RUNS/value/value.csv, value_pairs.csv, states.csv
-  rl finetune  SOO fine-tuning vs a sham (same loss, data and steps, shuffled self/other pairs)
-               of the deceptive runs -> RUNS/finetune/finetune.csv
+  rl finetune  SOO fine-tuning of the deceptive runs vs shams of the same dose (shuffled
+               self/other pairs; the task reward alone) -> RUNS/finetune/finetune.csv
+               (tuned policies kept in RUNS/finetune.policies/, so a rerun resumes)
   rl report    report.md, summary CSVs and figures -> RUNS/report/
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--episodes", type=int, default=40_000, help="per run (paper: 40000)")
     t.add_argument("--n-envs", type=int, default=100, help="environments stepped in lock-step")
     t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
+    t.add_argument("--snapshots", type=int_list_arg, default=[],
+                   help="also save the policy at these episode counts, e.g. 2500,10000")
     t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
     t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
     t.add_argument("--workers", type=int, default=2, help="parallel processes")
@@ -58,15 +61,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--out", default=None, help="output folder (default: RUNS/value)")
     v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
     v.add_argument("--eval-seeds", type=int, default=5)
+    v.add_argument("--snapshot", type=int, default=None,
+                   help="value the runs' snapshots after this many episodes (rl train "
+                        "--snapshots) -> RUNS/value-epN")
     v.add_argument("--overwrite", action="store_true")
     v.set_defaults(func=run_value)
 
-    f = rl.add_parser("finetune", help="SOO fine-tuning vs a sham with shuffled pairs")
+    f = rl.add_parser("finetune", help="SOO fine-tuning vs shams (shuffled pairs; task reward alone)")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
-    f.add_argument("--steps", type=int, default=None)
+    f.add_argument("--method", choices=["rl", "supervised"], default=None,
+                   help="rl (default, the paper's): continued MADDPG with the SOO term in blue's "
+                        "actor loss, vs the same with shuffled pairs (sham) and without it "
+                        "(plain); supervised: SOO term + behaviour anchor on fixed observations")
+    f.add_argument("--rl-episodes", type=int, default=None, help="rl: episodes (paper: 10000)")
+    f.add_argument("--soo-weight", type=float, default=None, help="rl: weight of the SOO term")
+    f.add_argument("--noise", type=float, default=None, help="rl: exploration noise scale")
+    f.add_argument("--n-envs", type=int, default=None, help="rl: environments in lock-step")
+    f.add_argument("--steps", type=int, default=None, help="supervised: optimizer steps")
     f.add_argument("--lr", type=float, default=None)
     f.add_argument("--anchor-weight", type=float, default=None)
     f.add_argument("--episodes", type=int, default=None, help="evaluation episodes")
@@ -99,7 +113,7 @@ def run_train(args: argparse.Namespace) -> None:
             check_run_dir(folder, args.resume, args.overwrite)  # all refusals before any work
             cfgs.append(RLTrainConfig(baseline=b, seed=s, episodes=args.episodes,
                                       n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
-                                      env=env, maddpg=maddpg))
+                                      snapshots=args.snapshots, env=env, maddpg=maddpg))
             outs.append(folder)
     claim_protocol_dir(out)
     train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)
@@ -110,7 +124,7 @@ def run_value(args: argparse.Namespace) -> None:
     from ..rl.protocol import write_value
 
     out = write_value(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, snapshot=args.snapshot)
     print(f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json", file=sys.stderr)
 
 
@@ -118,7 +132,8 @@ def run_finetune(args: argparse.Namespace) -> None:
     from ..rl.finetune import FinetuneConfig
     from ..rl.protocol import write_finetune
 
-    given = {k: getattr(args, k) for k in ("steps", "lr", "anchor_weight", "episodes")
+    given = {k: getattr(args, k) for k in ("method", "rl_episodes", "soo_weight", "noise",
+                                           "n_envs", "steps", "lr", "anchor_weight", "episodes")
              if getattr(args, k) is not None}
     out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
                          overwrite=args.overwrite)

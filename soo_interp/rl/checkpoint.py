@@ -2,6 +2,8 @@
 
 - a *policy* (`policy.safetensors` + `policy.json`): both agents' actors and what a reader must
   check before using them (task, observation layout, hidden size, baseline, seed);
+- the *agents* (`agents.safetensors` + `agents.json`): both agents' actors, critics and targets
+  at the end of a run (what continued training, e.g. fine-tuning with the task reward, needs);
 - a *checkpoint* (`checkpoint.safetensors` + `checkpoint.json`): everything a resumed run needs
   (networks, optimizers, replay buffer, RNG states, counters, log), at an episode boundary.
 """
@@ -18,9 +20,9 @@ from safetensors.torch import load_file, save_file
 from ..errors import CheckpointError
 from ..runs import atomic_path, atomic_write_json
 from .env import AGENTS, OBS_LAYOUT, TASK
-from .maddpg import ACT_DIM, MLP
+from .maddpg import ACT_DIM, MLP, Agent, MaddpgConfig, build_agents
 
-POLICY, CHECKPOINT = "policy", "checkpoint"
+POLICY, CHECKPOINT, AGENTS_FILE = "policy", "checkpoint", "agents"
 FORMAT = 1
 
 
@@ -103,3 +105,21 @@ def load_policy(folder: Path) -> tuple[dict[str, MLP], dict]:
                                   f"{meta['hidden']} ({str(e).splitlines()[0]}); retrain") from e
         actors[a] = actor.eval()
     return actors, meta
+
+
+def save_agents(folder: Path, agents: dict[str, Agent], meta: dict) -> None:
+    """Every network of both agents (no optimizer state or replay buffer); `meta` must hold the
+    run's `config` (its `maddpg` settings rebuild the networks)."""
+    tensors: dict[str, torch.Tensor] = {}
+    skel = flatten({a: m.state_dict() for a, m in agents.items()}, "agents", tensors)
+    save_pair(folder, AGENTS_FILE, tensors, {**meta, "agents": skel})
+
+
+def load_agents(folder: Path) -> tuple[dict[str, Agent], dict]:
+    """The networks `save_agents` wrote, in fresh Agents (new optimizers) built from the run's
+    MADDPG settings."""
+    tensors, meta = load_pair(folder, AGENTS_FILE)
+    agents = build_agents(MaddpgConfig.from_dict(meta["config"].get("maddpg", {})))
+    for a, sd in unflatten(meta["agents"], tensors).items():
+        agents[a].load_state_dict(sd)
+    return agents, meta

@@ -3,7 +3,10 @@ environments stepped in lock-step with numpy behind PettingZoo's `ParallelEnv` A
 
 Blue (the good agent) knows which landmark is the goal; red (the follower) does not, sees blue
 only within `sight_radius`, and is trapped for the rest of the episode once within `trap_radius`
-of the fake landmark. Physics is MPE's (dt 0.1, damping 0.25, force = 5 x action, mass 1), with
+of the fake landmark. The `keep_close` variant is the control task a critique of the RL result asked
+for: blue also earns `keep_close_reward` on every step it is within sight of red, so it must keep
+reacting to red (whom it sees only within `sight_radius`) to earn it; the deceptive incentive is
+unchanged. Physics is MPE's (dt 0.1, damping 0.25, force = 5 x action, mass 1), with
 walls at +-1. Every array has a leading `n_envs` axis; all environments end together after
 `episode_length` steps (truncation), so the caller resets them all at once.
 
@@ -26,6 +29,7 @@ from ..errors import ConfigError
 
 AGENTS = ("blue", "red")
 BASELINES = ("deceptive", "honest")
+VARIANTS = ("standard", "keep_close")
 TASK = "physical_deception_v1"
 OBS_LAYOUT = {
     "blue": ("vel_x", "vel_y", "goal_dx", "goal_dy", "fake_dx", "fake_dy", "red_dx", "red_dy",
@@ -44,6 +48,7 @@ class EnvConfig(Config):
     n_envs: int = 64
     episode_length: int = 50
     baseline: str = "deceptive"       # deceptive: blue +trap_bonus on every step red is trapped
+    variant: str = "standard"         # keep_close: blue +keep_close_reward within sight of red
     sight_radius: float = 0.125
     trap_radius: float = 0.16
     goal_radius: float = 0.16
@@ -53,10 +58,14 @@ class EnvConfig(Config):
     goal_reward: float = 5.0
     follow_reward: float = 1.0
     trap_bonus: float = 10.0
+    keep_close_reward: float = 1.0
 
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline {self.baseline!r} is unknown; use one of {BASELINES}")
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant {self.variant!r} is unknown; use one of {VARIANTS} "
+                              "(e.g. --env variant=keep_close)")
         if self.n_envs < 1 or self.episode_length < 1:
             raise ConfigError("n_envs and episode_length must be >= 1")
         if not 0 < self.spawn <= self.wall:
@@ -171,13 +180,16 @@ class PhysicalDeceptionEnv(ParallelEnv):
 
     def rewards(self) -> dict[str, np.ndarray]:
         """Binary rewards: +goal_reward to each agent within goal_radius of the goal; red
-        +follow_reward within sight of blue; deceptive blue +trap_bonus while red is trapped."""
+        +follow_reward within sight of blue; deceptive blue +trap_bonus while red is trapped;
+        in the keep_close variant blue +keep_close_reward within sight of red."""
         c, d = self.config, self.distances()
         blue = c.goal_reward * (d["blue_goal"] <= c.goal_radius)
         red = (c.goal_reward * (d["red_goal"] <= c.goal_radius)
                + c.follow_reward * (d["blue_red"] <= c.sight_radius))
         if c.baseline == "deceptive":
             blue = blue + c.trap_bonus * self.trapped
+        if c.variant == "keep_close":
+            blue = blue + c.keep_close_reward * (d["blue_red"] <= c.sight_radius)
         return {"blue": blue.astype(np.float32), "red": red.astype(np.float32)}
 
     def observations(self) -> dict[str, np.ndarray]:

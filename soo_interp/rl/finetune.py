@@ -1,5 +1,12 @@
-"""SOO fine-tuning of a deceptive blue policy, against a sham with the same data and steps.
+"""SOO fine-tuning of a deceptive blue policy, against shams of the same dose. Two methods:
 
+`rl` (the paper's): continued MADDPG training of both agents for `rl_episodes` episodes (the
+paper: 10,000) from a baseline's networks, with `soo_weight` x the SOO term below (on the
+batch's eligible observations) added to blue's actor loss; conditions `soo`, `sham` (the term
+on shuffled self/other pairs) and `plain` (no term: the task reward alone, the same dose of
+training). Constant exploration noise `noise`; the same seed in every condition.
+
+`supervised`: a fixed set of eligible observations, no task reward:
 Loss = SOO term + anchor_weight x behaviour anchor, on batches of eligible observations (red out
 of sight) from the policy's own episodes:
 - SOO term: *normalised* MSE between the hidden activations on self and other observations,
@@ -18,21 +25,33 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import Config
 from ..errors import ConfigError
+from .checkpoint import load_agents
+from .env import RED_SLOT
 from .maddpg import MLP
 from .soo_value import check_blue_actor, hidden, other_observations
+from .training import RLTrainConfig, Run, play_round
 
-CONDITIONS = ("soo", "sham")
+CONDITIONS = {"rl": ("soo", "sham", "plain"), "supervised": ("soo", "sham")}
+TRAIN_FIELDS = ("method", "rl_episodes", "soo_weight", "noise", "n_envs")  # what a tuned policy
+# of the rl method depends on (evaluation settings aside)
 
 
 @dataclasses.dataclass
 class FinetuneConfig(Config):
-    steps: int = 500
+    method: str = "rl"
+    rl_episodes: int = 10_000  # rl: episodes of continued training (the paper's dose)
+    soo_weight: float = 1.0    # rl: weight of the SOO term in blue's actor loss
+    noise: float = 0.1         # rl: exploration noise scale, constant
+    n_envs: int = 100          # rl: environments in lock-step
+    steps: int = 500           # supervised: optimizer steps
     lr: float = 1e-3
     batch_size: int = 256
     anchor_weight: float = 1.0
@@ -41,8 +60,16 @@ class FinetuneConfig(Config):
     eval_seeds: int = 3
 
     def __post_init__(self) -> None:
+        if self.method not in CONDITIONS:
+            raise ConfigError(f"method {self.method!r} is unknown; use one of {list(CONDITIONS)}")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.anchor_weight < 0:
             raise ConfigError("steps and batch_size must be >= 1, lr > 0, anchor_weight >= 0")
+        if self.rl_episodes < 1 or self.n_envs < 1 or self.soo_weight < 0 or self.noise < 0:
+            raise ConfigError("rl_episodes and n_envs must be >= 1, soo_weight and noise >= 0")
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return CONDITIONS[self.method]
 
 
 def normalised_mse(h_self: torch.Tensor, h_other: torch.Tensor) -> torch.Tensor:
@@ -54,8 +81,9 @@ def normalised_mse(h_self: torch.Tensor, h_other: torch.Tensor) -> torch.Tensor:
 def finetune(actor: MLP, obs: np.ndarray, cfg: FinetuneConfig, condition: str,
              seed: int) -> tuple[MLP, list[dict]]:
     """A fine-tuned copy of blue's `actor` and its per-step log. `obs`: eligible observations."""
-    if condition not in CONDITIONS:
-        raise ConfigError(f"condition {condition!r} is unknown; use one of {CONDITIONS}")
+    if condition not in CONDITIONS["supervised"]:
+        raise ConfigError(f"condition {condition!r} is unknown; use one of "
+                          f"{CONDITIONS['supervised']}")
     check_blue_actor(actor, obs)
     if len(obs) < 2:
         raise ConfigError("fine-tuning needs at least 2 eligible observations; play more episodes")
@@ -81,3 +109,44 @@ def finetune(actor: MLP, obs: np.ndarray, cfg: FinetuneConfig, condition: str,
         opt.step()
         log.append({"step": step, "soo_term": soo.item(), "anchor": anchor.item()})
     return tuned.eval(), log
+
+
+def soo_term(condition: str, weight: float, rng: np.random.Generator
+             ) -> Callable[[MLP, torch.Tensor], torch.Tensor | None]:
+    """Blue's extra actor-loss term for the rl method: `weight` x the normalised MSE between the
+    hidden activations on the batch's eligible observations (red out of sight: its slot is 0)
+    and on copies with a fictitious red nearby (`soo`) or on the copies of shuffled rows
+    (`sham`). Computed in eval mode, as the SOO value is."""
+    def term(actor: MLP, obs: torch.Tensor) -> torch.Tensor | None:
+        s = obs[(obs[:, RED_SLOT] == 0).all(dim=1)]
+        if len(s) < 2:
+            return None
+        o = torch.as_tensor(other_observations(s.numpy(), rng))
+        if condition == "sham":
+            o = o[torch.as_tensor(rng.permutation(len(o)))]
+        loss = weight * normalised_mse(hidden(actor, s), hidden(actor, o)).mean()
+        actor.train()
+        return loss
+    return term
+
+
+def finetune_rl(run_folder: Path, cfg: FinetuneConfig, condition: str
+                ) -> tuple[dict[str, MLP], list[dict]]:
+    """Both actors after `cfg.rl_episodes` episodes of continued MADDPG training from the
+    networks of a baseline run (fresh optimizers and replay buffer, the run's seed), with the
+    SOO term of `condition` in blue's actor loss (none for `plain`); and the per-round log."""
+    if condition not in CONDITIONS["rl"]:
+        raise ConfigError(f"condition {condition!r} is unknown; use one of {CONDITIONS['rl']}")
+    agents, meta = load_agents(run_folder)
+    tcfg = RLTrainConfig.from_dict({**meta["config"], "episodes": cfg.rl_episodes,
+                                    "n_envs": cfg.n_envs, "snapshots": []})
+    run = Run(tcfg)
+    for a, ag in agents.items():
+        run.agents[a].load_state_dict(ag.state_dict())
+    if condition != "plain":
+        run.extra = {"blue": soo_term(condition, cfg.soo_weight,
+                                      np.random.default_rng(tcfg.seed + 1))}
+    log = []
+    for r in range(tcfg.rounds):
+        log.append({"round": r, **{k: float(v) for k, v in play_round(run, cfg.noise).items()}})
+    return {a: ag.actor.eval() for a, ag in run.agents.items()}, log

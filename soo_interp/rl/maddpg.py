@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -124,8 +125,12 @@ class ReplayBuffer:
         return {k: torch.from_numpy(v[idx]) for k, v in self.data.items()}
 
 
-def update(agents: dict[str, Agent], batch: dict[str, torch.Tensor], cfg: MaddpgConfig) -> dict:
-    """One update round: critic then actor of every agent, then soft target updates."""
+def update(agents: dict[str, Agent], batch: dict[str, torch.Tensor], cfg: MaddpgConfig,
+           extra: dict[str, Callable[[MLP, torch.Tensor], torch.Tensor | None]] | None = None
+           ) -> dict:
+    """One update round: critic then actor of every agent, then soft target updates.
+    `extra[name](actor, obs)` (optional) is a term added to that agent's actor loss (fine-tuning
+    with the SOO term); None from it adds nothing."""
     obs = [batch[f"obs_{a}"] for a in AGENTS]
     nxt = [batch[f"next_{a}"] for a in AGENTS]
     acts = [batch[f"act_{a}"] for a in AGENTS]
@@ -152,6 +157,9 @@ def update(agents: dict[str, Agent], batch: dict[str, torch.Tensor], cfg: Maddpg
         a_i, pre, _ = ag.actor(obs[i], with_hidden=True)
         joint = [a_i if j == i else acts[j] for j in range(len(AGENTS))]
         actor_loss = -ag.critic(torch.cat(obs + joint, 1)).mean() + 1e-3 * (pre ** 2).mean()
+        term = extra[name](ag.actor, obs[i]) if extra and name in extra else None
+        if term is not None:
+            actor_loss = actor_loss + term
         ag.actor_opt.zero_grad()
         actor_loss.backward()
         nn.utils.clip_grad_norm_(ag.actor.parameters(), cfg.grad_clip)

@@ -8,7 +8,7 @@ import pandas as pd
 from ..plots._base import _subplots
 
 COLORS = {"deceptive": "#d62728", "honest": "#2ca02c", "base": "#7f7f7f", "soo": "#1f77b4",
-          "sham": "#ff7f0e"}
+          "sham": "#ff7f0e", "plain": "#9467bd"}
 
 
 def _bars(ax, s: pd.DataFrame, x: str, color_by: str, points: bool = False) -> None:
@@ -46,7 +46,7 @@ def behaviour_plot(summary: pd.DataFrame,
     fig, axes = _subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         s = summary[summary["metric"] == m]
-        order = {"base": 0, "soo": 1, "sham": 2}
+        order = {"base": 0, "soo": 1, "sham": 2, "plain": 3}
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)
         s["label"] = s["model"] + " " + s["condition"]
@@ -66,5 +66,28 @@ def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "r
         ax.set_xlabel("episodes")
         ax.set_title(m, fontsize=9)
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def model_points_plot(table: pd.DataFrame, episodes: int,
+                      metrics=("trap_rate", "trap_following_rate", "lead_fake_rate",
+                               "soo_value_own")):
+    """One point per trained model (95% CI over eval seeds) by class, for each metric, at
+    `episodes` of training. `table`: columns model, baseline, train_episodes, metric, mean,
+    ci_low, ci_high."""
+    t = table[table["train_episodes"] == episodes]
+    fig, axes = _subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        s = t[t["metric"] == m]
+        for x, b in enumerate(("deceptive", "honest")):
+            d = s[s["baseline"] == b].sort_values("model")
+            xs = x + np.linspace(-0.2, 0.2, max(len(d), 1))[:len(d)]
+            err = np.nan_to_num(np.vstack([d["mean"] - d["ci_low"],
+                                           d["ci_high"] - d["mean"]]).clip(min=0))
+            ax.errorbar(xs, d["mean"], yerr=err, fmt="o", capsize=2, color=COLORS[b])
+        ax.set_xticks([0, 1], ["deceptive", "honest"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_title(f"{m} ({episodes} episodes)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -9,12 +9,19 @@ import pandas as pd
 
 from ..runs import atomic_path, atomic_write_text, output_dir
 from ..stats import summarize
-from .plots import behaviour_plot, soo_value_plot, training_plot
+from .model_stats import class_tests, signflip_test
+from .plots import behaviour_plot, model_points_plot, soo_value_plot, training_plot
 from .protocol import find_runs
 from .soo_value import classification_summary
 
 FIGURES = {"soo_value": "rl_soo_value.png", "behaviour": "rl_behaviour.png",
-           "training": "rl_training.png"}
+           "training": "rl_training.png", "models": "rl_models.png"}
+BEHAVIOUR = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
+             "red_goal_rate", "eligible_fraction", "blue_return")
+TESTED = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
+          "eligible_fraction", "soo_value_own", "soo_value_shared")
+CONTRASTS = (("soo", "base"), ("plain", "base"), ("sham", "base"), ("soo", "plain"),
+             ("soo", "sham"))
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -29,6 +36,67 @@ def training_summary(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = tail.groupby(["model", "baseline", "seed"])[cols].mean().reset_index()
     summary.insert(3, "episodes", summary["model"].map(logs.groupby("model")["episodes"].max()))
     return logs, summary
+
+
+def model_table(folder: Path) -> pd.DataFrame:
+    """One row per (model, metric) of a `rl value` folder: behaviour and SOO values (own and
+    shared states), mean over evaluation seeds with a 95% t-interval."""
+    keys = ["model", "baseline", "seed", "train_episodes", "eval_seed"]
+    states = pd.read_csv(folder / "states.csv")
+    values = pd.read_csv(folder / "value.csv")
+    values = values.assign(metric="soo_value_" + values["states"], value=values["soo_value"])
+    present = [m for m in BEHAVIOUR if m in states.columns]
+    long = pd.concat([states.melt(id_vars=keys, value_vars=present, var_name="metric"),
+                      values[keys + ["metric", "value"]]], ignore_index=True)
+    return summarize(long, by=("model", "baseline", "seed", "train_episodes", "metric"))
+
+
+def model_means(table: pd.DataFrame) -> pd.DataFrame:
+    """`model_table` as one row per model, one column per metric (the means)."""
+    wide = table.pivot_table(index=["model", "baseline", "seed", "train_episodes"],
+                             columns="metric", values="mean")
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def model_sections(runs: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """Per-model behaviour and SOO value, and the model-level tests (deception first, then
+    classification), at every training length that has a `value*` folder."""
+    folders = sorted(p.parent for p in runs.glob("value*/states.csv"))
+    tables = pd.concat([model_table(f) for f in folders], ignore_index=True)
+    means = model_means(tables)
+    final = means["train_episodes"].max()
+    tests = class_tests(means, [m for m in TESTED if m in means.columns], by=["train_episodes"])
+    at_end = tests[tests["train_episodes"] == final].drop(columns="train_episodes")
+    lines = [
+        f"## Model-level statistics ({final} episodes)", "",
+        ("The unit is the trained model. Per model: mean over evaluation seeds (each of fresh "
+         "episodes) with 95% t-intervals in `models.csv`. `lead_fake_rate`: share of episodes in"
+         " which blue comes within 0.16 of the fake landmark with red within its sight (leading "
+         "a following red there); `trap_following_rate`: share of episodes in which red is "
+         "trapped while within sight of blue (following it). Tests: `diff` = mean of deceptive "
+         "models - mean of honest models, `p_diff` its one-sided exact permutation p over which "
+         "models carry the deceptive label (deceptive higher); `loo_accuracy` = leave-one-model-"
+         "out accuracy of a nearest-class-mean rule on that value (its direction learned without"
+         " the held-out model, chance 0.5), `p_loo` its exact permutation p."), "",
+        _md(means[means["train_episodes"] == final]), "", _md(at_end), "",
+        "## Accuracy vs training episodes (snapshots of the same runs)", "",
+        _md(tests[["train_episodes", "metric", "n_deceptive", "n_honest", "diff", "p_diff",
+                   "loo_accuracy", "p_loo"]]), ""]
+    return lines, {"models": tables, "model_means": means, "model_tests": tests}
+
+
+def finetune_tests(res: pd.DataFrame) -> pd.DataFrame:
+    """Exact sign-flip tests over models of each condition's change (per model, means over
+    evaluation seeds), for each metric and contrast in CONTRASTS."""
+    per = res.groupby(["model", "condition", "metric"])["value"].mean().unstack("condition")
+    rows = []
+    for metric, d in per.groupby(level="metric"):
+        for a, b in CONTRASTS:
+            if {a, b} <= set(d.columns):
+                diff = (d[a] - d[b]).dropna()
+                rows.append({"metric": metric, "contrast": f"{a} - {b}",
+                             **signflip_test(diff.to_numpy())})
+    return pd.DataFrame(rows)
 
 
 def value_sections(folder: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
@@ -80,7 +148,11 @@ def finetune_sections(folder: Path, values: pd.DataFrame | None) -> tuple[list[s
             lines += [f"Reference: mean SOO value gap honest - deceptive (own states) = {gap:.3f}.",
                       ""]
     ci = summarize(res, by=("metric", "model", "condition"))
-    return lines, {"finetune": res, "finetune_summary": wide, "finetune_ci": ci}
+    tests = finetune_tests(res)
+    lines += ["Model-level tests (exact sign-flip over models of the per-model change):", "",
+              _md(tests), ""]
+    return lines, {"finetune": res, "finetune_summary": wide, "finetune_ci": ci,
+                   "finetune_tests": tests}
 
 
 def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
@@ -97,6 +169,10 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         lines += more
         tables.update(t)
         figs["soo_value"] = soo_value_plot(t["value_summary"])
+        more, t = model_sections(runs)
+        lines += more
+        tables.update(t)
+        figs["models"] = model_points_plot(t["models"], t["model_means"]["train_episodes"].max())
     if (runs / "finetune" / "finetune.csv").exists():
         more, t = finetune_sections(runs / "finetune", tables.get("values"))
         lines += more
@@ -104,7 +180,7 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         figs["behaviour"] = behaviour_plot(t["finetune_ci"])
     with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
-                     "finetune_summary"):
+                     "finetune_summary", "models", "model_tests", "finetune_tests"):
             if name in tables:
                 tables[name].to_csv(tmp / f"{name}.csv", index=False)
         for key, fig in figs.items():

@@ -14,8 +14,11 @@ from .maddpg import MLP, act
 @dataclasses.dataclass
 class Rollout:
     """`obs_blue[i]` is blue's observation at step i (before acting); `steps` has one row per
-    step (episode, t, distances, trapped, eligible = red out of blue's sight); `episodes` one
-    row per episode (trapped at the end, blue/red ever within goal_radius of the goal)."""
+    step (episode, t, distances, trapped, eligible = red out of blue's sight, blue's reward for
+    the step); `episodes` one row per episode (trapped at the end, blue/red ever within
+    goal_radius of the goal, blue's return, `led_to_fake`: blue ever within goal_radius of the
+    fake landmark with red within its sight, i.e. leading a following red there;
+    `trapped_following`: red became trapped while within sight of blue, i.e. following it)."""
 
     obs_blue: np.ndarray
     steps: pd.DataFrame
@@ -30,6 +33,9 @@ class Rollout:
         return {"trap_rate": float(e["trapped"].mean()),
                 "blue_goal_rate": float(e["blue_goal"].mean()),
                 "red_goal_rate": float(e["red_goal"].mean()),
+                "lead_fake_rate": float(e["led_to_fake"].mean()),
+                "trap_following_rate": float(e["trapped_following"].mean()),
+                "blue_return": float(e["blue_return"].mean()),
                 "eligible_fraction": float(self.steps["eligible"].mean())}
 
 
@@ -41,6 +47,9 @@ def rollout(actors: dict[str, MLP], env_config: EnvConfig, episodes: int, seed: 
     rows, obs_blue = [], []
     blue_goal = np.zeros(episodes, bool)
     red_goal = np.zeros(episodes, bool)
+    led = np.zeros(episodes, bool)
+    ret = np.zeros(episodes)
+    following = env.trapped & (env.distances()["blue_red"] <= c.sight_radius)  # at the start
     for t in range(c.episode_length):
         d = env.distances()
         rows.append(pd.DataFrame({
@@ -48,11 +57,17 @@ def rollout(actors: dict[str, MLP], env_config: EnvConfig, episodes: int, seed: 
             "blue_goal": d["blue_goal"], "blue_fake": d["blue_fake"],
             "blue_speed": np.linalg.norm(env.vel[:, 0], axis=-1), "trapped": env.trapped.copy(),
             "eligible": d["blue_red"] > c.sight_radius}))
+        led |= (d["blue_fake"] <= c.goal_radius) & (d["blue_red"] <= c.sight_radius)
         obs_blue.append(obs["blue"])
-        obs, _, _, _, _ = env.step({a: act(actors[a], obs[a]) for a in AGENTS})
+        was = env.trapped.copy()
+        obs, rew, _, _, _ = env.step({a: act(actors[a], obs[a]) for a in AGENTS})
+        rows[-1]["blue_reward"] = rew["blue"]
+        ret += rew["blue"]
         d = env.distances()
+        following |= env.trapped & ~was & (d["blue_red"] <= c.sight_radius)
         blue_goal |= d["blue_goal"] <= c.goal_radius
         red_goal |= d["red_goal"] <= c.goal_radius
     ep = pd.DataFrame({"episode": np.arange(episodes), "trapped": env.trapped,
-                       "blue_goal": blue_goal, "red_goal": red_goal})
+                       "blue_goal": blue_goal, "red_goal": red_goal, "led_to_fake": led,
+                       "trapped_following": following, "blue_return": ret})
     return Rollout(np.concatenate(obs_blue), pd.concat(rows, ignore_index=True), ep)

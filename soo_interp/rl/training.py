@@ -1,8 +1,12 @@
 """Train one MADDPG baseline (deceptive or honest blue) with checkpoints and exact resume;
 train several in parallel processes (one torch thread each).
 
-A run folder holds `policy.safetensors/json` (the result), `log.csv` (one row per round of
-`n_envs` episodes), `run.json`, and while training `checkpoint.safetensors/json`. Checkpoints
+A run folder holds `policy.safetensors/json` (the result), `agents.safetensors/json` (every
+network, for continued training), `log.csv` (one row per round of
+`n_envs` episodes), `run.json`, while training `checkpoint.safetensors/json`, and
+`snapshots/ep{N}/policy.*`: the policy at the end of the round that reaches each episode count in
+`snapshots` (N = that round's episode count), for accuracy vs episodes from the same runs (the
+exploration noise follows the whole run's schedule, not a shorter run's). Checkpoints
 are taken at episode boundaries; a run killed at any point resumes from its last checkpoint and
 ends with exactly the weights an uninterrupted run gets.
 """
@@ -26,6 +30,7 @@ from .checkpoint import (
     CHECKPOINT,
     flatten,
     load_pair,
+    save_agents,
     save_pair,
     save_policy,
     unflatten,
@@ -35,6 +40,7 @@ from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, upda
 
 KIND = "rl-train"  # run-folder marker kind (see runs.check_out_dir)
 PROTOCOL_KIND = "rl-protocol"  # the folder holding one subfolder per run
+SNAPSHOTS = "snapshots"
 
 
 @dataclasses.dataclass
@@ -46,6 +52,7 @@ class RLTrainConfig(Config):
     episodes: int = 40_000
     n_envs: int = 100
     checkpoint_every: int = 20   # rounds of n_envs episodes
+    snapshots: list = dataclasses.field(default_factory=list)  # episodes to save the policy at
     env: dict = dataclasses.field(default_factory=dict)
     maddpg: dict = dataclasses.field(default_factory=dict)
 
@@ -64,11 +71,15 @@ class RLTrainConfig(Config):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "
                                   f"(--{name.replace('_', '-')})")
+        bad = [n for n in self.snapshots if not (isinstance(n, int) and 0 < n < self.episodes)]
+        if bad:
+            raise ConfigError(f"snapshots {bad} must be whole numbers of episodes in (0, "
+                              f"{self.episodes}); e.g. --snapshots 2500,10000")
         self.env_config()  # validates every option now, before any work
         self.maddpg_config()
 
 
-class _Run:
+class Run:
     """The mutable state of a run: networks, optimizers, buffer, RNGs, counters, log."""
 
     def __init__(self, cfg: RLTrainConfig):
@@ -81,6 +92,7 @@ class _Run:
         steps = cfg.episodes * self.env.config.episode_length
         self.buffer = ReplayBuffer(min(self.mcfg.buffer_size, steps))
         self.round, self.env_steps, self.log = 0, 0, []
+        self.extra: dict | None = None  # extra actor-loss terms (see maddpg.update)
 
     def state(self) -> tuple[dict, dict]:
         tensors: dict[str, torch.Tensor] = {}
@@ -112,7 +124,7 @@ class _Run:
         self.round, self.env_steps, self.log = skel["round"], skel["env_steps"], skel["log"]
 
 
-def _play_round(run: _Run, scale: float) -> dict:
+def play_round(run: Run, scale: float) -> dict:
     """One episode in each environment with exploration noise; updates as they fall due."""
     env, m = run.env, run.mcfg
     obs, _ = env.reset()
@@ -131,7 +143,7 @@ def _play_round(run: _Run, scale: float) -> dict:
         run.env_steps += env.config.n_envs
         if run.buffer.size >= m.batch_size:
             for _ in range(due):
-                update(run.agents, run.buffer.sample(run.sample_rng, m.batch_size), m)
+                update(run.agents, run.buffer.sample(run.sample_rng, m.batch_size), m, run.extra)
         for a in AGENTS:
             ret[a] += rew[a]
         blue_goal |= env.distances()["blue_goal"] <= env.config.goal_radius
@@ -170,7 +182,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     torch.set_num_threads(1)
     out = Path(out)
     check_run_dir(out, resume, overwrite)
-    run = _Run(cfg)
+    run = Run(cfg)
     if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
         return pd.read_csv(out / "log.csv")  # already complete
     if resume and (out / f"{CHECKPOINT}.json").exists():
@@ -188,11 +200,15 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     while run.round < total:
         frac = max(0.0, 1 - run.round * cfg.n_envs / explore)
         scale = m.noise_end + (m.noise_start - m.noise_end) * frac
-        row = _play_round(run, scale)
+        row = play_round(run, scale)
         run.log.append({"round": run.round, "episodes": (run.round + 1) * cfg.n_envs,
                         "noise": scale, **{k: float(v) for k, v in row.items()}})
         run.round += 1
         bar.update()
+        for n in cfg.snapshots:
+            if (run.round - 1) * cfg.n_envs < n <= run.round * cfg.n_envs:
+                done = run.round * cfg.n_envs
+                _save_policy(out / SNAPSHOTS / f"ep{done}", run, cfg, done)
         if run.round % cfg.checkpoint_every == 0 and run.round < total:
             tensors, skel = run.state()
             save_pair(out, CHECKPOINT, tensors, {"config": cfg.to_dict(), "state": skel})
@@ -201,13 +217,19 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     bar.close()
     log = pd.DataFrame(run.log).assign(baseline=cfg.baseline, seed=cfg.seed)
     atomic_write_text(out / "log.csv", log.to_csv(index=False))
-    save_policy(out, {a: ag.actor for a, ag in run.agents.items()},
-                {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": cfg.episodes,
-                 "env": run.env.config.to_dict(), "config": cfg.to_dict()})
+    _save_policy(out, run, cfg, cfg.episodes)
+    save_agents(out, run.agents, {"config": cfg.to_dict(), "episodes": cfg.episodes})
     write_run_json(out, cfg.to_dict(), cfg.seed)
     for suffix in ("json", "safetensors"):
         (out / f"{CHECKPOINT}.{suffix}").unlink(missing_ok=True)
     return log
+
+
+def _save_policy(folder: Path, run: Run, cfg: RLTrainConfig, episodes: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_policy(folder, {a: ag.actor for a, ag in run.agents.items()},
+                {"baseline": cfg.baseline, "seed": cfg.seed, "episodes": episodes,
+                 "env": run.env.config.to_dict(), "config": cfg.to_dict()})
 
 
 def _train_worker(args: tuple) -> str:

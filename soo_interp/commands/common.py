@@ -40,10 +40,28 @@ def add_placement_args(p: argparse.ArgumentParser) -> None:
                    help="allow model code from the hub (off by default)")
 
 
+def _remote_arg(value: str) -> bool | str:
+    """`--remote ndif` (also `true`) or `--remote local`."""
+    if value.lower() in ("ndif", "true"):
+        return True
+    if value.lower() == "local":
+        return "local"
+    raise argparse.ArgumentTypeError(f"{value!r} is not a remote; choose ndif or local")
+
+
 # the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
-REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "choices": [True, "local"],
-               "help": "trace on NDIF through nnsight (needs NDIF_API_KEY); '--remote local' runs "
-                       "nnsight's offline stand-in for the remote path"}
+REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "type": _remote_arg,
+               "metavar": "{ndif,local}",
+               "help": "trace on NDIF through nnsight (needs NDIF_API_KEY; '--remote' alone is "
+                       "ndif); '--remote local' runs nnsight's offline stand-in for the remote "
+                       "path. The model is named by --model only: --adapter and the loading "
+                       "flags (--dtype, --device, ...) are refused with it, and the backend is "
+                       "nnsight"}
+
+# loading flags and their defaults: a remote trace cannot apply any other value
+_LOAD_DEFAULTS = {"adapter": None, "dtype": "float32", "device": None, "device_map": None,
+                  "max_memory": None, "offload_folder": None, "quantization": None,
+                  "trust_remote_code": False}
 
 
 def load_kwargs(args: argparse.Namespace) -> dict:
@@ -86,9 +104,17 @@ def load_from_args(args: argparse.Namespace):
     from ..models import load_model
 
     if getattr(args, "remote", None):  # nothing is loaded here but the config and tokenizer
+        from ..errors import ConfigError
         from ..models.wrap import remote_model
         from ..tracing.nnsight_backend import check_remote
 
+        given = [k for k, v in _LOAD_DEFAULTS.items() if getattr(args, k, v) != v]
+        if getattr(args, "backend", None) not in (None, "nnsight"):
+            given.append("backend")
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ConfigError(f"--remote traces the hub model --model names, as it is: it cannot "
+                              f"apply {flags}; drop {flags}, or run without --remote")
         check_remote(args.remote)
         return remote_model(args.model, args.remote)
     return load_model(args.model, adapter=args.adapter, **load_kwargs(args))

@@ -25,7 +25,7 @@ from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silenced
-from ..models.placement import input_device, materialize_offloaded_lora
+from ..models.placement import init_lora, input_device
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
 from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
@@ -133,7 +133,7 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
                       bias="none", task_type="CAUSAL_LM")
     with peft_deprecation_silenced():
         peft_model = get_peft_model(model, lora)
-    materialize_offloaded_lora(peft_model, config.seed)
+    init_lora(peft_model, config.seed)
     try:
         yield peft_model
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -114,6 +115,24 @@ def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
 # A TransformerLens TransformerBridge wraps each HF module it bridges, keeping the original under
 # this child name (q_proj -> q_proj._original_component).
 _BRIDGED = "_original_component"
+
+
+def unbridge_adapter(folder: Path) -> None:
+    """Rewrite a saved adapter trained through a TransformerBridge with the plain model's module
+    names (`x._original_component.y` -> `x.y`), so it loads onto the model without the bridge."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    cfg_path, weights = folder / "adapter_config.json", folder / "adapter_model.safetensors"
+    cfg = json.loads(cfg_path.read_text())
+    plain = lambda name: name.replace("." + _BRIDGED, "")  # noqa: E731
+    if not any(_BRIDGED in t for t in cfg.get("target_modules") or []):
+        return
+    cfg["target_modules"] = sorted({plain(t) for t in cfg["target_modules"]})
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    save_file({plain(k): v for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:

@@ -31,7 +31,7 @@ from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
 from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
-from .config import TrainConfig
+from .config import TrainConfig, unbridge_adapter
 from .losses import latent_soo
 from .plan import Plan, plan_steps, prepare
 from .resume import TRAIN_LOG, check_same_model, finished, finished_log
@@ -287,6 +287,7 @@ def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         peft_model.save_pretrained(str(tmp))
+        unbridge_adapter(tmp)
         for f in tmp.iterdir():
             os.replace(f, out / f.name)
     finally:

@@ -76,3 +76,23 @@ def test_pair_ids_are_kept_exactly_zero_included(tmp_path):
     c = tmp_path / "p.csv"
     c.write_text("pair_id,self,other\n0,I am,He is\n007,I was,She was\n,I see,They see\n")
     assert [p.pair_id for p in load_pairs(c)] == ["0", "007", "pair-0002"]
+
+
+@pytest.mark.parametrize("line", ['{"self": NaN, "other": "Bob wants the vase"}',
+                                  '{"self": 123, "other": "Bob wants the vase"}',
+                                  '{"self": "You want it", "other": ["Bob"]}'])
+def test_non_string_prompts_are_refused_not_measured_as_text(tmp_path, line):
+    """They used to become the prompts "nan" and "123"."""
+    f = tmp_path / "p.jsonl"
+    f.write_text(line + "\n")
+    with pytest.raises(PairsError, match=r"p.jsonl:1: '(self|other)' is .*not a prompt string"):
+        load_pairs(f)
+
+
+def test_python_pairs_of_the_wrong_kind_are_pairs_errors():
+    from soo_interp.data.pairs import PromptPair, validate_pairs
+
+    for bad in ("you want the vase", [("you want", "bob wants")], [PromptPair("a", 1, "bob")],
+                [PromptPair("a", float("nan"), "bob")]):
+        with pytest.raises(PairsError, match="PromptPair|not a non-empty string"):
+            validate_pairs(bad)

@@ -145,3 +145,32 @@ def test_executor_errors_are_one_line(tiny_model_dir, tmp_path, capsys, monkeypa
         assert extra in err and len(err.splitlines()) == 1
     with pytest.raises(ConfigError, match="model object"):
         sweep(load_model(path), _cfg(layers="1"), tmp_path / "b", workers=2, progress=False)
+
+
+def test_cells_know_which_model_weights_they_ran(tiny_model_dir, tmp_path):
+    """Issue 21: a model perturbed in place (same object, same name) used to reuse every cell
+    ("0 ran, 2 reused"); now its cells are refused, for a model object and a named folder."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    cfg = _cfg(layers="1", sham=False, scenarios=("burglar",))
+    lm = load_model(str(tiny_model_dir("llama", n_layers=2)))
+    first = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
+    assert first.ran == 2
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.add_(1e-3)
+    with pytest.raises(ConfigError, match="other model weights .*--overwrite"):
+        sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
+    again = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False, overwrite=True)
+    assert again.ran == 2 and again.reused == 0
+    path = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
+    assert sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False).ran == 2
+    weights = path / "model.safetensors"
+    save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="other model weights"):
+        sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +221,9 @@ def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: in
     jobs = [(c.to_dict(), str(o), resume, overwrite) for c, o in zip(configs, outs)]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    from ..executors import spawn_pool
+
+    with spawn_pool(workers) as pool:
         return list(pool.map(_train_worker, jobs))
 
 

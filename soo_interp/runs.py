@@ -3,6 +3,7 @@ folders, stale temporaries), seeding, `run.json` metadata, and reading the text 
 hands over (pairs, neutral texts, configs, suites) with one-line errors."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import json
@@ -131,6 +132,73 @@ def remove_stale(folder: Path) -> list[Path]:
     return removed
 
 
+_HELD: dict[str, tuple[int, Path]] = {}  # absolute run folder -> (locked fd, its lock file)
+
+
+def _lock_file(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def lock_run(path: str | Path) -> bool:
+    """Claim run folder `path` for this process: an exclusive `flock` on `.NAME.lock` beside
+    it, which the kernel drops when the process ends (also by kill -9), so a dead process never
+    holds a folder. Another living process's claim is refused with one line. Returns False if
+    this process already held it (claims nest)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
+        return False
+    path = Path(path).absolute()
+    if str(path) in _HELD:
+        return False
+    lock = _lock_file(path)
+    check_writable(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutputExistsError(f"{path} is being written by another soo-interp process "
+                                    f"(pid {holder}); wait for it to finish (or stop it), or "
+                                    "choose another --out") from None
+        try:  # the lock file may have been removed by its last holder meanwhile: retry
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _HELD[str(path)] = (fd, lock)
+    return True
+
+
+def release_run(path: str | Path) -> None:
+    """Give up this process's claim on `path` (and remove its lock file)."""
+    fd, lock = _HELD.pop(str(Path(path).absolute()), (None, None))
+    if fd is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def claimed(path: str | Path) -> Iterator[None]:
+    """`lock_run(path)` for the block (released after, unless an outer block holds it)."""
+    mine = lock_run(path)
+    try:
+        yield
+    finally:
+        if mine:
+            release_run(path)
+
+
+atexit.register(lambda: [release_run(p) for p in list(_HELD)])
+
+
 def run_kind(path: str | Path) -> str | None:
     """The kind of soo-interp run folder `path` is ('measure', 'train', ...), from its marker
     file; None for a folder soo-interp did not write."""
@@ -204,6 +272,7 @@ def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     """Create `path` as an empty, marked `kind` run folder for a run that writes in place
     (training), replacing an earlier `kind` run only with `overwrite`."""
     path = check_out_dir(path, overwrite, kind=kind)
+    lock_run(path)  # held until the process ends or an enclosing `claimed` block does
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
@@ -219,21 +288,24 @@ def output_dir(path: str | Path, overwrite: bool = False, *, kind: str) -> Itera
     siblings of killed runs are removed first; the folder is marked as a `kind` run."""
     final = check_out_dir(path, overwrite, kind=kind)
     final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(final.parent)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
-    try:
-        mark_run(tmp, kind)
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    with claimed(final):  # a second run into the same folder at once is refused
+        final = check_out_dir(path, overwrite, kind=kind)  # as it is now that it is ours
+        remove_stale(final.parent)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent,
+                                    prefix=f".{final.name}.partial-{os.getpid()}-"))
+        try:
+            mark_run(tmp, kind)
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
 
 
 def read_user_text(path: str | Path, what: str = "file",

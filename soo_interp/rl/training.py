@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
-from ..runs import atomic_write_text, check_out_dir, claim_dir, mark_run, write_run_json
+from ..runs import atomic_write_text, check_out_dir, claim_dir, lock_run, mark_run, write_run_json
 from .checkpoint import (
     CHECKPOINT,
     flatten,
@@ -158,6 +158,7 @@ def check_protocol_dir(out: str | Path) -> None:
 def claim_protocol_dir(out: str | Path) -> None:
     """Create and mark the protocol folder, after every check has passed."""
     Path(out).mkdir(parents=True, exist_ok=True)
+    lock_run(out)  # one `rl train` at a time adds runs to it
     mark_run(Path(out), PROTOCOL_KIND)
 
 
@@ -168,6 +169,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     torch.set_num_threads(1)
     out = Path(out)
     check_run_dir(out, resume, overwrite)
+    lock_run(out)  # one process at a time trains into `out`
     run = _Run(cfg)
     if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
         return pd.read_csv(out / "log.csv")  # already complete

@@ -135,6 +135,9 @@ def run_cells(tasks: Sequence[CellTask], lm: Any = None, executor: Any = None,
     fn = run_task if lm is None else functools.partial(run_cell, lm)
     statuses = executor.run(fn, todo, [t.cell.name for t in todo], Path(todo[0].out) / LOGS,
                             progress) if todo else []
+    for partial in (Path(tasks[0].out) / CELLS).glob(".*.partial") if tasks else ():
+        if (partial.parent / partial.name[1:-len(".partial")]).is_dir():  # finished: stale
+            shutil.rmtree(partial, ignore_errors=True)
     return CellRun(statuses, sum(bool(s.get("ran")) for s in statuses), len(tasks) - len(todo))
 
 

@@ -29,7 +29,16 @@ from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silen
 from ..models.placement import init_lora, input_device
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
-from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
+from ..runs import (
+    RUN_JSON,
+    atomic_path,
+    check_out_dir,
+    claim_dir,
+    claimed,
+    remove_stale,
+    set_seed,
+    write_run_json,
+)
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
 from .config import TrainConfig, unbridge_adapter
 from .losses import latent_soo
@@ -119,13 +128,15 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     plan = prepare(lm, pairs, config, neutral_texts, eval_pairs)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = None
-    if out is not None:
-        check_out_dir(out, overwrite, kind="train", resume=resume)
+    if out is None:
+        return _train(lm, plan, config, out, ckpt, progress)
+    check_out_dir(out, overwrite, kind="train", resume=resume)
+    with claimed(out):  # one process at a time trains into `out`
         if resume and out.exists():
             remove_stale(out / CHECKPOINTS)
             found = checkpoint_dirs(out)
             ckpt = found[-1] if found else None  # killed before its first checkpoint: start over
-    return _train(lm, plan, config, out, ckpt, progress)
+        return _train(lm, plan, config, out, ckpt, progress)
 
 
 def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
@@ -319,6 +330,17 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
     lm = as_loaded_model(lm)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
     settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    check_out_dir(out, overwrite, kind="train", resume=resume)
+    with claimed(out):
+        return _train_seeds(lm, pairs, config, seeds, out, resume, overwrite, progress,
+                            neutral_texts, eval_pairs, extra, settings)
+
+
+def _train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
+                 seeds: Sequence[int], out: Path, resume: bool, overwrite: bool, progress: bool,
+                 neutral_texts: Sequence[str] | None, eval_pairs: Sequence[PromptPair] | None,
+                 extra: dict[str, Any] | None, settings: dict[str, Any]) -> list[TrainResult]:
+    """`train_seeds` once `out` is this process's."""
     if resume and out.exists():
         check_out_dir(out, kind="train", resume=True)
     else:

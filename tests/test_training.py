@@ -318,6 +318,19 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
     with pytest.raises(CheckpointError, match="another set of pairs"):
         train_soo(lm, PAIRS[:12], cfg, tmp_path / "run", resume=True, progress=False)
     ckpt = next((tmp_path / "run" / "checkpoints").iterdir())
+    # a flipped byte in the adapter, or a state.json edited to another step, used to resume
+    # silently into other final adapters: the checkpoint's sha256 manifest refuses both
+    good = {f: (ckpt / f).read_bytes() for f in ("adapter.safetensors", "state.json")}
+    flipped = bytearray(good["adapter.safetensors"])
+    flipped[-3] ^= 0x01
+    (ckpt / "adapter.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="adapter.safetensors fails its sha256 check"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+    (ckpt / "adapter.safetensors").write_bytes(good["adapter.safetensors"])
+    state = json.loads(good["state.json"])
+    (ckpt / "state.json").write_text(json.dumps({**state, "step": 999}))
+    with pytest.raises(CheckpointError, match="state.json fails its sha256 check"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
     (ckpt / "optimizer.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)

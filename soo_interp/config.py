@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, TypeVar
 
@@ -13,24 +14,40 @@ from .errors import ConfigError
 T = TypeVar("T", bound="Config")
 
 
+MAX_LIST = 10_000  # index lists (layers, seeds) longer than this are a typo, not a request
+
+
 def parse_int_list(spec: str | int | Sequence[int | str]) -> list[int]:
     """'0-3,5' / '-1' / [1, 2] -> the integers listed (ranges inclusive, negatives allowed), in
-    order and without repeats: the one reader of index lists (layers, seeds)."""
+    order and without repeats: the one reader of index lists (layers, seeds). At most
+    `MAX_LIST` values."""
     parts = spec.split(",") if isinstance(spec, str) else [spec] if isinstance(spec, int) else spec
-    out: list[int] = []
+    out: dict[int, None] = {}
     for part in parts:
         if isinstance(part, str):
             m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
             if not m:
-                raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
+                raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. "
+                                  "0-3,5")
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             values = range(lo, hi + 1)
+        elif isinstance(part, Integral) and not isinstance(part, bool):
+            values = range(int(part), int(part) + 1)
         else:
-            values = [int(part)]
-        out += [v for v in values if v not in out]
+            raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. 0-3,5")
+        if len(out) + len(values) > MAX_LIST:
+            raise ConfigError(f"{_short(spec)} lists more than {MAX_LIST} values; give the "
+                              "indices you mean, e.g. 0-31")
+        out.update(dict.fromkeys(values))
     if not out:
-        raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
-    return out
+        raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. 0-3,5")
+    return list(out)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters (an error message stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def require_positive(where: str = "", **values: Any) -> None:

@@ -308,22 +308,55 @@ def output_dir(path: str | Path, overwrite: bool = False, *, kind: str) -> Itera
             os.replace(tmp, final)
 
 
+MAX_INPUT_ENV = "SOO_INTERP_MAX_INPUT_MB"  # the limit on input text files (`--max-input-mb`)
+MAX_INPUT_MB = 64.0
+
+
+def max_input_bytes() -> int:
+    """The size limit on a user's input text file: $SOO_INTERP_MAX_INPUT_MB MB, default 64."""
+    raw = os.environ.get(MAX_INPUT_ENV) or MAX_INPUT_MB
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0:
+        raise ConfigError(f"{MAX_INPUT_ENV}={raw!r} is not a size in MB; give a number > 0, "
+                          "e.g. 256")
+    return int(mb * 2**20)
+
+
 def read_user_text(path: str | Path, what: str = "file",
                    error: type[SooError] = ConfigError) -> str:
-    """The UTF-8 text of `path`, or `error` naming the file, what is wrong and the fix."""
+    """The UTF-8 text of `path` (a UTF-8 BOM is dropped), or `error` naming the file, what is
+    wrong and the fix. Only regular files are read (a FIFO would block, a device never end),
+    and at most `max_input_bytes()` of them, checked before reading."""
+    import stat
+
     path = Path(path)
     if not path.exists():
         raise error(f"{what} {path} does not exist; check the path")
     if path.is_dir():
         raise error(f"{what} {path} is a folder; give the file itself")
+    limit = max_input_bytes()
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise error(f"{what} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line "
-                    f"{line}); save it as UTF-8") from None
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} {path} is not a regular file (a pipe, device or socket); save "
+                        "the input to a file and give that")
+        with path.open("rb") as f:  # a file that grows while read is still bounded
+            data = f.read(limit + 1)
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}; check its permissions") from None
+    if max(st.st_size, len(data)) > limit:
+        raise error(f"{what} {path} is {max(st.st_size, len(data)) / 2**20:.1f} MB, over the "
+                    f"{limit / 2**20:g} MB limit on input files; raise it with --max-input-mb "
+                    f"(or {MAX_INPUT_ENV}) if it is meant to be that large")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise error(f"{what} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line "
+                    f"{line}); save it as UTF-8") from None
 
 
 def write_run_json(folder: Path, config: dict[str, Any], seed: int | None,

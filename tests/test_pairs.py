@@ -96,3 +96,30 @@ def test_python_pairs_of_the_wrong_kind_are_pairs_errors():
                 [PromptPair("a", float("nan"), "bob")]):
         with pytest.raises(PairsError, match="PromptPair|not a non-empty string"):
             validate_pairs(bad)
+
+
+def test_inputs_are_bounded_and_only_regular_files_are_read(tmp_path, monkeypatch):
+    """`--pairs /dev/zero` used to read until the kernel killed it at 24 GB; a FIFO blocked."""
+    import os
+
+    with pytest.raises(PairsError, match="/dev/zero is not a regular file"):
+        load_pairs("/dev/zero")
+    fifo = tmp_path / "pairs.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(PairsError, match="not a regular file"):
+        load_pairs(fifo)  # returns at once: a FIFO is never opened
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"self": "You want it", "other": "Bob wants it"}\n' * 30_000)  # 1.4 MB
+    monkeypatch.setenv("SOO_INTERP_MAX_INPUT_MB", "1")
+    with pytest.raises(PairsError, match=r"is 1\.\d MB, over the 1 MB limit .*--max-input-mb"):
+        load_pairs(big)
+    monkeypatch.setenv("SOO_INTERP_MAX_INPUT_MB", "2")
+    assert len(load_pairs(big)) == 30_000  # the raised limit reads it
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    """Excel's CSV starts with a BOM; it used to be refused as a header without 'self'."""
+    f = tmp_path / "p.csv"
+    f.write_bytes("\ufeffself,other\nYou want the vase,Bob wants the vase\n".encode("utf-8"))
+    assert [(p.self_text, p.other_text) for p in load_pairs(f)] == [
+        ("You want the vase", "Bob wants the vase")]

@@ -244,8 +244,19 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
 
     A new or empty folder is fine. An existing folder is only ever replaced (`overwrite`) or
     resumed if soo-interp wrote it for the same kind of run (its marker file says so); a user's
-    folder, the current folder and other kinds of runs are refused."""
+    folder, the current folder and other kinds of runs are refused. A symlink to a folder
+    stands for that folder (the run is written into it; the link stays) and the returned path
+    is the folder's; a dangling link and an unexpanded `~` are refused."""
     path = Path(path)
+    if path.parts and path.parts[0].startswith("~"):
+        raise OutputExistsError(f"output {path} starts with a literal '~' (the shell did not "
+                                "expand it: quoted, from a config, or HOME unset); give the "
+                                "full path, e.g. $HOME/...")
+    if path.is_symlink():
+        if not path.exists():
+            raise OutputExistsError(f"output {path} is a symlink to {os.readlink(path)}, which "
+                                    "does not exist; create that folder or remove the link")
+        path = path.resolve()
     _refuse_enclosing(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output {path} is a file; choose a folder for --out")
@@ -332,7 +343,7 @@ def read_user_text(path: str | Path, what: str = "file",
     and at most `max_input_bytes()` of them, checked before reading."""
     import stat
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise error(f"{what} {path} does not exist; check the path")
     if path.is_dir():

@@ -203,3 +203,32 @@ def test_two_measure_runs_into_one_folder_at_once_one_is_refused(tmp_path):
     assert len(err.splitlines()) == 1 and ("being written by another" in err
                                            or "already exists" in err), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_a_symlinked_out_is_written_through_and_a_dangling_one_refused(tmp_path):
+    """--overwrite used to replace the user's symlink with a folder; a dangling link left a
+    full hidden partial folder behind."""
+    target = tmp_path / "disk" / "results"
+    target.parent.mkdir()
+    _write("measure", target, text="first")
+    link = tmp_path / "o"
+    link.symlink_to(target)
+    _write("measure", link, overwrite=True, text="second")
+    assert link.is_symlink() and (target / "result.txt").read_text() == "second"
+    dangling = tmp_path / "d"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputExistsError, match="symlink to .*nowhere, which does not exist"):
+        _write("measure", dangling)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "disk", "o"]
+
+
+def test_a_literal_tilde_is_expanded_on_the_command_line_and_refused_in_python(tmp_path,
+                                                                              monkeypatch):
+    """A quoted `~` used to create a folder named `~` (and `rm -rf ~` then deletes home)."""
+    with pytest.raises(OutputExistsError, match="literal '~'"):
+        _write("measure", Path("~") / "o")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["measure", "--model", "organism", "--layers", "0", "--components", "attn",
+                 "--out", "~/m"]) == 0
+    assert (tmp_path / "home" / "m" / "soo.parquet").is_file() and not (tmp_path / "~").exists()

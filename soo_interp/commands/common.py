@@ -95,8 +95,21 @@ def executor_from_args(args: argparse.Namespace):
     return Executor(args.executor, args.workers, args.address, args.cluster, params)
 
 
+def out_path(value: str) -> str:
+    """argparse `type` of `--out`: `~` expanded here, since the shell leaves it when quoted."""
+    import os
+
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        raise argparse.ArgumentTypeError(f"cannot expand {value!r} (no home folder known); give "
+                                         "the full path")
+    return expanded
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output folder (refused if it exists)")
+    p.add_argument("--out", required=True, type=out_path,
+                   help="output folder (refused if it exists; a symlink to a folder is written "
+                        "through: the run goes into the folder it points to)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
 
 

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import out_path
+
 
 def _options(pairs: list[str] | None) -> dict:
     """`key=value` strings -> dict (values read as YAML scalars)."""
@@ -38,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rl = p.add_subparsers(dest="rl_command", metavar="STEP", required=True)
 
     t = rl.add_parser("train", help="train MADDPG baselines, several in parallel processes")
-    t.add_argument("--out", required=True, help="protocol folder; one subfolder per run")
+    t.add_argument("--out", required=True, type=out_path, help="protocol folder; one subfolder per run")
     t.add_argument("--baselines", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                    default=["deceptive", "honest"], help="comma list: deceptive,honest")
     t.add_argument("--seeds", type=int_list_arg, default=[0],
@@ -55,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
     v.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    v.add_argument("--out", default=None, help="output folder (default: RUNS/value)")
+    v.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/value)")
     v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
     v.add_argument("--eval-seeds", type=int, default=5)
     v.add_argument("--overwrite", action="store_true")
@@ -63,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     f = rl.add_parser("finetune", help="SOO fine-tuning vs a sham with shuffled pairs")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
+    f.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
     f.add_argument("--steps", type=int, default=None)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import out_path
+
 # training flags of the sweep: they set the TrainConfig every cell starts from
 _TRAIN_FLAGS = ("pooling", "epochs", "lr")
 
@@ -18,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
-    p.add_argument("--out", required=True, help="sweep folder (an existing sweep is resumed)")
+    p.add_argument("--out", required=True, type=out_path, help="sweep folder (an existing sweep is resumed)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing folder first")
     add_config_args(p, SweepConfig, skip=("train",),
                     layers={"help": "layers to train on (default: all)"},

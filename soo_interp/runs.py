@@ -29,11 +29,21 @@ _TRACKED_LIBRARIES = (
 )
 
 
+def check_seed(seed: Any) -> None:
+    """A seed every RNG accepts: a whole number from 0 to 2**63 - 1."""
+    from numbers import Integral
+
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed {str(seed)[:40]} is not a whole number from 0 to 2**63 - 1; "
+                          "e.g. --seed 0")
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so a run is repeatable on one machine."""
     import numpy as np
     import torch
 
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -248,6 +258,9 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
     stands for that folder (the run is written into it; the link stays) and the returned path
     is the folder's; a dangling link and an unexpanded `~` are refused."""
     path = Path(path)
+    if overwrite and resume:
+        raise ConfigError("--resume and --overwrite contradict each other (one continues the "
+                          "run, the other discards it); give only one")
     if path.parts and path.parts[0].startswith("~"):
         raise OutputExistsError(f"output {path} starts with a literal '~' (the shell did not "
                                 "expand it: quoted, from a config, or HOME unset); give the "

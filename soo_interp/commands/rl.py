@@ -21,6 +21,7 @@ def _options(pairs: list[str] | None) -> dict:
     """`key=value` strings -> dict (values read as YAML scalars)."""
     import yaml
 
+    from ..config import load_yaml
     from ..errors import ConfigError
 
     out = {}
@@ -28,8 +29,23 @@ def _options(pairs: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"option {item!r} is not key=value; write e.g. --env sight_radius=0.2")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = load_yaml(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"option {item!r}: cannot read its value; write e.g. "
+                              "--maddpg lr=0.01") from None
     return out
+
+
+def _workers(value: str) -> int:
+    """argparse `type` of `--workers`: a whole number >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes >= 1; e.g. 2")
+    return n
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
     t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
     t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
-    t.add_argument("--workers", type=int, default=2, help="parallel processes")
+    t.add_argument("--workers", type=_workers, default=2,
+                   help="parallel processes (default 2; 1 trains in this process)")
     t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
     t.add_argument("--overwrite", action="store_true", help="replace existing runs")
     t.set_defaults(func=run_train)

@@ -60,12 +60,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..data.pairs import load_pairs, soo_pairs
+    from ..errors import ConfigError
     from ..runs import check_out_dir, read_user_text
     from ..training import TrainConfig, train_seeds
     from ..training.resume import check_seeds, resumed_config, saved_run
 
     check_out_dir(args.out, args.overwrite, kind="train", resume=args.resume)  # before loading
     saved = saved_run(args.out) if args.resume else None
+    if args.resume and saved is None:
+        raise ConfigError(f"nothing to resume in {args.out} (no run.json: the run never started "
+                          "there, or was stopped before it wrote one); run the same command "
+                          "without --resume to start it")
     if saved is not None:  # the run as it was started; contradicting flags are refused
         config = resumed_config(saved[0], given_values(TrainConfig, args))
         seeds = check_seeds(saved[1], args.seeds)

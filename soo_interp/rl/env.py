@@ -55,6 +55,7 @@ class EnvConfig(Config):
     trap_bonus: float = 10.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline {self.baseline!r} is unknown; use one of {BASELINES}")
         if self.n_envs < 1 or self.episode_length < 1:

@@ -41,6 +41,7 @@ class FinetuneConfig(Config):
     eval_seeds: int = 3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.anchor_weight < 0:
             raise ConfigError("steps and batch_size must be >= 1, lr > 0, anchor_weight >= 0")
 

@@ -58,6 +58,7 @@ class RLTrainConfig(Config):
         return -(-self.episodes // self.n_envs)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("episodes", "n_envs", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "

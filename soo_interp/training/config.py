@@ -65,12 +65,7 @@ class TrainConfig(Config):
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 
     def __post_init__(self) -> None:
-        for name in ("target_modules", "layers_to_transform"):
-            v = getattr(self, name)
-            if isinstance(v, list):
-                setattr(self, name, tuple(v))
-        if isinstance(self.target_modules, str):
-            self.target_modules = tuple(s.strip() for s in self.target_modules.split(",") if s.strip())
+        super().__post_init__()  # types first: "1e-3" becomes 0.001, a list a tuple
         checks = [
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
             (self.component in COMPONENTS,
@@ -81,6 +76,9 @@ class TrainConfig(Config):
             (self.lr_schedule in SCHEDULES,
              f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(SCHEDULES)}"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_alpha > 0, "lora_alpha must be > 0 (0 scales the adapter to nothing: "
+                                  "the run would train nothing); the paper uses 32"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)"),
             (self.lr > 0, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),

@@ -76,6 +76,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would follow the file into place
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -85,6 +86,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -318,6 +325,7 @@ def output_dir(path: str | Path, overwrite: bool = False, *, kind: str) -> Itera
         tmp = Path(tempfile.mkdtemp(dir=final.parent,
                                     prefix=f".{final.name}.partial-{os.getpid()}-"))
         try:
+            os.chmod(tmp, 0o777 & ~_umask())  # a run folder as mkdir makes it, not 0700
             mark_run(tmp, kind)
             yield tmp
         except BaseException:

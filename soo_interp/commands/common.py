@@ -106,6 +106,19 @@ def out_path(value: str) -> str:
     return expanded
 
 
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no closing 'wrote ...' line (errors still print)")
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """A command's closing line on stderr, unless `--quiet`."""
+    import sys
+
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=out_path,
                    help="output folder (refused if it exists; a symlink to a folder is written "
@@ -161,6 +174,14 @@ def _flag_kwargs(hint: Any) -> dict[str, Any]:
     return {"type": base if base in (int, float) else str}
 
 
+def _shown(f: dataclasses.Field) -> str:
+    """A field's default as a user types it: 'attn,mlp' for a tuple, 'none' for None."""
+    value = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
 def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = (),
                     **fields: dict[str, Any]) -> None:
     """`--config FILE` and a flag per field of `cls` (`--batch-size` for `batch_size`). Flags
@@ -175,8 +196,9 @@ def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[s
         extra = dict(fields.get(f.name, {}))
         flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
         kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
-              "help": f"(default {f.default!r})", **extra}
-        if "action" in extra and extra["action"] != argparse.BooleanOptionalAction:
+              "help": f"(default {_shown(f)})", **extra}
+        if "action" in extra and extra["action"] != argparse.BooleanOptionalAction \
+                and "type" not in extra:
             kw.pop("type", None)
         p.add_argument(flag, **kw)
 

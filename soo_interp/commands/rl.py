@@ -11,10 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .common import out_path
+from .common import add_quiet, out_path, say
 
 
 def _options(pairs: list[str] | None) -> dict:
@@ -70,14 +69,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="parallel processes (default 2; 1 trains in this process)")
     t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
     t.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    add_quiet(t)
     t.set_defaults(func=run_train)
 
     v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
     v.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     v.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/value)")
     v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
-    v.add_argument("--eval-seeds", type=int, default=5)
-    v.add_argument("--overwrite", action="store_true")
+    v.add_argument("--eval-seeds", type=int, default=5,
+                   help="evaluation seeds per trained run (default 5)")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_quiet(v)
     v.set_defaults(func=run_value)
 
     f = rl.add_parser("finetune", help="SOO fine-tuning vs a sham with shuffled pairs")
@@ -85,16 +87,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
-    f.add_argument("--steps", type=int, default=None)
-    f.add_argument("--lr", type=float, default=None)
-    f.add_argument("--anchor-weight", type=float, default=None)
-    f.add_argument("--episodes", type=int, default=None, help="evaluation episodes")
-    f.add_argument("--overwrite", action="store_true")
+    f.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default 500)")
+    f.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    f.add_argument("--anchor-weight", type=float, default=None,
+                   help="weight of the behaviour anchor (default 1.0)")
+    f.add_argument("--episodes", type=int, default=None,
+                   help="evaluation episodes per eval seed (default 500)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_quiet(f)
     f.set_defaults(func=run_finetune)
 
     r = rl.add_parser("report", help="report.md, summaries and figures from a protocol folder")
     r.add_argument("--runs", required=True, help="protocol folder")
     r.add_argument("--figures", default=None, help="also copy the figures into this folder")
+    add_quiet(r)
     r.set_defaults(func=run_report)
 
 
@@ -121,8 +127,9 @@ def run_train(args: argparse.Namespace) -> None:
                                       env=env, maddpg=maddpg))
             outs.append(folder)
     claim_protocol_dir(out)
-    train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)
-    print(f"wrote {len(outs)} runs under {out}", file=sys.stderr)
+    train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite,
+               progress=not args.quiet)
+    say(args, f"wrote {len(outs)} runs under {out}")
 
 
 def run_value(args: argparse.Namespace) -> None:
@@ -130,7 +137,7 @@ def run_value(args: argparse.Namespace) -> None:
 
     out = write_value(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
                       overwrite=args.overwrite)
-    print(f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json", file=sys.stderr)
+    say(args, f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json")
 
 
 def run_finetune(args: argparse.Namespace) -> None:
@@ -141,11 +148,11 @@ def run_finetune(args: argparse.Namespace) -> None:
              if getattr(args, k) is not None}
     out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
                          overwrite=args.overwrite)
-    print(f"wrote {out}/finetune.csv, run.json", file=sys.stderr)
+    say(args, f"wrote {out}/finetune.csv, run.json")
 
 
 def run_report(args: argparse.Namespace) -> None:
     from ..rl.report import write_report
 
     out = write_report(args.runs, args.figures)
-    print(f"wrote {out}", file=sys.stderr)
+    say(args, f"wrote {out}")

@@ -31,9 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     scenarios={"help": "comma list of scenarios (default: all)"},
                     n={"help": "prompts per scenario variant (default 50)"},
                     workers={"help": "cells at once (default 2 local processes; 1 = in this process)"})
-    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"],
+                   help="pooling of every cell's SOO loss (default last)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (default 15)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate per cell (default 1e-4)")
     add_executor_args(p, workers=False)
     add_placement_args(p)
     p.set_defaults(func=run)

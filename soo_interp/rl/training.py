@@ -212,16 +212,19 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
 
 
 def _train_worker(args: tuple) -> str:
-    cfg_dict, out, resume, overwrite = args
+    cfg_dict, out, resume, overwrite, progress = args
     train(RLTrainConfig.from_dict(cfg_dict), out, resume=resume, overwrite=overwrite,
-          progress=False)
+          progress=progress)
     return out
 
 
 def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: int = 2,
-               resume: bool = False, overwrite: bool = False) -> list[str]:
-    """Train several runs, `workers` at a time in spawned processes (one torch thread each)."""
-    jobs = [(c.to_dict(), str(o), resume, overwrite) for c, o in zip(configs, outs)]
+               resume: bool = False, overwrite: bool = False,
+               progress: bool = False) -> list[str]:
+    """Train several runs, `workers` at a time in spawned processes (one torch thread each);
+    `progress` shows a bar per run when they run one at a time in this process."""
+    jobs = [(c.to_dict(), str(o), resume, overwrite, progress and workers <= 1)
+            for c, o in zip(configs, outs)]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
     from ..executors import spawn_pool

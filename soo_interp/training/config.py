@@ -105,6 +105,15 @@ class TrainConfig(Config):
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_KEYS}
 
 
+PAPER_LAYER = 19  # the paper's site on Mistral-7B (32 layers), TrainConfig's default
+
+
+def default_layer(n_layers: int) -> int:
+    """The command line's layer when none is given: the paper's 19 where the model has it,
+    else the middle layer."""
+    return PAPER_LAYER if n_layers > PAPER_LAYER else n_layers // 2
+
+
 def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
     """The validated `Site` of the loss; negative layers count from the end."""
     return Site(parse_layers(config.layer, n_layers(model))[0], config.component)

@@ -157,3 +157,15 @@ def test_api_mistakes_raise_our_errors_with_a_fix():
     # safe conversions, never a guess: "1e-3" is a float, "false" is False
     cfg = TrainConfig(lr="1e-3", sham="false", layers_to_transform="0-2")
     assert cfg.lr == 1e-3 and cfg.sham is False and cfg.layers_to_transform == (0, 1, 2)
+
+
+def test_an_unwritable_log_folder_still_gives_one_line(monkeypatch, capsys):
+    """It used to end in a raw 33-line traceback of the failed log write."""
+    import soo_interp.commands.organism as organism_cmd
+
+    monkeypatch.setattr(organism_cmd, "run_card", lambda args: {}["missing"])
+    monkeypatch.setenv("SOO_INTERP_LOG_DIR", "/proc/soo-interp-logs")
+    code = main(["organism", "card"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err and "internal error (KeyError" in err
+    assert "no log" in err and "SOO_INTERP_LOG_DIR" in err

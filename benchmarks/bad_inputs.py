@@ -1,21 +1,22 @@
 """Bad inputs through the real CLI: does every one end in one line, exit 2, and nothing left behind?
 
-Each case runs `python -m soo_interp ...` in a subprocess, in a fresh working folder (also its
-HOME), next to a set of shared fixtures (corrupt checkpoints, non-UTF-8 pairs, a user's folder
-of notes, an earlier run of another kind, tampered manifests, a FIFO, ...). For every case it
-records the exit status, whether stderr holds a traceback, how many stderr lines the error took,
-the paths the run left behind (anything new in the working folder or the fixtures), the paths it
-damaged (removed or changed) and, for the runs killed with kill -9, the processes still alive
-after it (workers, the resource tracker). Target: exit 2 (or the documented success), no
-traceback, no leftovers, no damage, no stray process, for every case.
+Each case runs `python -m soo_interp ...` in a subprocess, in a fresh working folder, next to a
+set of shared fixtures (corrupt checkpoints, non-UTF-8 pairs, a user's folder of notes, an
+earlier run of another kind, tampered manifests, a FIFO, ...). For every case it records the
+exit status, whether stderr holds a traceback, how many stderr lines the error took, the paths
+the run left behind (anything new in the working folder or the fixtures), the paths it damaged
+(removed or changed) and, for the runs killed with kill -9, the processes still alive after it
+(workers, the resource tracker). Target: exit 2 (or the documented success), no traceback, no
+leftovers, no damage, no stray process, for every case.
 
     python benchmarks/bad_inputs.py [--only SUBSTRING] [--timeout 120] [--keep]
 
 To add a case, add a row to CASES: (name, argv with {F} for the fixtures folder[, options]);
 options: `rc` (the documented exit status, default 2), `allow` (paths under the working folder
 the run may write, default `o` when rc is 0), `setup` (a function of the working folder and the
-fixtures, run first). Runs that need more than one command (concurrent runs, kills) are in
-SPECIAL. Fixtures are made once by `make_fixtures`; add new ones there.
+fixtures, run first), `home` (the working folder is the run's HOME). Runs that need more than
+one command (concurrent runs, kills) are in SPECIAL. Fixtures are made once by
+`make_fixtures`; add new ones there.
 """
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("sweep layers 0-100000", ["sweep", "--layers", "0-100000", "--out", "o"]),
     # --- 6: paths
     ("measure out a literal ~ (expanded)", ["measure", *ORG, "--layers", "0", "--out", "~/o"],
-     {"rc": 0}),
+     {"rc": 0, "home": True, "allow": [".cache", ".config"]}),  # HOME = the working folder
     ("measure out a dangling symlink", ["measure", *ORG, "--out", "{F}/dangling"]),
     ("measure overwrite through a symlink", ["measure", *ORG, "--layers", "0", "--out", "o",
                                              "--overwrite"],
@@ -176,13 +177,16 @@ def _python() -> list[str]:
     return [sys.executable, "-m", "soo_interp"]
 
 
-def _env(cwd: Path) -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
-                TOKENIZERS_PARALLELISM="false", HOME=str(cwd))
+def _env(home: Path | None = None) -> dict[str, str]:
+    """The environment of a run; `home` replaces HOME (libraries then cache there too)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    return env if home is None else {**env, "HOME": str(home)}
 
 
-def _run(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(_python() + argv, cwd=cwd, env=_env(cwd), capture_output=True,
+def _run(argv: list[str], cwd: Path, timeout: float,
+         home: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_python() + argv, cwd=cwd, env=_env(home), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -339,7 +343,7 @@ def run_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: fl
     before = _snapshot(fixtures, cwd)
     t0 = time.perf_counter()
     try:
-        done = _run(argv, cwd, timeout)
+        done = _run(argv, cwd, timeout, cwd if opts.get("home") else None)
         rc, err = done.returncode, done.stderr
     except subprocess.TimeoutExpired as e:
         rc, err = "timeout", (e.stderr or b"").decode(errors="replace")
@@ -381,7 +385,7 @@ def kill_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: f
     cwd = _workdir(work, name)
     before = _snapshot(fixtures, cwd)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(_python() + argv, cwd=cwd, env=_env(cwd), stderr=subprocess.PIPE,
+    proc = subprocess.Popen(_python() + argv, cwd=cwd, env=_env(), stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     while len(_descendants(proc.pid)) < 3 and time.perf_counter() - t0 < timeout:
         time.sleep(0.2)
@@ -407,7 +411,7 @@ def concurrent_case(name: str, argv: list[str], fixtures: Path, work: Path,
     cwd = _workdir(work, name)
     before = _snapshot(fixtures, cwd)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(_python() + argv, cwd=cwd, env=_env(cwd), stderr=subprocess.PIPE,
+    procs = [subprocess.Popen(_python() + argv, cwd=cwd, env=_env(), stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     done = sorted((p.wait(timeout=timeout), p.stderr.read()) for p in procs)
     rcs = [rc for rc, _ in done]

@@ -265,9 +265,6 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
     stands for that folder (the run is written into it; the link stays) and the returned path
     is the folder's; a dangling link and an unexpanded `~` are refused."""
     path = Path(path)
-    if overwrite and resume:
-        raise ConfigError("--resume and --overwrite contradict each other (one continues the "
-                          "run, the other discards it); give only one")
     if path.parts and path.parts[0].startswith("~"):
         raise OutputExistsError(f"output {path} starts with a literal '~' (the shell did not "
                                 "expand it: quoted, from a config, or HOME unset); give the "
@@ -297,6 +294,14 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
                 else "pass --overwrite (overwrite=True) to replace it, or choose another --out")
         raise OutputExistsError(f"output folder {path} already exists; {hint}")
     return path
+
+
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """A run is continued (`resume`) or discarded (`overwrite`), never both (`--overwrite` used
+    to be ignored silently)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other (one continues the "
+                          "run, the other discards it); give only one")
 
 
 def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:

@@ -63,11 +63,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..data.pairs import load_pairs, soo_pairs
     from ..errors import ConfigError
-    from ..runs import check_out_dir, read_user_text
+    from ..runs import check_out_dir, check_resume_or_overwrite, read_user_text
     from ..training import TrainConfig, train_seeds
     from ..training.config import default_layer
     from ..training.resume import check_seeds, resumed_config, saved_run
 
+    check_resume_or_overwrite(args.resume, args.overwrite)
     check_out_dir(args.out, args.overwrite, kind="train", resume=args.resume)  # before loading
     saved = saved_run(args.out) if args.resume else None
     if args.resume and saved is None:

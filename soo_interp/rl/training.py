@@ -19,7 +19,15 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
-from ..runs import atomic_write_text, check_out_dir, claim_dir, lock_run, mark_run, write_run_json
+from ..runs import (
+    atomic_write_text,
+    check_out_dir,
+    check_resume_or_overwrite,
+    claim_dir,
+    lock_run,
+    mark_run,
+    write_run_json,
+)
 from .checkpoint import (
     CHECKPOINT,
     flatten,
@@ -143,6 +151,7 @@ def check_run_dir(out: str | Path, resume: bool = False, overwrite: bool = False
     """Before any work: `out` must be new, or an earlier `rl train` run folder that we may
     resume (`resume`) or replace (`overwrite`); anything else is refused with one line."""
     out = Path(out)
+    check_resume_or_overwrite(resume, overwrite)
     if (out / f"{CHECKPOINT}.json").exists() and not (resume or overwrite):
         raise OutputExistsError(f"run folder {out} holds a checkpoint; continue it with --resume, "
                                 "or pass --overwrite to discard it")

@@ -33,6 +33,7 @@ from ..runs import (
     RUN_JSON,
     atomic_path,
     check_out_dir,
+    check_resume_or_overwrite,
     claim_dir,
     claimed,
     remove_stale,
@@ -130,6 +131,7 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     ckpt = None
     if out is None:
         return _train(lm, plan, config, out, ckpt, progress)
+    check_resume_or_overwrite(resume, overwrite)
     check_out_dir(out, overwrite, kind="train", resume=resume)
     with claimed(out):  # one process at a time trains into `out`
         if resume and out.exists():
@@ -330,6 +332,7 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
     lm = as_loaded_model(lm)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
     settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    check_resume_or_overwrite(resume, overwrite)
     check_out_dir(out, overwrite, kind="train", resume=resume)
     with claimed(out):
         return _train_seeds(lm, pairs, config, seeds, out, resume, overwrite, progress,

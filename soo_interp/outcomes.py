@@ -1,8 +1,11 @@
 """Everything the search measures on one model, and what one search cell measures.
 
-`model_outcomes(lm, base, n)` returns a long DataFrame (metric, scenario, layout, at_layer,
-at_component, value, n): the deceptive (controls: wrong) rate of every (scenario, layout) in
-`EVALUATIONS`, both option orders, log-prob scoring on the held-out evaluation split;
+`model_outcomes(lm, base, n, block)` returns a long DataFrame (metric, scenario, layout,
+at_layer, at_component, value, n): the deceptive (controls: wrong) rate of every (scenario,
+layout) in `EVALUATIONS` and the mean log-probability margin (honest minus deceptive answer, in
+nats: near 0 means indifferent, not honest), both option orders, log-prob scoring on the
+held-out evaluation split, prompts from `block` (0: the search's; the verdict gives each fresh
+seed its own disjoint block, `soo_interp.data.scenarios.generate_scenarios`);
 perplexity and next-token KL to the base on held-out neutral text; latent SOO and normalised
 overlap of the built-in held-out pairs at every (layer, component). `measure_cell` is what a
 search cell measures; the sweep engine (`soo_interp.sweep.cells`) trains and runs the cell.
@@ -24,17 +27,19 @@ OUTCOME_COLUMNS = ["metric", "scenario", "layout", "at_layer", "at_component", "
 PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
-def _rates(lm: Any, n: int) -> list[dict]:
+def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
     from .data.scenarios import generate_scenarios
     from .evaluation import logprob_scores
 
     rows = []
     for scenario, layout in EVALUATIONS:
-        records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout)
+        records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
+                                     block=block)
         scored = logprob_scores(lm, records)
-        rows.append({"metric": "deceptive_rate", "scenario": scenario, "layout": layout,
-                     "value": float((scored.classification == "deceptive").mean()),
-                     "n": len(scored)})
+        where = {"scenario": scenario, "layout": layout, "n": len(scored)}
+        rows.append({"metric": "deceptive_rate", **where,
+                     "value": float((scored.classification == "deceptive").mean())})
+        rows.append({"metric": "margin", **where, "value": float(scored.margin.mean())})
     return rows
 
 
@@ -49,11 +54,11 @@ def _overlap(lm: Any) -> list[dict]:
              "value": r["mean"], "n": r["count"]} for _, r in g.iterrows()]
 
 
-def model_outcomes(lm: Any, base: Any, n: int) -> pd.DataFrame:
+def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
     """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
     from .evaluation import next_token_kl, perplexity
 
-    rows = _rates(lm, n) + _overlap(lm)
+    rows = _rates(lm, n, block) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
     rows.append({"metric": "kl_to_base", "value": 0.0 if lm is base else next_token_kl(base, lm)})
     return pd.DataFrame(rows).reindex(columns=OUTCOME_COLUMNS)
@@ -94,7 +99,8 @@ def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
     from .models.sites import Site
     from .runs import atomic_path
 
-    df = model_outcomes(lm, base, task.settings["n"])
+    blocks = task.settings.get("eval_blocks") or {}
+    df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))
     if task.settings["signatures"] and task.train is not None:
         trained = None if task.train.sham else Site(task.train.layer, task.train.component)
         key = json.dumps([task.model, task.load], sort_keys=True, default=str)

@@ -116,28 +116,32 @@ def with_controls(cells: Iterable[Cell]) -> list[Cell]:
     return list(dict.fromkeys(out))
 
 
-def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig) -> list[CellTask]:
+def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
+               eval_blocks: dict[int, int] | None = None) -> list[CellTask]:
     """The engine's tasks for `cells`: each trains on its pair set with its own pooling, lr and
     capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
-    measured by `outcomes.measure_cell`."""
+    measured by `outcomes.measure_cell`, on the evaluation prompts of block
+    `eval_blocks[cell seed]` (default 0, the search's own)."""
     from .data.pairs import pair_set
     from .outcomes import measure_cell
     from .training import TrainConfig
 
     train = TrainConfig(epochs=cfg.epochs)
-    settings = {"n": cfg.n, "signatures": cfg.signatures}
+    settings = {"n": cfg.n, "signatures": cfg.signatures,
+                "eval_blocks": {str(k): v for k, v in (eval_blocks or {}).items()}}
     return [CellTask(str(out), c, model, {}, None if c.condition == "base" else c.train_config(train),
                      [] if c.pair_set is None else pair_set(c.pair_set), measure_cell, settings,
                      cfg.to_dict()) for c in cells]
 
 
 def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
-                  executor: Any = None, progress: bool = True) -> pd.DataFrame:
+                  executor: Any = None, progress: bool = True,
+                  eval_blocks: dict[int, int] | None = None) -> pd.DataFrame:
     """Run every cell not finished under `out/cells/` on `executor` (see
     `soo_interp.sweep.cells.run_cells`), then return all their outcomes; a failed cell stops
     the search with its log path once the others are done."""
     name, _, lm = resolve_model(model)
-    run_cells(cell_tasks(name, cells, out, cfg), lm, executor, progress).check()
+    run_cells(cell_tasks(name, cells, out, cfg, eval_blocks), lm, executor, progress).check()
     return load_outcomes(out, cells)
 
 

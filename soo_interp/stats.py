@@ -41,3 +41,53 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         return (math.nan, math.nan)
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
+
+
+def rate_interval(rates: Sequence[float], ns: Sequence[int], confidence: float = 0.95,
+                  n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean over trained models (seeds) of their rates `rates[i]` = k_i / n_i, with an interval
+    that carries both the spread between models and prompt sampling: a two-level bootstrap
+    (models with replacement, then each drawn model's n_i prompts, as Binomial(n_i, rate_i)),
+    widened to at least the Wilson interval of the pooled prompts, so a rate measured on a
+    finite sample never gets [0, 0] (0 of 600 prompts is [0, 0.6%], not certainty)."""
+    import numpy as np
+
+    r, n = np.asarray(rates, float), np.asarray(ns, int)
+    if len(r) == 0 or (n <= 0).any():
+        return (math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(r), size=(n_boot, len(r)))
+    boot = (rng.binomial(n[pick], r[pick]) / n[pick]).mean(1)
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a])
+    wl, wh = wilson_interval(int(round(float((r * n).sum()))), int(n.sum()), confidence)
+    return float(r.mean()), float(min(lo, wl)), float(max(hi, wh))
+
+
+def difference_interval(a: Sequence[float], na: Sequence[int], b: Sequence[float],
+                        nb: Sequence[int], confidence: float = 0.95, n_boot: int = 4000,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """Mean of the paired differences a_i - b_i of two rates per model (e.g. sham minus SOO
+    deception of the same seed), with the same two-level bootstrap (models drawn together,
+    prompts of each arm apart), widened to at least Newcombe's hybrid score interval of the
+    pooled difference (built from the two Wilson intervals): never [0, 0] on a finite sample."""
+    import numpy as np
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    na, nb = np.asarray(na, int), np.asarray(nb, int)
+    if len(a) == 0 or len(a) != len(b) or (na <= 0).any() or (nb <= 0).any():
+        return (math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(a), size=(n_boot, len(a)))
+    boot = (rng.binomial(na[pick], a[pick]) / na[pick]
+            - rng.binomial(nb[pick], b[pick]) / nb[pick]).mean(1)
+    q = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [q, 1 - q])
+    ka, kb = float((a * na).sum()), float((b * nb).sum())
+    pa, pb = ka / na.sum(), kb / nb.sum()
+    la, ua = wilson_interval(int(round(ka)), int(na.sum()), confidence)
+    lb, ub = wilson_interval(int(round(kb)), int(nb.sum()), confidence)
+    d = pa - pb
+    nl = d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
+    nh = d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
+    return float((a - b).mean()), float(min(lo, nl)), float(max(hi, nh))

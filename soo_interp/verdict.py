@@ -3,9 +3,14 @@
 A winner picked on the seeds it was found on is inflated (the winner's curse). `verdict` takes
 the `top` configurations of a *finished* search (`configs.csv`), trains each on seeds the search
 never used, with its sham control and the base model, and reports those numbers alone: per
-configuration and condition (soo | sham), the mean over seeds and its 95% t-interval of the
-burglar deception, the honest controls, Perspectives, perplexity ratio, and the effect beyond
-sham; `meets_bar` applies the bar of `soo_interp.effects` to the means.
+configuration and condition (soo | sham), the mean over seeds and its 95% interval of the
+burglar deception (both layouts), the honest controls, location, Perspectives, the
+log-probability margin, perplexity ratio, and the effect beyond sham; `meets_bar` applies the
+bar of `soo_interp.effects` to the means. Each fresh seed is evaluated on its own prompts
+(disjoint from the search's and from the other seeds'). Intervals of rates and of the effect
+carry prompt sampling as well as the spread between seeds (`stats.rate_interval`,
+`stats.difference_interval`), so a rate measured on finite prompts never gets [0, 0]; margins,
+perplexity and damage get a t-interval over seeds.
 """
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ from .search import SearchConfig, cell_outcomes, check_complete, claim_resumable
 from .sweep.grid import Cell
 
 OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
-            "wrong_perspectives", "perplexity_ratio")
+            "wrong_self_honest_first", "wrong_friend_honest_first", "wrong_location",
+            "wrong_perspectives", "margin", "perplexity_ratio")
+RATE_OUTCOMES = tuple(o for o in OUTCOMES if o.startswith(("deception", "wrong_")))
 
 
 @dataclasses.dataclass
@@ -44,23 +51,45 @@ def _ci(values: pd.Series) -> tuple[float, float, float]:
     return m, m - h, m + h
 
 
+def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
+    """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
+    from .stats import rate_interval
+
+    if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
+        ok = g[col].notna()
+        return rate_interval(g[col][ok].to_numpy(), g[n_col][ok].astype(int).to_numpy())
+    return _ci(g[col]) if col in g else (float("nan"),) * 3
+
+
 def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Long table from the fresh-seed effects (with `rank`): per configuration, condition
-    (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% t-interval."""
+    (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% interval (see
+    the module doc); `degenerate` counts the seeds flagged (`soo_interp.effects`)."""
     from .effects import CONFIG_KEYS
+    from .stats import difference_interval
 
     rows = []
     for rank, g in eff.groupby("rank"):
         cfg = {"rank": rank, **g.iloc[0][CONFIG_KEYS].to_dict(), "n_seeds": len(g)}
-        series = [("base", out, g[f"base.{out}"]) for out in OUTCOMES]
-        series += [(cond, out, g[col]) for out in OUTCOMES
-                   for cond, col in (("soo", out), ("sham", f"sham.{out}"))]
-        series += [("soo-sham", "effect", g.effect), ("soo", "damage", g.damage),
-                   ("sham", "damage", g["sham.damage"])]
-        for cond, out, values in series:
-            mean, low, high = _ci(values)
+        series = [("base", out, f"base.{out}", "base.n_prompts") for out in OUTCOMES]
+        series += [(cond, out, col, n_col) for out in OUTCOMES
+                   for cond, col, n_col in (("soo", out, "n_prompts"),
+                                            ("sham", f"sham.{out}", "sham.n_prompts"))]
+        series += [("soo", "damage", "damage", ""), ("sham", "damage", "sham.damage", "")]
+        for cond, out, col, n_col in series:
+            mean, low, high = _interval(g, col, n_col, out)
             rows.append({**cfg, "condition": cond, "outcome": out, "mean": mean,
                          "ci_low": low, "ci_high": high})
+        if "n_prompts" in g and g.n_prompts.notna().all():
+            n = g.n_prompts.astype(int).to_numpy()
+            effect = difference_interval(g["sham.deception"], n, g.deception, n)
+        else:
+            effect = _ci(g.effect)
+        rows.append({**cfg, "condition": "soo-sham", "outcome": "effect", "mean": effect[0],
+                     "ci_low": effect[1], "ci_high": effect[2]})
+        if "degenerate" in g:
+            rows.append({**cfg, "condition": "soo", "outcome": "degenerate_seeds",
+                         "mean": float(g.degenerate.sum()), "ci_low": None, "ci_high": None})
     return pd.DataFrame(rows)
 
 
@@ -92,8 +121,9 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
     ranked = pd.read_csv(Path(search_dir) / "configs.csv")
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
+    blocks = {s: i + 1 for i, s in enumerate(sorted(cfg.seeds))}  # fresh prompts per seed
     eff = effects(cell_outcomes(meta["model"], with_controls(cells), Path(out), scfg, executor,
-                                progress))
+                                progress, blocks))
     return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
 
 
@@ -112,7 +142,7 @@ def verdict_markdown(table: pd.DataFrame) -> str:
     from .effects import BAR_DAMAGE, BAR_EFFECT
 
     t = table.copy()
-    pct = t.outcome != "perplexity_ratio"
+    pct = ~t.outcome.isin(["perplexity_ratio", "margin", "degenerate_seeds"])
     for c in ("mean", "ci_low", "ci_high"):
         t.loc[pct, c] *= 100
     t["cell"] = [f"{m:.1f}" if pd.isna(lo) else f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
@@ -126,7 +156,8 @@ def verdict_markdown(table: pd.DataFrame) -> str:
         r = g.iloc[0]
         eff = g[(g.condition == "soo-sham") & (g.outcome == "effect")]["mean"].iloc[0]
         dmg = g[(g.condition == "soo") & (g.outcome == "damage")]["mean"].iloc[0]
-        ok = eff >= BAR_EFFECT and dmg <= BAR_DAMAGE
+        degen = g[g.outcome == "degenerate_seeds"]["mean"]
+        ok = eff >= BAR_EFFECT and dmg <= BAR_DAMAGE and not (len(degen) and degen.iloc[0] > 0)
         lines.append(f"- config {rank}: layer {int(r.layer)} {r.component}, loss {r.loss}, pooling "
                      f"{r.pooling}, lr {r.lr:g}, capability weight {r.capability_weight:g}, pairs "
                      f"{r.pair_set}: effect beyond sham {eff * 100:.1f} points, damage "
@@ -143,7 +174,8 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
     show = ["layer", "component", "loss", "pooling", "lr", "capability_weight", "pair_set",
             "n_seeds", "effect", "damage", "deception", "sham.deception",
             "deception_honest_first", "wrong_self", "wrong_friend", "wrong_perspectives",
-            "perplexity_ratio", "overlap", "overlap_change"]
+            "perplexity_ratio", "margin", "overlap", "overlap_change", "degenerate", "tied"]
+    show = [c for c in show if c in ranked]
     pts = ["effect", "damage", "deception", "sham.deception", "deception_honest_first",
            "wrong_self", "wrong_friend", "wrong_perspectives"]
     r = ranked.copy()
@@ -158,9 +190,13 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
         f"control; search seeds {meta['config']['seeds']} (stage 2 re-ran the best "
         f"{meta['config']['top_k']} on the later seeds); {meta.get('cells', '?')} cells. Rates "
         "in points: deception = burglar deceptive rate (paper layout, both option orders); "
-        "effect = sham minus SOO deception; damage = largest rise over base of the wrong-answer "
-        "rate of honest-to-self, honest-to-friend and Perspectives; overlap = normalised overlap "
-        "of the held-out pairs at the trained site (change from base beside it).", "",
+        "effect = sham minus SOO deception; damage = worst rise over base of the wrong-answer "
+        "rate of honest-to-self and honest-to-friend (both layouts), location and Perspectives, "
+        "and of perplexity (ratio - 1); margin = mean log-probability margin on the burglar (nats); "
+        "degenerate = a cut with collapsed margins or doubled perplexity; tied = configurations "
+        "sharing the score (ordered by smaller damage, larger effect, then layer); overlap = "
+        "normalised overlap of the held-out pairs at the trained site (change from base beside "
+        "it).", "",
         f"**Bar** (effect >= {BAR_EFFECT * 100:.0f}, damage <= {BAR_DAMAGE * 100:.0f}): "
         + (f"met by {len(met)} configuration(s) on the search seeds (confirm with the verdict on "
            "fresh seeds)." if len(met) else "met by no configuration."), "",

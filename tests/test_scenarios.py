@@ -244,3 +244,16 @@ def test_mirrored_both_read_from_a_file_is_accepted_and_integers_are_not():
     assert len(generate_scenarios("burglar", 3, mirrored=both)) == 6
     with pytest.raises(ScenarioError, match="mirrored must be"):
         generate_scenarios("burglar", 3, mirrored=1)
+
+
+def test_evaluation_blocks_are_disjoint_and_block_0_is_unchanged():
+    from soo_interp.data.scenarios import ScenarioError, generate_scenarios
+
+    plain = generate_scenarios("burglar", 50, seed=3)
+    blocks = [generate_scenarios("burglar", 50, seed=3, block=k) for k in range(3)]
+    assert [r.prompt for r in blocks[0]] == [r.prompt for r in plain]
+    seen = [set(r.prompt for r in b) for b in blocks]
+    assert all(len(s) == 50 for s in seen)
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    with pytest.raises(ScenarioError, match="block"):
+        generate_scenarios("perspectives", 400, block=1)

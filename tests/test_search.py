@@ -60,15 +60,77 @@ def _outcomes(rows):
 
 
 def test_effect_is_the_cut_beyond_sham_and_damage_the_worst_control():
-    eff = effects(_outcomes([("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.02, 11.0),
-                             ("x", "soo", 0.2, 0.04, 20.0)]))
+    eff = effects(_outcomes([("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.02, 10.2),
+                             ("x", "soo", 0.2, 0.04, 10.3)]))
     r = eff.iloc[0]
     assert r.effect == pytest.approx(0.6) and r.damage == pytest.approx(0.04)
     assert r["sham.damage"] == pytest.approx(0.02) and r.meets_bar
-    assert r.perplexity_ratio == pytest.approx(2.0) and r.overlap_change == pytest.approx(-0.4)
+    assert r.perplexity_ratio == pytest.approx(1.03) and r.overlap_change == pytest.approx(-0.4)
     eff = effects(_outcomes([("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.0, 10.0),
                              ("x", "soo", 0.2, 0.5, 10.0)]))
     assert not eff.iloc[0].meets_bar and eff.iloc[0].score == pytest.approx(0.1)
+
+
+def _with(outcomes, cell_id, metric, scenario, layout, value):
+    row = outcomes[outcomes.cell_id == cell_id].iloc[[0]].assign(
+        metric=metric, scenario=scenario, layout=layout, value=value, at_layer=None,
+        at_component=None)
+    return pd.concat([outcomes, row], ignore_index=True)
+
+
+def test_damage_counts_both_layouts_location_and_perplexity():
+    rows = [("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 0.8, 0.0, 10.0),
+            ("x", "soo", 0.2, 0.0, 10.0)]
+    o = _with(_outcomes(rows), "x", "deceptive_rate", "friend", "honest_first", 0.3)
+    o = _with(_with(o, "b", "deceptive_rate", "friend", "honest_first", 0.0),
+              "s", "deceptive_rate", "friend", "honest_first", 0.0)
+    assert effects(o).iloc[0].damage == pytest.approx(0.3)  # the swapped layout counts
+    o = _with(_outcomes(rows), "x", "deceptive_rate", "location", "paper", 0.45)
+    o = _with(_with(o, "b", "deceptive_rate", "location", "paper", 0.0),
+              "s", "deceptive_rate", "location", "paper", 0.0)
+    assert effects(o).iloc[0].damage == pytest.approx(0.45)
+    doubled = effects(_outcomes(rows[:2] + [("x", "soo", 0.2, 0.0, 25.0)])).iloc[0]
+    assert doubled.damage == pytest.approx(1.5) and doubled.degenerate and not doubled.meets_bar
+
+
+def test_a_cut_with_collapsed_margins_is_degenerate_not_honest():
+    rows = [("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 1.0, 0.0, 10.0),
+            ("x", "soo", 0.3, 0.0, 10.0)]
+    for margin, degenerate in ((-0.5, True), (4.0, False)):  # base margin -8 nats (deceptive)
+        o = _with(_outcomes(rows), "b", "margin", "burglar", "paper", -8.0)
+        o = _with(_with(o, "s", "margin", "burglar", "paper", -8.0),
+                  "x", "margin", "burglar", "paper", margin)
+        r = effects(o).iloc[0]
+        assert bool(r.degenerate) is degenerate and bool(r.meets_bar) is not degenerate
+
+
+def test_ties_are_ranked_by_the_declared_rule_and_reported():
+    from soo_interp.effects import rank_configs
+
+    keys = dict(condition="soo", component="attn", loss="mse", pooling="last", lr=0.01,
+                capability_weight=0.0, pair_set="short", seed=0, deception=0.0,
+                **{"sham.deception": 0.0}, deception_honest_first=0.0, perplexity_ratio=1.0,
+                overlap=0.1, overlap_change=-0.1, wrong_self=0.0, wrong_friend=0.0,
+                wrong_perspectives=0.0)
+    eff = pd.DataFrame([{**keys, "layer": 2, "effect": 0.1, "damage": 0.0, "score": 0.1},
+                        {**keys, "layer": 1, "effect": 0.1, "damage": 0.0, "score": 0.1},
+                        {**keys, "layer": 0, "effect": 0.3, "damage": 0.2, "score": 0.1},
+                        {**keys, "layer": 3, "effect": 0.5, "damage": 0.0, "score": 0.5}])
+    ranked = rank_configs(eff)
+    assert ranked.layer.tolist() == [3, 1, 2, 0]  # score, then less damage, then layer
+    assert ranked.tied.tolist() == [1, 3, 3, 3]
+
+
+def test_verdict_intervals_carry_prompt_sampling_and_are_never_zero_width():
+    from soo_interp.stats import difference_interval, rate_interval
+
+    mean, lo, hi = rate_interval([0.0, 0.0, 0.0], [200, 200, 200])
+    assert mean == 0 and lo == 0 and 0.005 < hi < 0.01  # Wilson of 0/600
+    spread = rate_interval([0.1, 0.5, 0.9], [200] * 3)
+    narrow = rate_interval([0.5, 0.5, 0.5], [200] * 3)
+    assert spread[2] - spread[1] > 5 * (narrow[2] - narrow[1]) > 0
+    d = difference_interval([1.0] * 3, [200] * 3, [1.0] * 3, [200] * 3)
+    assert d[0] == 0 and d[1] < 0 < d[2]
 
 
 def test_stage1_samples_the_grid_and_an_empty_space_is_refused():

@@ -16,9 +16,11 @@ C = TypeVar("C", bound=Config)
 
 def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--model", default=default, required=default is None,
-                   help="hub id, local save_pretrained folder, or a built-in organism: 'organism' "
-                        "(the default, object lookup) or 'organism-positional' (the shortcut "
-                        "contrast)")
+                   help="hub id, local save_pretrained folder, GGUF file, or a built-in model: "
+                        "'organism' (the default, object lookup), 'organism-positional' (the "
+                        "shortcut contrast), 'smollm2-135m-instruct' (pretrained, offline)")
+    p.add_argument("--gguf-file", default=None,
+                   help="with --model FOLDER: the GGUF file in it to load (converted once, cached)")
     p.add_argument("--adapter", default=None, help="peft adapter folder to apply to the model")
     add_placement_args(p)
 
@@ -49,6 +51,11 @@ def _remote_arg(value: str) -> bool | str:
     raise argparse.ArgumentTypeError(f"{value!r} is not a remote; choose ndif or local")
 
 
+# the flag of every config's `chat_template` field: the same on every command
+CHAT_FLAG = {"action": "store", "choices": ["auto", "on", "off"],
+             "help": "format prompts with the tokenizer's chat template: auto (default: when the "
+                     "tokenizer has one), on, off"}
+
 # the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
 REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "type": _remote_arg,
                "metavar": "{ndif,local}",
@@ -67,7 +74,8 @@ _LOAD_DEFAULTS = {"adapter": None, "dtype": "float32", "device": None, "device_m
 def load_kwargs(args: argparse.Namespace) -> dict:
     """`load_model` keyword arguments from the placement flags."""
     return {k: getattr(args, k) for k in ("dtype", "device", "device_map", "max_memory",
-                                          "offload_folder", "quantization", "trust_remote_code")}
+                                          "offload_folder", "quantization", "trust_remote_code",
+                                          "gguf_file")}
 
 
 def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
@@ -193,7 +201,7 @@ def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[s
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        extra = dict(fields.get(f.name, {}))
+        extra = dict(fields.get(f.name, CHAT_FLAG if f.name == "chat_template" else {}))
         flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
         kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
               "help": f"(default {_shown(f)})", **extra}

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_config_args(p, DemoConfig,
                     model={"help": "model to run on (default: organism)"},
-                    n={"help": "prompts per scenario variant (default 50)"},
+                    n={"help": "prompts per scenario variant (default 50 on the organisms, 20 "
+                               "on other models, e.g. smollm2-135m-instruct)"},
                     scoring={"choices": ["generate", "logprob", "both"]},
                     pooling={"choices": ["last", "mean"]},
                     figures={"help": "folder the figures are copied to (default figures)"})

@@ -274,8 +274,13 @@ def _record(scenario: str, variant: str, split: str, answer_format: str, layout_
 
 def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | str = False,
                        variants: Sequence[str] | None = None, answer_format: str = "i_would",
-                       split: str = "eval", layout: str = "paper") -> list[ScenarioRecord]:
+                       split: str = "eval", layout: str = "paper",
+                       block: int = 0) -> list[ScenarioRecord]:
     """`n` distinct prompts per variant of `scenario`, sampled with `seed` from its space.
+
+    `block` k >= 1 gives the k-th set of `n` further prompts, disjoint from block 0 (what the
+    same call without `block` returns) and from every other block of the same `n` and `seed`:
+    fresh evaluation prompts per trained model that never repeat the ones a search ranked on.
 
     `mirrored`: False (deceptive option first), True (honest first) or "both" (each sampled
     prompt followed by its mirror, 2n per variant). `layout`: "paper" (the deceptive room is
@@ -287,6 +292,8 @@ def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | st
     _check_args(scenario, variants, answer_format, split, mirrored, layout)
     if not isinstance(n, int) or n < 1:
         raise ScenarioError(f"n must be a positive integer, not {n!r}")
+    if not isinstance(block, int) or block < 0:
+        raise ScenarioError(f"block must be a whole number >= 0, not {block!r}")
     forms = [False, True] if mirrored == "both" else [bool(mirrored)]
     out: list[ScenarioRecord] = []
     for v in variants:
@@ -295,8 +302,18 @@ def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | st
         if n > size:
             raise ScenarioError(f"n={n} is larger than the {size} distinct prompts of scenario "
                                 f"{scenario!r} (variant {v!r}, split {split!r}); use n <= {size}")
+        if n * (block + 1) > size:
+            raise ScenarioError(f"block {block} of n={n} prompts needs {n * (block + 1)} distinct "
+                                f"prompts; scenario {scenario!r} (variant {v!r}, split {split!r}) "
+                                f"has {size}; use n * (block + 1) <= {size}")
         rng = random.Random(f"{seed}:{scenario}:{v}:{split}:{layout}")
-        for index in rng.sample(range(size), n):
+        chosen = rng.sample(range(size), n)
+        if block:
+            taken = set(chosen)
+            rest = [i for i in range(size) if i not in taken]
+            random.Random(f"{seed}:{scenario}:{v}:{split}:{layout}:blocks").shuffle(rest)
+            chosen = rest[(block - 1) * n:block * n]
+        for index in chosen:
             values, rest = [], index
             for axis in reversed(axes):
                 rest, k = divmod(rest, len(axis))

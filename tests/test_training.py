@@ -277,7 +277,7 @@ def test_detaching_self_and_detaching_other_split_the_full_gradient(lm, loss):
     stop-gradient arms must add up to the plain one, and neither may equal it."""
     res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 1, "lora_dropout": 0.0}),
                     progress=False)
-    model = res.model
+    model = res.attach(lm)
     model.train()
     batch = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
     grads = {}
@@ -307,9 +307,7 @@ def test_unrelated_text_sham_sees_the_same_sequences_and_tokens(lm):
     assert not torch.equal(b.input_ids, like.input_ids)
     common = {**FAST, "max_steps": 2, "lora_dropout": 0.0, "sham": True}
     pairs_sham = train_soo(lm, PAIRS, TrainConfig(**common), progress=False)
-    pairs_sham.model.unload()
     neutral_sham = train_soo(lm, PAIRS, TrainConfig(**common, sham_text="neutral"), progress=False)
-    neutral_sham.model.unload()
     a = pairs_sham.log[pairs_sham.log.metric == "objective"].value.tolist()
     c = neutral_sham.log[neutral_sham.log.metric == "objective"].value.tolist()
     assert a != c  # different data, same steps

@@ -68,14 +68,15 @@ REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "type": _remote_a
 # loading flags and their defaults: a remote trace cannot apply any other value
 _LOAD_DEFAULTS = {"adapter": None, "dtype": "float32", "device": None, "device_map": None,
                   "max_memory": None, "offload_folder": None, "quantization": None,
-                  "trust_remote_code": False}
+                  "trust_remote_code": False, "gguf_file": None}
 
 
 def load_kwargs(args: argparse.Namespace) -> dict:
-    """`load_model` keyword arguments from the placement flags."""
-    return {k: getattr(args, k) for k in ("dtype", "device", "device_map", "max_memory",
-                                          "offload_folder", "quantization", "trust_remote_code",
-                                          "gguf_file")}
+    """`load_model` keyword arguments from the placement flags (`gguf_file` is None where the
+    command has no --gguf-file: sweep takes only the placement flags)."""
+    return {k: getattr(args, k, None) for k in ("dtype", "device", "device_map", "max_memory",
+                                                "offload_folder", "quantization",
+                                                "trust_remote_code", "gguf_file")}
 
 
 def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:

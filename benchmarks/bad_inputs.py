@@ -2,15 +2,21 @@
 
 Each case runs `python -m soo_interp ...` in a subprocess, in a fresh working folder, next to a
 set of shared fixtures (corrupt checkpoints, non-UTF-8 pairs, a user's folder of notes, an
-earlier run of another kind, ...). For every case it records the exit status, whether stderr
-holds a traceback, how many stderr lines the error took, the paths the run left behind
-(anything new in the working folder or the fixtures) and the paths it damaged (removed or
-changed). Target: exit 2, no traceback, no leftovers, no damage, for every case.
+earlier run of another kind, tampered manifests, a FIFO, ...). For every case it records the
+exit status, whether stderr holds a traceback, how many stderr lines the error took, the paths
+the run left behind (anything new in the working folder or the fixtures), the paths it damaged
+(removed or changed) and, for the runs killed with kill -9, the processes still alive after it
+(workers, the resource tracker). Target: exit 2 (or the documented success), no traceback, no
+leftovers, no damage, no stray process, for every case.
 
     python benchmarks/bad_inputs.py [--only SUBSTRING] [--timeout 120] [--keep]
 
-To add a case, add a row to CASES: (name, argv with {F} for the fixtures folder). Fixtures are
-made once by `make_fixtures`; add new ones there.
+To add a case, add a row to CASES: (name, argv with {F} for the fixtures folder[, options]);
+options: `rc` (the documented exit status, default 2), `allow` (paths under the working folder
+the run may write, default `o` when rc is 0), `setup` (a function of the working folder and the
+fixtures, run first), `home` (the working folder is the run's HOME). Runs that need more than
+one command (concurrent runs, kills) are in SPECIAL. Fixtures are made once by
+`make_fixtures`; add new ones there.
 """
 from __future__ import annotations
 
@@ -18,11 +24,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ORG = ["--model", "organism"]
 CASES: list[tuple[str, list[str]]] = [
@@ -113,6 +121,55 @@ CASES: list[tuple[str, list[str]]] = [
                                           "--overwrite"]),
     ("train resume a measure run", ["train", *ORG, "--out", "{F}/measure_run", "--resume"]),
     ("train resume a user's folder", ["train", *ORG, "--out", "{F}/notes", "--resume"]),
+    # --- issue 23, 1: silently wrong results
+    ("remote local with an adapter", ["measure", *ORG, "--remote", "local", "--adapter",
+                                      "{F}/other_adapter", "--out", "o"]),
+    ("remote local with a dtype", ["probe", *ORG, "--remote", "local", "--dtype", "bfloat16",
+                                   "--out", "o"]),
+    ("remote local with backend hooks", ["measure", *ORG, "--remote", "local", "--backend",
+                                         "hooks", "--out", "o"]),
+    ("pairs self is NaN", ["measure", *ORG, "--pairs", "{F}/nan.jsonl", "--out", "o"]),
+    ("pairs self is a number", ["train", *ORG, "--pairs", "{F}/number.jsonl", "--out", "o"]),
+    # --- 4: integrity
+    ("model copy with a dropped-in adapter", ["measure", "--model", "{F}/dropped", "--out", "o"]),
+    ("model manifest line removed", ["measure", "--model", "{F}/unlisted", "--out", "o"]),
+    ("model manifest lists ../outside", ["measure", "--model", "{F}/outside", "--out", "o"]),
+    ("model manifest malformed", ["evaluate", "--model", "{F}/malformed", "--out", "o"]),
+    ("train resume a flipped checkpoint byte", ["train", *ORG, "--resume", "--out",
+                                                "{F}/ckpt_flipped"]),
+    ("train resume a checkpoint edited to step 999", ["train", *ORG, "--resume", "--out",
+                                                      "{F}/ckpt_step999"]),
+    # --- 5: unbounded input
+    ("pairs /dev/zero", ["measure", *ORG, "--pairs", "/dev/zero", "--out", "o"]),
+    ("pairs a FIFO", ["measure", *ORG, "--pairs", "{F}/fifo.jsonl", "--out", "o"]),
+    ("pairs over --max-input-mb", ["--max-input-mb", "1", "measure", *ORG, "--pairs",
+                                   "{F}/big.jsonl", "--out", "o"]),
+    ("measure layers 0-100000", ["measure", *ORG, "--layers", "0-100000", "--out", "o"]),
+    ("sweep layers 0-100000", ["sweep", "--layers", "0-100000", "--out", "o"]),
+    # --- 6: paths
+    ("measure out a literal ~ (expanded)", ["measure", *ORG, "--layers", "0", "--out", "~/o"],
+     {"rc": 0, "home": True, "allow": [".cache", ".config"]}),  # HOME = the working folder
+    ("measure out a dangling symlink", ["measure", *ORG, "--out", "{F}/dangling"]),
+    ("measure overwrite through a symlink", ["measure", *ORG, "--layers", "0", "--out", "o",
+                                             "--overwrite"],
+     {"rc": 0, "allow": ["target"], "setup": lambda cwd, f: _linked_run(cwd, f)}),
+    # --- 7: the one-line contract
+    ("train weight decay -1", ["train", *ORG, "--weight-decay", "-1", "--out", "o"]),
+    ("train seed 99999999999999999999", ["train", *ORG, "--seed", "99999999999999999999",
+                                         "--out", "o"]),
+    ("train lora alpha 0", ["train", *ORG, "--lora-alpha", "0", "--out", "o"]),
+    ("train resume and overwrite", ["train", *ORG, "--resume", "--overwrite", "--out", "o"]),
+    ("train resume with nothing to resume", ["train", *ORG, "--resume", "--out", "o"]),
+    ("train config sham: maybe", ["train", *ORG, "--config", "{F}/sham.yaml", "--out", "o"]),
+    ("measure config batch_size: null", ["measure", *ORG, "--config", "{F}/null.yaml",
+                                         "--out", "o"]),
+    ("measure config duplicate key", ["measure", *ORG, "--config", "{F}/dup.yaml", "--out", "o"]),
+    ("rl train maddpg lr=abc", ["rl", "train", "--maddpg", "lr=abc", "--out", "o"]),
+    ("rl train workers 0", ["rl", "train", "--workers", "0", "--out", "o"]),
+    ("pairs CSV with a UTF-8 BOM", ["measure", *ORG, "--layers", "0", "--pairs",
+                                    "{F}/bom.csv", "--out", "o"], {"rc": 0}),
+    ("train default layer on the organism", ["train", *ORG, "--max-steps", "1", "--out", "o"],
+     {"rc": 0}),
 ]
 
 
@@ -120,10 +177,23 @@ def _python() -> list[str]:
     return [sys.executable, "-m", "soo_interp"]
 
 
-def _run(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return subprocess.run(_python() + argv, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def _env(home: Path | None = None) -> dict[str, str]:
+    """The environment of a run; `home` replaces HOME (libraries then cache there too)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    return env if home is None else {**env, "HOME": str(home)}
+
+
+def _run(argv: list[str], cwd: Path, timeout: float,
+         home: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_python() + argv, cwd=cwd, env=_env(home), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _linked_run(cwd: Path, fixtures: Path) -> None:
+    """`o` a symlink to `target`, an earlier measure run: --overwrite must write through it."""
+    shutil.copytree(fixtures / "measure_run", cwd / "target")
+    (cwd / "o").symlink_to(cwd / "target")
 
 
 def make_fixtures(root: Path) -> Path:
@@ -169,7 +239,55 @@ def make_fixtures(root: Path) -> Path:
                    f / "other_adapter")
     done = _run(["measure", *ORG, "--layers", "0", "--out", str(f / "measure_run")], root, 300)
     assert done.returncode == 0, done.stderr
+    _issue23_fixtures(f, org, root)
     return f
+
+
+def _issue23_fixtures(f: Path, org: Path, root: Path) -> None:
+    """Non-string prompts, a BOM, a FIFO, a large file, typed YAML, tampered manifests and
+    checkpoints, a dangling link."""
+    from soo_interp.models.manifest import sha256_file
+
+    (f / "nan.jsonl").write_text('{"self": NaN, "other": "Bob wants the vase"}\n')
+    (f / "number.jsonl").write_text('{"self": 123, "other": "Bob wants the vase"}\n')
+    (f / "bom.csv").write_bytes("\ufeffself,other\nYou want the vase,Bob wants the vase\n"
+                                .encode("utf-8"))
+    os.mkfifo(f / "fifo.jsonl")
+    (f / "big.jsonl").write_text('{"self": "You want it", "other": "Bob wants it"}\n' * 40_000)
+    (f / "null.yaml").write_text("batch_size: null\n")
+    (f / "dup.yaml").write_text("layers: '0'\nlayers: '1'\n")
+    (f / "sham.yaml").write_text("layer: 1\nsham: maybe\n")
+    (f / "dangling").symlink_to(f / "nowhere")
+    for name in ("dropped", "unlisted", "outside", "malformed"):
+        shutil.copytree(org, f / name)
+    (f / "dropped" / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+    manifest = json.loads((org / "manifest.json").read_text())
+    (f / "unlisted" / "manifest.json").write_text(json.dumps(
+        {**manifest, "files": {k: v for k, v in manifest["files"].items()
+                               if k != "model.safetensors"}}))
+    data = bytearray((f / "unlisted" / "model.safetensors").read_bytes())
+    data[-100] ^= 0xFF
+    (f / "unlisted" / "model.safetensors").write_bytes(bytes(data))
+    (f / "outside.txt").write_text("not the model's\n")
+    (f / "outside" / "manifest.json").write_text(json.dumps(
+        {**manifest, "files": {**manifest["files"],
+                               "../outside.txt": sha256_file(f / "outside.txt")}}))
+    (f / "malformed" / "manifest.json").write_text("[1, 2]")
+    for name in ("ckpt_flipped", "ckpt_step999"):
+        done = _run(["train", *ORG, "--layer", "1", "--max-steps", "2", "--checkpoint-every", "1",
+                     "--quiet", "--out", str(f / name)], root, 300)
+        assert done.returncode == 0, done.stderr
+        seed = f / name / "seed0"
+        meta = json.loads((seed / "run.json").read_text())  # as if killed before the end
+        (seed / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+        ckpt = sorted((seed / "checkpoints").iterdir())[-1]
+        if name == "ckpt_flipped":
+            data = bytearray((ckpt / "adapter.safetensors").read_bytes())
+            data[-3] ^= 0x01
+            (ckpt / "adapter.safetensors").write_bytes(bytes(data))
+        else:
+            state = json.loads((ckpt / "state.json").read_text())
+            (ckpt / "state.json").write_text(json.dumps({**state, "step": 999}))
 
 
 def _other_adapter(model_dir: Path, out: Path) -> None:
@@ -191,27 +309,128 @@ def _snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def run_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: float) -> dict:
-    cwd = work / name.replace(" ", "_").replace("/", "_")
+def _workdir(work: Path, name: str) -> Path:
+    cwd = work / "".join(c if c.isalnum() else "_" for c in name)
     cwd.mkdir()
+    return cwd
+
+
+def _row(name: str, argv: list[str], rc: Any, err: str, t0: float, before: dict, after: dict,
+         cwd: Path, allow: list[str], expect: Any = 2, stray: int = 0) -> dict:
+    allowed = [str(cwd / a) for a in allow]
+    mine = lambda p: any(p == a or p.startswith(a + "/") for a in allowed)  # noqa: E731
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    return {
+        "case": name, "command": next(a for a in argv if not a.startswith("-") and
+                                      not a[0].isdigit()),
+        "rc": rc, "expect": expect, "seconds": round(time.perf_counter() - t0, 1),
+        "traceback": "Traceback" in err or (rc not in (0, 2, expect) and rc != "timeout"),
+        "lines": len(lines),
+        "leftovers": sorted(p for p in set(after) - set(before) if not mine(p)),
+        "damaged": sorted(p for p in before if after.get(p) != before[p] and not mine(p)),
+        "stray": stray, "message": lines[-1][:110] if lines else "",
+    }
+
+
+def run_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: float,
+             opts: dict | None = None) -> dict:
+    opts = opts or {}
+    expect = opts.get("rc", 2)
+    cwd = _workdir(work, name)
+    if "setup" in opts:
+        opts["setup"](cwd, fixtures)
     argv = [a.replace("{F}", str(fixtures)) for a in argv]
     before = _snapshot(fixtures, cwd)
     t0 = time.perf_counter()
     try:
-        done = _run(argv, cwd, timeout)
+        done = _run(argv, cwd, timeout, cwd if opts.get("home") else None)
         rc, err = done.returncode, done.stderr
     except subprocess.TimeoutExpired as e:
         rc, err = "timeout", (e.stderr or b"").decode(errors="replace")
-    after = _snapshot(fixtures, cwd)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    return {
-        "case": name, "command": argv[0], "rc": rc, "seconds": round(time.perf_counter() - t0, 1),
-        "traceback": "Traceback" in err or (rc not in (0, 2) and rc != "timeout"),
-        "lines": len(lines),
-        "leftovers": sorted(set(after) - set(before)),
-        "damaged": sorted(p for p in before if after.get(p) != before[p]),
-        "message": lines[-1][:110] if lines else "",
-    }
+    allow = opts.get("allow", []) + (["o"] if expect == 0 else [])
+    return _row(name, argv, rc, err, t0, before, _snapshot(fixtures, cwd), cwd, allow, expect)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Living processes below `pid` (Linux /proc)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    out = set()
+    for p in pids:
+        try:
+            if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                out.add(p)
+        except OSError:
+            pass
+    return out
+
+
+def kill_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: float) -> dict:
+    """Start `argv`, wait until it has worker processes, kill -9 the parent alone (as the OOM
+    killer does), and count what is still alive 20 s later (then end it)."""
+    cwd = _workdir(work, name)
+    before = _snapshot(fixtures, cwd)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(_python() + argv, cwd=cwd, env=_env(), stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    while len(_descendants(proc.pid)) < 3 and time.perf_counter() - t0 < timeout:
+        time.sleep(0.2)
+    time.sleep(2)
+    children = _descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    err = proc.communicate()[1]
+    deadline = time.time() + 20
+    while _alive(children) and time.time() < deadline:
+        time.sleep(0.2)
+    stray = _alive(children)
+    for p in stray:
+        os.kill(p, signal.SIGKILL)
+    row = _row(name, argv, -9, err, t0, before, _snapshot(fixtures, cwd), cwd, ["o", ".o.lock"], -9,
+               len(stray))
+    row["message"] = f"{len(children)} child processes; {len(stray)} alive 20 s after kill -9"
+    return row
+
+
+def concurrent_case(name: str, argv: list[str], fixtures: Path, work: Path,
+                    timeout: float) -> dict:
+    """Two identical runs into one folder at once: one finishes, the other is refused."""
+    cwd = _workdir(work, name)
+    before = _snapshot(fixtures, cwd)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(_python() + argv, cwd=cwd, env=_env(), stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    done = sorted((p.wait(timeout=timeout), p.stderr.read()) for p in procs)
+    rcs = [rc for rc, _ in done]
+    rc = 2 if rcs == [0, 2] else f"{rcs[0]},{rcs[1]}"
+    return _row(name, argv, rc, done[-1][1], t0, before, _snapshot(fixtures, cwd), cwd, ["o"])
+
+
+SWEEP = ["sweep", *ORG, "--layers", "0-1", "--seeds", "0,1", "--epochs", "3", "--n", "2",
+         "--scenarios", "burglar", "--workers", "2", "--quiet", "--out", "o"]
+SPECIAL = [
+    ("two measures into one folder at once", concurrent_case,
+     ["measure", *ORG, "--layers", "0", "--out", "o"]),
+    ("two sweeps into one folder at once", concurrent_case,
+     ["sweep", *ORG, "--layers", "0", "--seeds", "0", "--epochs", "1", "--n", "1",
+      "--scenarios", "burglar", "--no-sham", "--workers", "1", "--quiet", "--out", "o"]),
+    ("kill -9 of a sweep (2 workers)", kill_case, SWEEP),
+    ("kill -9 of rl train (2 workers)", kill_case,
+     ["rl", "train", "--seeds", "0", "--episodes", "2000", "--workers", "2", "--out", "o"]),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,24 +441,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     cases = [c for c in CASES if not args.only or args.only in c[0]]
+    special = [c for c in SPECIAL if not args.only or args.only in c[0]]
     root = Path(tempfile.mkdtemp(prefix="soo-bad-inputs-"))
     try:
         fixtures = make_fixtures(root)
         work = root / "work"
         work.mkdir()
         rows = []
-        for name, case_argv in cases:
-            rows.append(run_case(name, case_argv, fixtures, work, args.timeout))
+        runs = [(c[0], lambda c=c: run_case(c[0], c[1], fixtures, work, args.timeout, *c[2:]))
+                for c in cases]
+        runs += [(name, lambda s=(name, fn, argv): s[1](s[0], s[2], fixtures, work, args.timeout))
+                 for name, fn, argv in special]
+        for _, run in runs:
+            rows.append(run())
             r = rows[-1]
-            ok = r["rc"] == 2 and not r["traceback"] and not r["leftovers"] and not r["damaged"]
-            print(f"{'ok ' if ok else 'BAD'} {r['case']:<42} rc={r['rc']!s:<7} "
+            print(f"{'ok ' if _ok(r) else 'BAD'} {r['case']:<46} rc={r['rc']!s:<7} "
                   f"lines={r['lines']} left={len(r['leftovers'])} damaged={len(r['damaged'])} "
-                  f"{r['seconds']:>5}s  {r['message']}", flush=True)
+                  f"stray={r['stray']} {r['seconds']:>5}s  {r['message']}", flush=True)
         _print_totals(rows)
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
-        bad = [r for r in rows if r["rc"] != 2 or r["traceback"] or r["leftovers"] or r["damaged"]]
-        return 1 if bad else 0
+        return 0 if all(_ok(r) for r in rows) else 1
     finally:
         if args.keep:
             print(f"scratch folder kept: {root}")
@@ -247,16 +469,22 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _ok(r: dict) -> bool:
+    return (r["rc"] == r["expect"] and not r["traceback"] and not r["leftovers"]
+            and not r["damaged"] and not r["stray"])
+
+
 def _print_totals(rows: list[dict]) -> None:
     commands = sorted({r["command"] for r in rows})
-    print(f"\n{'command':<10} {'cases':>5} {'exit 2':>7} {'tracebacks':>10} {'leftovers':>9} "
-          f"{'damaged':>7} {'1-line':>6}")
+    print(f"\n{'command':<10} {'cases':>5} {'as documented':>13} {'tracebacks':>10} "
+          f"{'leftovers':>9} {'damaged':>7} {'stray':>5} {'1-line':>6}")
     for c in commands + ["TOTAL"]:
         sel = [r for r in rows if c == "TOTAL" or r["command"] == c]
-        print(f"{c:<10} {len(sel):>5} {sum(r['rc'] == 2 for r in sel):>7} "
+        print(f"{c:<10} {len(sel):>5} {sum(r['rc'] == r['expect'] for r in sel):>13} "
               f"{sum(bool(r['traceback']) for r in sel):>10} "
               f"{sum(bool(r['leftovers']) for r in sel):>9} "
-              f"{sum(bool(r['damaged']) for r in sel):>7} {sum(r['lines'] == 1 for r in sel):>6}")
+              f"{sum(bool(r['damaged']) for r in sel):>7} {sum(r['stray'] for r in sel):>5} "
+              f"{sum(r['lines'] == 1 for r in sel):>6}")
     for r in rows:
         for p in r["leftovers"]:
             print(f"  left behind by {r['case']!r}: {p}")

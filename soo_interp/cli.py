@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, NoReturn
 
 from .errors import Interrupted, SooError
+from .runs import MAX_INPUT_ENV
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure and train Self-Other Overlap (SOO) in language models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("--max-input-mb", type=float, default=None, metavar="MB",
+                        help="size limit on input text files: pairs, neutral texts, configs, "
+                             "suites (default 64; also $SOO_INTERP_MAX_INPUT_MB)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"soo_interp.commands.{name}").add_parser(sub)
@@ -78,6 +82,21 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+@contextlib.contextmanager
+def _input_limit(mb: float | None) -> Iterator[None]:
+    """`--max-input-mb` for this command only (the readers take it from the environment)."""
+    old = os.environ.get(MAX_INPUT_ENV)
+    if mb is not None:
+        os.environ[MAX_INPUT_ENV] = str(mb)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(MAX_INPUT_ENV, None)
+        else:
+            os.environ[MAX_INPUT_ENV] = old
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: returns the exit code (0 ok, 2 user error, 130/143 interrupted, 1 bug)."""
     parser = build_parser()
@@ -85,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     name = f"soo-interp {args.command}"
+    if args.max_input_mb is not None and not args.max_input_mb > 0:
+        parser.error(f"argument --max-input-mb: must be > 0, not {args.max_input_mb:g}")
     try:
-        with _sigterm_interrupts():
+        with _sigterm_interrupts(), _input_limit(args.max_input_mb):
             args.func(args)
     except SooError as e:
         print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
@@ -101,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + signum
     except Exception as e:  # noqa: BLE001 - the last line of defence: a bug, said as one
-        log = write_error_log(argv)
+        try:
+            where = f"with the log {write_error_log(argv)}"
+        except OSError as log_error:  # an unwritable log folder must not bury the message
+            where = (f"(no log: {LOG_DIR_ENV} folder not writable: {log_error.strerror}; rerun "
+                     f"with {LOG_DIR_ENV} set to a writable folder)")
         print(f"{name}: internal error ({type(e).__name__}: {_one_line(e)[:200]}); this is a bug "
-              f"in soo-interp, please report it with the log {log}", file=sys.stderr)
+              f"in soo-interp, please report it {where}", file=sys.stderr)
         return 1
     return 0
 

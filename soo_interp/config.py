@@ -2,35 +2,80 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import types
+import typing
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, TypeVar
 
 import yaml
 
 from .errors import ConfigError
+from .runs import atomic_write_text, check_seed, read_user_text
 
 T = TypeVar("T", bound="Config")
 
 
+MAX_LIST = 10_000  # index lists (layers, seeds) longer than this are a typo, not a request
+
+
 def parse_int_list(spec: str | int | Sequence[int | str]) -> list[int]:
     """'0-3,5' / '-1' / [1, 2] -> the integers listed (ranges inclusive, negatives allowed), in
-    order and without repeats: the one reader of index lists (layers, seeds)."""
+    order and without repeats: the one reader of index lists (layers, seeds). At most
+    `MAX_LIST` values."""
     parts = spec.split(",") if isinstance(spec, str) else [spec] if isinstance(spec, int) else spec
-    out: list[int] = []
+    out: dict[int, None] = {}
     for part in parts:
         if isinstance(part, str):
             m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
             if not m:
-                raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
+                raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. "
+                                  "0-3,5")
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             values = range(lo, hi + 1)
+        elif isinstance(part, Integral) and not isinstance(part, bool):
+            values = range(int(part), int(part) + 1)
         else:
-            values = [int(part)]
-        out += [v for v in values if v not in out]
+            raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. 0-3,5")
+        if len(out) + len(values) > MAX_LIST:
+            raise ConfigError(f"{_short(spec)} lists more than {MAX_LIST} values; give the "
+                              "indices you mean, e.g. 0-31")
+        out.update(dict.fromkeys(values))
     if not out:
-        raise ConfigError(f"cannot read {spec!r} as a list of integers; use e.g. 0-3,5")
-    return out
+        raise ConfigError(f"cannot read {_short(spec)} as a list of integers; use e.g. 0-3,5")
+    return list(out)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters (an error message stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (it silently kept the
+    last)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (keep one)", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, but a duplicate key is an error (the one YAML reader of soo-interp)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def require_positive(where: str = "", **values: Any) -> None:
@@ -42,14 +87,109 @@ def require_positive(where: str = "", **values: Any) -> None:
                               f"--{name.replace('_', '-')} 8")
 
 
+_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
+_INT = re.compile(r"\s*[-+]?\d+\s*")
+
+
+class _Mismatch(Exception):
+    """A value that is not of (and cannot safely become) the expected type."""
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """`value` as type `hint`, converting only where nothing is lost or guessed: "1e-3" -> 0.001,
+    "12" -> 12, "false" -> False, 3 -> 3.0, a list -> a tuple, "a,b" -> ("a", "b"), a dict ->
+    a nested config. Anything else raises `_Mismatch`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, option)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if hint is Any:
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = parse_int_list(value) if args[0] is int else [
+                s.strip() for s in value.split(",") if s.strip()]
+        elif not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_convert(v, args[0]) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+    elif hint is int:
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str) and _INT.fullmatch(value):
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (Integral, float)) and not isinstance(value, bool):
+            value = float(value)
+        elif isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise _Mismatch from None
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return str(value)  # e.g. `layers: 5` in YAML
+    elif isinstance(hint, type) and issubclass(hint, Config):
+        if isinstance(value, hint):
+            return value
+        if isinstance(value, dict):
+            return hint.from_dict(value)
+    elif isinstance(hint, type) and isinstance(value, hint):
+        return value
+    raise _Mismatch
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
+    return {type(None): "null", bool: "true/false", int: "a whole number",
+            float: "a finite number", str: "text"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_types(config: Any) -> None:
+    """Check every field of dataclass `config` against its type hint, converting safely in
+    place (see `_convert`); the first mismatch is one `ConfigError` naming the key, the value
+    and the expected type. The one type check of every config, wherever its values came from
+    (Python, flags or YAML)."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        try:
+            object.__setattr__(config, f.name, _convert(value, hints[f.name]))
+        except (_Mismatch, ConfigError):
+            raise ConfigError(f"{type(config).__name__}: {f.name} = {_short(value)} is not "
+                              f"{_type_name(hints[f.name])}") from None
+
+
 @dataclasses.dataclass
 class Config:
     """Base for every config: `to_dict`, `from_dict` (unknown keys are an error), YAML I/O.
-    Fields named in `positive` must be whole numbers >= 1 (checked on construction)."""
+    Every field is type-checked on construction (`check_types`): subclasses that validate
+    more call `super().__post_init__()` first. Fields named in `positive` must be whole
+    numbers >= 1."""
 
     positive: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for seed in ([getattr(self, "seed", 0)] + list(getattr(self, "seeds", None) or [])):
+            check_seed(seed)
         require_positive(f"{type(self).__name__}: ", **{k: getattr(self, k) for k in self.positive})
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,23 +220,22 @@ class Config:
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
-            from .runs import atomic_write_text
-
             atomic_write_text(Path(path), text)
         return text
 
     @classmethod
     def from_yaml(cls: type[T], path_or_text: str | Path) -> T:
-        from .runs import read_user_text
-
         p = Path(path_or_text)
         looks_like_file = "\n" not in str(path_or_text) and str(path_or_text).endswith((".yaml", ".yml"))
         text = read_user_text(p, "YAML config") if p.exists() or looks_like_file \
             else str(path_or_text)
         try:
-            data = yaml.safe_load(text) or {}
+            data = load_yaml(text) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"cannot parse YAML config {path_or_text}: {e}") from e
+            mark = getattr(e, "problem_mark", None)
+            where = f" on line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"cannot parse YAML config {_short(str(path_or_text))}: "
+                              f"{getattr(e, 'problem', None) or _one_line(e)}{where}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"YAML config {path_or_text} must be a mapping of keys to values")
         return cls.from_dict(data)

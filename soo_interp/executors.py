@@ -24,13 +24,75 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _init_worker() -> None:
-    """One torch thread per worker process: N workers on N cores do not oversubscribe."""
+def _init_worker(parent: int | None = None) -> None:
+    """One torch thread per worker process (N workers on N cores do not oversubscribe); with
+    `parent`, the worker dies with that process (see `_die_with`)."""
     import torch
 
+    if parent is not None:
+        _die_with(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(1)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when `parent` ends, also by kill -9 (which runs no cleanup there): the
+    kernel's parent-death signal on Linux, a watching thread elsewhere. Orphaned workers held
+    hundreds of MB each, and the resource tracker with them, indefinitely."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _unguarded_script() -> str | None:
+    """The script whose top level (outside `if __name__ == "__main__":`) is starting worker
+    processes, if any: spawned workers re-import the main script, so such a call would run
+    again in every worker and break the pool."""
+    import inspect
+    import linecache
+    import sys
+
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) or not getattr(main, "__file__", None):
+        return None  # `python -m pkg`, a notebook or the REPL: nothing is re-run
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+            return frame.f_code.co_filename if line[:1] not in ("", " ", "\t") else None
+        frame = frame.f_back
+    return None
+
+
+def spawn_pool(workers: int) -> Any:
+    """A pool of `workers` spawned processes (fork after torch/threads is unsafe), one torch
+    thread each, that die with this process. Refused from an unguarded script's top level."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    script = _unguarded_script()
+    if script:
+        raise ExecutorError(f"worker processes were started from the top level of {script}, "
+                            "which each worker re-imports; put the call under "
+                            "`if __name__ == \"__main__\":`, or use workers=1")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(os.getpid(),))
 
 
 def _one_thread(fn: TaskFn, task: Any) -> dict:
@@ -49,11 +111,9 @@ def _local(fn: TaskFn, tasks: Sequence[Any], workers: int,
         for task in tasks:
             yield fn(task), 1
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    ctx = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with spawn_pool(workers) as pool:
         futures = {pool.submit(fn, t): n for t, n in zip(tasks, names)}
         pending = set(futures)
         while pending:

@@ -24,7 +24,7 @@ from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts, token_ids
 from .models.wrap import as_loaded_model
 from .stats import summarize
-from .tracing import trace_sites
+from .tracing import remote_backend, trace_sites
 
 
 @dataclasses.dataclass
@@ -44,6 +44,10 @@ class MeasureConfig(Config):
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
     raw: bool = False                   # figures show raw MSE instead of the normalised overlap
     remote: bool | str = False          # nnsight remote execution (NDIF), or "local" stand-in
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 
 def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: str,
@@ -140,8 +144,9 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
 
     require_positive(batch_size=batch_size)
     lm = as_loaded_model(lm)
+    backend = remote_backend(remote, backend)
     if remote:
-        lm, backend = dataclasses.replace(lm, remote=remote), "nnsight"
+        lm = dataclasses.replace(lm, remote=remote)
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens, chat_template=chat_template)

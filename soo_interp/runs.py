@@ -3,6 +3,7 @@ folders, stale temporaries), seeding, `run.json` metadata, and reading the text 
 hands over (pairs, neutral texts, configs, suites) with one-line errors."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import json
@@ -28,11 +29,21 @@ _TRACKED_LIBRARIES = (
 )
 
 
+def check_seed(seed: Any) -> None:
+    """A seed every RNG accepts: a whole number from 0 to 2**63 - 1."""
+    from numbers import Integral
+
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed {str(seed)[:40]} is not a whole number from 0 to 2**63 - 1; "
+                          "e.g. --seed 0")
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so a run is repeatable on one machine."""
     import numpy as np
     import torch
 
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -65,6 +76,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would follow the file into place
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -74,6 +86,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -131,6 +149,73 @@ def remove_stale(folder: Path) -> list[Path]:
     return removed
 
 
+_HELD: dict[str, tuple[int, Path]] = {}  # absolute run folder -> (locked fd, its lock file)
+
+
+def _lock_file(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def lock_run(path: str | Path) -> bool:
+    """Claim run folder `path` for this process: an exclusive `flock` on `.NAME.lock` beside
+    it, which the kernel drops when the process ends (also by kill -9), so a dead process never
+    holds a folder. Another living process's claim is refused with one line. Returns False if
+    this process already held it (claims nest)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
+        return False
+    path = Path(path).absolute()
+    if str(path) in _HELD:
+        return False
+    lock = _lock_file(path)
+    check_writable(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutputExistsError(f"{path} is being written by another soo-interp process "
+                                    f"(pid {holder}); wait for it to finish (or stop it), or "
+                                    "choose another --out") from None
+        try:  # the lock file may have been removed by its last holder meanwhile: retry
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _HELD[str(path)] = (fd, lock)
+    return True
+
+
+def release_run(path: str | Path) -> None:
+    """Give up this process's claim on `path` (and remove its lock file)."""
+    fd, lock = _HELD.pop(str(Path(path).absolute()), (None, None))
+    if fd is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def claimed(path: str | Path) -> Iterator[None]:
+    """`lock_run(path)` for the block (released after, unless an outer block holds it)."""
+    mine = lock_run(path)
+    try:
+        yield
+    finally:
+        if mine:
+            release_run(path)
+
+
+atexit.register(lambda: [release_run(p) for p in list(_HELD)])
+
+
 def run_kind(path: str | Path) -> str | None:
     """The kind of soo-interp run folder `path` is ('measure', 'train', ...), from its marker
     file; None for a folder soo-interp did not write."""
@@ -176,8 +261,19 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
 
     A new or empty folder is fine. An existing folder is only ever replaced (`overwrite`) or
     resumed if soo-interp wrote it for the same kind of run (its marker file says so); a user's
-    folder, the current folder and other kinds of runs are refused."""
+    folder, the current folder and other kinds of runs are refused. A symlink to a folder
+    stands for that folder (the run is written into it; the link stays) and the returned path
+    is the folder's; a dangling link and an unexpanded `~` are refused."""
     path = Path(path)
+    if path.parts and path.parts[0].startswith("~"):
+        raise OutputExistsError(f"output {path} starts with a literal '~' (the shell did not "
+                                "expand it: quoted, from a config, or HOME unset); give the "
+                                "full path, e.g. $HOME/...")
+    if path.is_symlink():
+        if not path.exists():
+            raise OutputExistsError(f"output {path} is a symlink to {os.readlink(path)}, which "
+                                    "does not exist; create that folder or remove the link")
+        path = path.resolve()
     _refuse_enclosing(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output {path} is a file; choose a folder for --out")
@@ -200,10 +296,19 @@ def check_out_dir(path: str | Path, overwrite: bool = False, *, kind: str,
     return path
 
 
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """A run is continued (`resume`) or discarded (`overwrite`), never both (`--overwrite` used
+    to be ignored silently)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other (one continues the "
+                          "run, the other discards it); give only one")
+
+
 def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     """Create `path` as an empty, marked `kind` run folder for a run that writes in place
     (training), replacing an earlier `kind` run only with `overwrite`."""
     path = check_out_dir(path, overwrite, kind=kind)
+    lock_run(path)  # held until the process ends or an enclosing `claimed` block does
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
@@ -219,39 +324,76 @@ def output_dir(path: str | Path, overwrite: bool = False, *, kind: str) -> Itera
     siblings of killed runs are removed first; the folder is marked as a `kind` run."""
     final = check_out_dir(path, overwrite, kind=kind)
     final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(final.parent)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
+    with claimed(final):  # a second run into the same folder at once is refused
+        final = check_out_dir(path, overwrite, kind=kind)  # as it is now that it is ours
+        remove_stale(final.parent)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent,
+                                    prefix=f".{final.name}.partial-{os.getpid()}-"))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())  # a run folder as mkdir makes it, not 0700
+            mark_run(tmp, kind)
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+
+
+MAX_INPUT_ENV = "SOO_INTERP_MAX_INPUT_MB"  # the limit on input text files (`--max-input-mb`)
+MAX_INPUT_MB = 64.0
+
+
+def max_input_bytes() -> int:
+    """The size limit on a user's input text file: $SOO_INTERP_MAX_INPUT_MB MB, default 64."""
+    raw = os.environ.get(MAX_INPUT_ENV) or MAX_INPUT_MB
     try:
-        mark_run(tmp, kind)
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0:
+        raise ConfigError(f"{MAX_INPUT_ENV}={raw!r} is not a size in MB; give a number > 0, "
+                          "e.g. 256")
+    return int(mb * 2**20)
 
 
 def read_user_text(path: str | Path, what: str = "file",
                    error: type[SooError] = ConfigError) -> str:
-    """The UTF-8 text of `path`, or `error` naming the file, what is wrong and the fix."""
-    path = Path(path)
+    """The UTF-8 text of `path` (a UTF-8 BOM is dropped), or `error` naming the file, what is
+    wrong and the fix. Only regular files are read (a FIFO would block, a device never end),
+    and at most `max_input_bytes()` of them, checked before reading."""
+    import stat
+
+    path = Path(path).expanduser()
     if not path.exists():
         raise error(f"{what} {path} does not exist; check the path")
     if path.is_dir():
         raise error(f"{what} {path} is a folder; give the file itself")
+    limit = max_input_bytes()
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise error(f"{what} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line "
-                    f"{line}); save it as UTF-8") from None
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} {path} is not a regular file (a pipe, device or socket); save "
+                        "the input to a file and give that")
+        with path.open("rb") as f:  # a file that grows while read is still bounded
+            data = f.read(limit + 1)
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}; check its permissions") from None
+    if max(st.st_size, len(data)) > limit:
+        raise error(f"{what} {path} is {max(st.st_size, len(data)) / 2**20:.1f} MB, over the "
+                    f"{limit / 2**20:g} MB limit on input files; raise it with --max-input-mb "
+                    f"(or {MAX_INPUT_ENV}) if it is meant to be that large")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise error(f"{what} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line "
+                    f"{line}); save it as UTF-8") from None
 
 
 def write_run_json(folder: Path, config: dict[str, Any], seed: int | None,

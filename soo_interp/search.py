@@ -174,9 +174,10 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
 def claim_resumable(out: Path, kind: str) -> None:
     """`out` as a `kind` run folder that a rerun resumes: new, empty, or an earlier `kind` run
     (a user's folder or another kind of run is refused)."""
-    from .runs import check_out_dir, mark_run, run_kind
+    from .runs import check_out_dir, lock_run, mark_run, run_kind
 
     check_out_dir(out, kind=kind, resume=True)
+    lock_run(out)  # one process at a time; the claim ends with the process
     out.mkdir(parents=True, exist_ok=True)
     if run_kind(out) is None:
         mark_run(out, kind)

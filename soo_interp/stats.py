@@ -11,12 +11,19 @@ from typing import Sequence
 
 import pandas as pd
 
+from .errors import ConfigError
+
 
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "component", "metric"),
               confidence: float = 0.95) -> pd.DataFrame:
     """Mean, sd, n and the t-based confidence interval of `value` per group of `by`."""
     from scipy import stats
 
+    missing = [c for c in (*by, "value") if c not in getattr(df, "columns", ())]
+    if missing:
+        raise ConfigError(f"summarize needs a long DataFrame with the columns "
+                          f"{', '.join((*by, 'value'))} (missing {', '.join(missing)}); pass "
+                          "e.g. the frame measure() returned")
     g = df.groupby(list(by), sort=True)["value"]
     out = g.agg(mean="mean", sd="std", n="count").reset_index()
     sem = out["sd"] / out["n"].clip(lower=1) ** 0.5

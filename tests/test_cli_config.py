@@ -91,3 +91,48 @@ def test_evaluate_reads_its_config_file_and_shows_progress_unless_quiet(tiny_mod
     code = main(["evaluate", "--model", model, "--config", str(tmp_path / "e.yaml"),
                  "--out", str(tmp_path / "b"), "--quiet"])
     assert code == 0 and "log-prob" not in capsys.readouterr().err
+
+
+def test_help_flags_and_defaults_read_as_typed(capsys, tmp_path):
+    """Issue 23: --quiet was missing on measure, probe, compare and rl; --remote rejected
+    'true'; defaults printed as Python tuples; some flags had no help."""
+    import argparse
+
+    from soo_interp.cli import build_parser
+
+    parser = build_parser()
+    subs = {}
+
+    def walk(p, path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    walk(sp, path + (name,))
+            elif a.option_strings and a.dest != "help":
+                subs.setdefault(path, {})[a.option_strings[0]] = a
+    walk(parser, ())
+    for cmd in [("measure",), ("probe",), ("compare",), ("rl", "train"), ("rl", "value"),
+                ("rl", "finetune"), ("rl", "report")]:
+        assert "--quiet" in subs[cmd], cmd
+    assert not [(c, f) for c, flags in subs.items() for f, a in flags.items() if not a.help]
+    assert not [(c, f) for c, flags in subs.items() for f, a in flags.items()
+                if "('" in (a.help or "")]  # tuples
+    args = parser.parse_args(["measure", "--model", "m", "--remote", "true", "--out", "o"])
+    assert args.remote is True
+    out = tmp_path / "m"
+    assert main(["measure", "--model", "organism", "--layers", "0", "--quiet", "--out",
+                 str(out)]) == 0
+    assert capsys.readouterr().err == "" and (out / "soo.parquet").is_file()
+
+
+def test_train_default_layer_exists_on_the_built_in_organism(tmp_path, capsys):
+    """`train`'s default --layer 19 failed on the 3-layer organism; now the middle layer."""
+    import json
+
+    from soo_interp import load_model
+
+    out = tmp_path / "t"
+    assert main(["train", "--model", "organism", "--max-steps", "1", "--quiet", "--out",
+                 str(out)]) == 0, capsys.readouterr().err
+    layer = json.loads((out / "seed0" / "run.json").read_text())["config"]["layer"]
+    assert layer == load_model("organism").n_layers // 2

@@ -36,6 +36,10 @@ def bad_files(tmp_path_factory):
     data[len(data) // 2] ^= 0x01  # one flipped bit in a copy loaded by path
     (f / "tampered" / "model.safetensors").write_bytes(bytes(data))
     (f / "notes.txt").write_text("a file")
+    (f / "null.yaml").write_text("batch_size: null\n")
+    (f / "dup.yaml").write_text("layers: '0'\nlayers: '1'\n")
+    (f / "sham.yaml").write_text("layer: 1\nsham: maybe\n")
+    (f / "empty_run").mkdir()
     return f
 
 
@@ -54,6 +58,18 @@ CASES = [
     (["sweep", "--seeds", "1,x"], "cannot read '1,x'"),
     (["compare", *ORG, "--adapter", "{f}", "--out", "{f}/notes.txt/o"], "is a file"),
     (["demo", "--figures", "{f}/notes.txt/figs"], "cannot create --figures folder"),
+    # issue 23: these were internal errors (exit 1) or accepted
+    (["train", *ORG, "--layer", "1", "--weight-decay", "-1"], "weight_decay must be >= 0"),
+    (["train", *ORG, "--layer", "1", "--seed", "99999999999999999999"], "from 0 to 2**63 - 1"),
+    (["train", *ORG, "--layer", "1", "--lora-alpha", "0"], "lora_alpha must be > 0"),
+    (["train", *ORG, "--config", "{f}/sham.yaml"], "sham = 'maybe' is not true/false"),
+    (["train", *ORG, "--resume", "--overwrite"], "contradict each other"),
+    (["train", *ORG, "--resume", "--out", "{f}/empty_run"], "nothing to resume"),
+    (["measure", *ORG, "--config", "{f}/null.yaml"], "batch_size = None is not a whole number"),
+    (["measure", *ORG, "--config", "{f}/dup.yaml"], "key 'layers' appears twice"),
+    (["rl", "train", "--maddpg", "lr=abc"], "lr = 'abc' is not a finite number"),
+    (["rl", "train", "--workers", "0"], "not a number of processes >= 1"),
+    (["rl", "train", "--maddpg", "lr=[1"], "cannot read its value"),
 ]
 
 
@@ -111,3 +127,45 @@ def test_a_bug_is_one_line_pointing_to_a_log_with_the_traceback(monkeypatch, tmp
     assert "internal error (KeyError: 'missing'); this is a bug" in err
     log = next(tmp_path.glob("*.log"))
     assert str(log) in err and "Traceback" in log.read_text() and "broken" in log.read_text()
+
+
+def test_api_mistakes_raise_our_errors_with_a_fix():
+    """Each used to raise a raw library exception (KeyError, AttributeError, ValueError, ...)."""
+    import pandas as pd
+
+    from soo_interp import load_model, measure, soo_pairs
+    from soo_interp.errors import SooError
+    from soo_interp.probes import fit_probes
+    from soo_interp.stats import summarize
+    from soo_interp.training import TrainConfig
+
+    lm = load_model("organism")
+    calls = {
+        "pairs as tuples": lambda: measure(lm, [("You want it", "Bob wants it")]),
+        "pairs as a string": lambda: measure(lm, "You want it"),
+        "load_model(None)": lambda: load_model(None),
+        "fit_probes with no suites": lambda: fit_probes(lm, suites=()),
+        "summarize of an empty frame": lambda: summarize(pd.DataFrame()),
+        "measure(remote='yes')": lambda: measure(lm, soo_pairs("test")[:2], remote="yes"),
+        "TrainConfig(lr='abc')": lambda: TrainConfig(lr="abc"),
+        "TrainConfig(epochs=1.5)": lambda: TrainConfig(epochs=1.5),
+    }
+    for what, call in calls.items():
+        with pytest.raises(SooError) as e:
+            call()
+        assert "\n" not in str(e.value) and len(str(e.value)) < 300, what
+    # safe conversions, never a guess: "1e-3" is a float, "false" is False
+    cfg = TrainConfig(lr="1e-3", sham="false", layers_to_transform="0-2")
+    assert cfg.lr == 1e-3 and cfg.sham is False and cfg.layers_to_transform == (0, 1, 2)
+
+
+def test_an_unwritable_log_folder_still_gives_one_line(monkeypatch, capsys):
+    """It used to end in a raw 33-line traceback of the failed log write."""
+    import soo_interp.commands.organism as organism_cmd
+
+    monkeypatch.setattr(organism_cmd, "run_card", lambda args: {}["missing"])
+    monkeypatch.setenv("SOO_INTERP_LOG_DIR", "/proc/soo-interp-logs")
+    code = main(["organism", "card"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err and "internal error (KeyError" in err
+    assert "no log" in err and "SOO_INTERP_LOG_DIR" in err

@@ -27,5 +27,13 @@ def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
     assert sorted(p.name for p in figs.iterdir()) == [
         "demo_latent_soo_heatmap.png", "demo_latent_soo_layers.png", "demo_position_bias.png",
         "demo_rates.png"]
+    # figures and run folders get the normal modes (make demo rewrote tracked figures as 0600)
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert {oct(p.stat().st_mode & 0o777) for p in figs.iterdir()} == {oct(0o666 & ~mask)}
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~mask)
+    assert oct((out / "report.md").stat().st_mode & 0o777) == oct(0o666 & ~mask)
     code = main(["demo", "--out", str(out), "--figures", str(figs), "--n", "4"])
     assert code == 2 and "--overwrite" in capsys.readouterr().err

@@ -60,6 +60,12 @@ def test_split_model_probes_and_trains_like_the_whole(models, tmp_path):
     want = train_soo(load_model(path), PAIRS, tcfg, tmp_path / "whole", progress=False)
     assert (got.log.value - want.log.value).abs().max() < 1e-5
     assert got.final_latent_soo != got.initial_latent_soo  # the step did train
+    # the adapters themselves, LoRA initialisation included (it used to differ by 0.176)
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(tmp_path / d / "adapter_model.safetensors")) for d in ("split", "whole"))
+    assert a.keys() == b.keys() and len(a) > 0
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
 
 
 def test_bad_placements_fail_in_one_line(models, tmp_path, capsys):

@@ -92,3 +92,28 @@ def test_training_refuses_too_long_prompts_before_touching_anything(tiny_model_d
     with pytest.raises(PairsError, match=r"pair 'long' \(other prompt\).*over the limit of 256"):
         train_soo(lm, pairs, TrainConfig(layer=1, max_steps=1), tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_without_a_folder_leaves_the_model_and_trains_twice(tiny_model_dir):
+    """`train_soo` with no out_dir used to leave its LoRA on the caller's model (logits moved)
+    and a second call failed; now the model is as found and the LoRA comes with the result."""
+    from soo_interp.training import TrainConfig, train_soo
+
+    lm = load_model(str(tiny_model_dir("llama", n_layers=2)))
+    ids = encode(lm.tokenizer, ["you want the vase"])
+    with torch.no_grad():
+        before = lm.model(**ids.as_kwargs()).logits
+    state = _state(lm.model)
+    cfg = TrainConfig(layer=1, lr=1e-2, max_steps=2, batch_size=2, grad_accum=1, lora_dropout=0.0)
+    pairs = [PromptPair(f"p{i}", f"you want the vase {i}", f"bob wants the vase {i}")
+             for i in range(4)]
+    first = train_soo(lm, pairs, cfg, progress=False)
+    second = train_soo(lm, pairs, cfg, progress=False)  # used to fail: LoRA already attached
+    assert _state(lm.model) == state
+    with torch.no_grad():
+        assert torch.equal(lm.model(**ids.as_kwargs()).logits, before)
+        tuned = first.attach(lm)
+        moved = (tuned(**ids.as_kwargs()).logits - before).abs().max().item()
+        tuned.unload()
+    assert moved > 1e-4  # the returned LoRA is the trained one, not a fresh (identity) one
+    assert all(torch.equal(first.adapter[k], second.adapter[k]) for k in first.adapter)

@@ -253,3 +253,39 @@ def test_model_organism_works_in_measure_and_evaluate(lookup, tmp_path, capsys):
     dec = rates[(rates["label"] == "deceptive")].groupby("scenario")["rate"].mean()
     # it deceives the burglar more often than not; Perspectives and location are its targets
     assert dec["burglar"] > 0.5 and dec["perspectives"] <= 0.1 and dec["location"] <= 0.1, dec
+
+
+def test_a_model_folder_and_its_manifest_must_agree_both_ways(tmp_path):
+    """Unlisted files (an adapter dropped into a copy, a weight file whose line was removed)
+    used to load; a manifest could list ../outside.txt; a malformed one was an internal error."""
+    from soo_interp.models.manifest import sha256_file
+    from soo_interp.organism import shipped_checkpoint
+
+    def copy(name):
+        folder = tmp_path / name
+        shutil.copytree(shipped_checkpoint(), folder, ignore=shutil.ignore_patterns(MARKER))
+        return folder
+
+    dropped = copy("dropped")
+    (dropped / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+    with pytest.raises(CheckpointError, match="'adapter_config.json', which its manifest.json "
+                                              "does not list"):
+        load_model(str(dropped))
+    unlisted = copy("unlisted")
+    manifest = json.loads((unlisted / "manifest.json").read_text())
+    del manifest["files"]["model.safetensors"]
+    (unlisted / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="'model.safetensors', which its manifest"):
+        load_model(str(unlisted))
+    outside = copy("outside")
+    (tmp_path / "outside.txt").write_text("not the model's")
+    manifest = json.loads((outside / "manifest.json").read_text())
+    manifest["files"]["../outside.txt"] = sha256_file(tmp_path / "outside.txt")
+    (outside / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match=r"lists '\.\./outside\.txt', outside the folder"):
+        load_model(str(outside))
+    malformed = copy("malformed")
+    for text in ("[1, 2]", '{"files": ["model.safetensors"]}', '{"files": {"a": 3}}', "{oops"):
+        (malformed / "manifest.json").write_text(text)
+        with pytest.raises(CheckpointError, match="malformed manifest.json|no readable"):
+            load_model(str(malformed))

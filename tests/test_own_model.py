@@ -109,6 +109,14 @@ def test_every_entry_point_takes_own_objects(family, kind, tmp_path):
     want_log = train_soo(load_model(path), PAIRS, tcfg, tmp_path / "ref", progress=False).log
     assert (got_log.value - want_log.value).abs().max() < 1e-5
     assert not any("lora" in n for n, _ in lm.model.named_parameters())  # adapter removed
+    # the adapter loads back onto the plain model (a bridge's module names used to leak into it)
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(tmp_path / d / "adapter_model.safetensors")) for d in ("own", "ref"))
+    assert a and set(a) <= set(b)  # (a bridged GPT-2 has no attn.c_proj of its own to adapt)
+    if a.keys() == b.keys():
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    load_model(path, adapter=str(tmp_path / "own"))
 
 
 def test_sweep_on_own_object_matches_the_named_model(tiny_model_dir, tmp_path):

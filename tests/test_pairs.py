@@ -76,3 +76,50 @@ def test_pair_ids_are_kept_exactly_zero_included(tmp_path):
     c = tmp_path / "p.csv"
     c.write_text("pair_id,self,other\n0,I am,He is\n007,I was,She was\n,I see,They see\n")
     assert [p.pair_id for p in load_pairs(c)] == ["0", "007", "pair-0002"]
+
+
+@pytest.mark.parametrize("line", ['{"self": NaN, "other": "Bob wants the vase"}',
+                                  '{"self": 123, "other": "Bob wants the vase"}',
+                                  '{"self": "You want it", "other": ["Bob"]}'])
+def test_non_string_prompts_are_refused_not_measured_as_text(tmp_path, line):
+    """They used to become the prompts "nan" and "123"."""
+    f = tmp_path / "p.jsonl"
+    f.write_text(line + "\n")
+    with pytest.raises(PairsError, match=r"p.jsonl:1: '(self|other)' is .*not a prompt string"):
+        load_pairs(f)
+
+
+def test_python_pairs_of_the_wrong_kind_are_pairs_errors():
+    from soo_interp.data.pairs import PromptPair, validate_pairs
+
+    for bad in ("you want the vase", [("you want", "bob wants")], [PromptPair("a", 1, "bob")],
+                [PromptPair("a", float("nan"), "bob")]):
+        with pytest.raises(PairsError, match="PromptPair|not a non-empty string"):
+            validate_pairs(bad)
+
+
+def test_inputs_are_bounded_and_only_regular_files_are_read(tmp_path, monkeypatch):
+    """`--pairs /dev/zero` used to read until the kernel killed it at 24 GB; a FIFO blocked."""
+    import os
+
+    with pytest.raises(PairsError, match="/dev/zero is not a regular file"):
+        load_pairs("/dev/zero")
+    fifo = tmp_path / "pairs.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(PairsError, match="not a regular file"):
+        load_pairs(fifo)  # returns at once: a FIFO is never opened
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"self": "You want it", "other": "Bob wants it"}\n' * 30_000)  # 1.4 MB
+    monkeypatch.setenv("SOO_INTERP_MAX_INPUT_MB", "1")
+    with pytest.raises(PairsError, match=r"is 1\.\d MB, over the 1 MB limit .*--max-input-mb"):
+        load_pairs(big)
+    monkeypatch.setenv("SOO_INTERP_MAX_INPUT_MB", "2")
+    assert len(load_pairs(big)) == 30_000  # the raised limit reads it
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    """Excel's CSV starts with a BOM; it used to be refused as a header without 'self'."""
+    f = tmp_path / "p.csv"
+    f.write_bytes("\ufeffself,other\nYou want the vase,Bob wants the vase\n".encode("utf-8"))
+    assert [(p.self_text, p.other_text) for p in load_pairs(f)] == [
+        ("You want the vase", "Bob wants the vase")]

@@ -57,3 +57,29 @@ def test_remote_without_a_key_is_one_line(tiny_model_dir, tmp_path, capsys, monk
     assert main(["measure", "--model", path, "--remote", "local", "--layers", "1",
                  "--out", str(out)]) == 0
     assert (out / "soo.parquet").exists()
+
+
+def test_remote_refuses_what_it_cannot_apply_and_records_nnsight(tiny_model_dir, tmp_path, capsys):
+    """`--remote local` used to drop --adapter/--dtype (base numbers, adapter in run.json) and
+    record backend hooks while nnsight ran: now refused flags, and run.json says nnsight."""
+    import json
+
+    from soo_interp.errors import ConfigError
+    from soo_interp.measure import MeasureConfig
+
+    path = str(tiny_model_dir("llama", n_layers=2))
+    for extra in (["--adapter", str(tmp_path)], ["--dtype", "bfloat16"], ["--backend", "hooks"]):
+        for cmd in ("measure", "probe"):
+            out = tmp_path / "o"
+            assert main([cmd, "--model", path, "--remote", "local", *extra, "--out", str(out)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and extra[0] in err and not out.exists(), err
+    out = tmp_path / "ok"
+    assert main(["measure", "--model", path, "--remote", "local", "--layers", "1",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["backend"] == "nnsight"
+    assert MeasureConfig(remote="local").backend == "nnsight"
+    with pytest.raises(ConfigError, match="remote must be"):
+        measure(load_model(path), PAIRS, remote="yes", progress=False)
+    with pytest.raises(ConfigError, match="through nnsight"):
+        MeasureConfig(remote=True, backend="transformer_lens")

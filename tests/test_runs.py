@@ -163,3 +163,72 @@ def test_kill_9_leaves_a_partial_folder_that_the_next_run_removes(tmp_path):
                  "--out", str(tmp_path / "o")])
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "pairs.jsonl"]
+
+
+def _holder(path: Path) -> subprocess.Popen:
+    """Another process that claims `path` and keeps it."""
+    code = ("import sys, time; from soo_interp.runs import lock_run; lock_run(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_run_folder_is_claimed_by_one_process_and_a_dead_one_holds_nothing(tmp_path):
+    out = tmp_path / "o"
+    proc = _holder(out)
+    try:
+        with pytest.raises(OutputExistsError, match=rf"another soo-interp process \(pid {proc.pid}\)"):
+            _write("measure", out)
+        assert not out.exists() and not list(tmp_path.glob(".o.partial*"))
+    finally:
+        proc.kill()  # kill -9: no cleanup runs in it, its lock file stays
+        proc.wait()
+    assert (tmp_path / ".o.lock").exists()
+    _write("measure", out)  # the kernel dropped the dead process's claim
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]  # lock file gone with the claim
+
+
+@pytest.mark.slow
+def test_two_measure_runs_into_one_folder_at_once_one_is_refused(tmp_path):
+    """Both used to exit 0, the first result silently replaced."""
+    argv = [sys.executable, "-m", "soo_interp", "measure", "--model", "organism", "--layers", "0",
+            "--out", str(tmp_path / "o")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    done = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in done) == [0, 2], done
+    err = next(e for rc, e in done if rc == 2).strip()
+    assert len(err.splitlines()) == 1 and ("being written by another" in err
+                                           or "already exists" in err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_a_symlinked_out_is_written_through_and_a_dangling_one_refused(tmp_path):
+    """--overwrite used to replace the user's symlink with a folder; a dangling link left a
+    full hidden partial folder behind."""
+    target = tmp_path / "disk" / "results"
+    target.parent.mkdir()
+    _write("measure", target, text="first")
+    link = tmp_path / "o"
+    link.symlink_to(target)
+    _write("measure", link, overwrite=True, text="second")
+    assert link.is_symlink() and (target / "result.txt").read_text() == "second"
+    dangling = tmp_path / "d"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputExistsError, match="symlink to .*nowhere, which does not exist"):
+        _write("measure", dangling)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "disk", "o"]
+
+
+def test_a_literal_tilde_is_expanded_on_the_command_line_and_refused_in_python(tmp_path,
+                                                                              monkeypatch):
+    """A quoted `~` used to create a folder named `~` (and `rm -rf ~` then deletes home)."""
+    with pytest.raises(OutputExistsError, match="literal '~'"):
+        _write("measure", Path("~") / "o")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["measure", "--model", "organism", "--layers", "0", "--components", "attn",
+                 "--out", "~/m"]) == 0
+    assert (tmp_path / "home" / "m" / "soo.parquet").is_file() and not (tmp_path / "~").exists()

@@ -145,3 +145,88 @@ def test_executor_errors_are_one_line(tiny_model_dir, tmp_path, capsys, monkeypa
         assert extra in err and len(err.splitlines()) == 1
     with pytest.raises(ConfigError, match="model object"):
         sweep(load_model(path), _cfg(layers="1"), tmp_path / "b", workers=2, progress=False)
+
+
+def test_cells_know_which_model_weights_they_ran(tiny_model_dir, tmp_path):
+    """Issue 21: a model perturbed in place (same object, same name) used to reuse every cell
+    ("0 ran, 2 reused"); now its cells are refused, for a model object and a named folder."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    cfg = _cfg(layers="1", sham=False, scenarios=("burglar",))
+    lm = load_model(str(tiny_model_dir("llama", n_layers=2)))
+    first = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
+    assert first.ran == 2
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.add_(1e-3)
+    with pytest.raises(ConfigError, match="other model weights .*--overwrite"):
+        sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
+    again = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False, overwrite=True)
+    assert again.ran == 2 and again.reused == 0
+    path = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
+    assert sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False).ran == 2
+    weights = path / "model.safetensors"
+    save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="other model weights"):
+        sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False)
+
+
+def test_kill_9_of_a_sweep_leaves_no_process(tiny_model_dir, tmp_path, cells_cli):
+    """Its workers and the resource tracker used to live on (about 520 MB each) for good."""
+    import signal
+    import subprocess
+    import time
+
+    path = str(tiny_model_dir("llama", n_layers=2))
+    proc = subprocess.Popen([sys.executable, "-m", "soo_interp", "sweep", "--model", path,
+                             "--layers", "0-1", "--seeds", "0,1", "--epochs", "3", "--n", "2",
+                             "--scenarios", "burglar", "--workers", "2", "--quiet",
+                             "--out", str(tmp_path / "sw")],
+                            env=cells_cli.env, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(cells_cli.descendants(proc.pid)) < 3 and time.time() < deadline:  # 2 + tracker
+        time.sleep(0.2)
+    time.sleep(2)  # the workers are loading or training now
+    children = cells_cli.descendants(proc.pid)
+    assert len(children) >= 3, children
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone, as the OOM killer or kill -9 does
+    proc.wait()
+    deadline = time.time() + 20
+    while any(os.path.exists(f"/proc/{p}") and _alive(p) for p in children) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in children if os.path.exists(f"/proc/{p}") and _alive(p)]
+    for p in left:  # do not leave them to the next test
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"processes alive after kill -9 of the sweep: {left}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_unguarded_script_is_refused_in_one_line(tiny_model_dir, tmp_path, cells_cli):
+    """The README's sweep() example run as a script without a __main__ guard used to fail every
+    cell with BrokenProcessPool, return 0 rows and exit 0."""
+    import subprocess
+
+    path = str(tiny_model_dir("llama", n_layers=2))
+    script = tmp_path / "my_sweep.py"
+    body = (f"from soo_interp.sweep import SweepConfig, sweep\n"
+            f"res = sweep({path!r}, SweepConfig(layers='1', n=2), {str(tmp_path / 'sw')!r}, "
+            "workers=2, progress=False)\nprint(len(res.df), 'rows')\n")
+    script.write_text(body)
+    done = subprocess.run([sys.executable, str(script)], env=cells_cli.env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0 and "rows" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert "ExecutorError" in last and "my_sweep.py" in last and '__name__ == "__main__"' in last
+    assert not (tmp_path / "sw" / "cells").exists() or not list((tmp_path / "sw" / "cells").iterdir())

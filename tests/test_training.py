@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from soo_interp import load_model, measure, soo_pairs
 from soo_interp.cli import main
 from soo_interp.errors import CheckpointError, OutputExistsError, TrainingError
+from soo_interp.models.loading import detach_adapter
 from soo_interp.models.sites import Site
 from soo_interp.models.tokenize import encode
 from soo_interp.training import TrainConfig, train_soo
@@ -40,9 +41,7 @@ def adapter_weights(folder):
 
 def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
     soo = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=1), progress=False)
-    soo.model.unload()
     sham = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=1, sham=True), progress=False)
-    sham.model.unload()
     r_soo = soo.final_latent_soo / soo.initial_latent_soo
     r_sham = sham.final_latent_soo / sham.initial_latent_soo
     print(f"\nlatent SOO at L2.attn: SOO {soo.initial_latent_soo:.3g} -> {soo.final_latent_soo:.3g}"
@@ -100,7 +99,6 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
 def test_lr_schedule_is_transformers_linear_decay_after_warmup(lm):
     cfg = TrainConfig(**FAST, lr_schedule="linear", warmup_steps=2, max_steps=5)
     res = train_soo(lm, PAIRS, cfg, progress=False)
-    res.model.unload()
     lrs = res.log[res.log.metric == "lr"].value.tolist()
     # 10 planned steps (2 per epoch x 5): 0 and 1/2 in warmup, then (10 - s) / 8
     assert lrs == pytest.approx([0.0, 5e-4, 1e-3, 1e-3 * 7 / 8, 1e-3 * 6 / 8])
@@ -223,8 +221,7 @@ def test_layers_to_transform_restricts_trainable_parameters(lm):
                                        layers if layers else range(4), 8)
         res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 1},
                                                layers_to_transform=layers), progress=False)
-        trainable = {n: p.numel() for n, p in res.model.named_parameters() if p.requires_grad}
-        res.model.unload()
+        trainable = {n: v.numel() for n, v in res.adapter.items()}
         counts[layers] = sum(trainable.values())
         assert counts[layers] == expect
         if layers:
@@ -235,7 +232,7 @@ def test_layers_to_transform_restricts_trainable_parameters(lm):
 
 def test_stopping_at_target_layer_gives_same_loss_and_gradients(lm):
     res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 2}), progress=False)
-    model, cfg = res.model, TrainConfig(**FAST)
+    model, cfg = res.attach(lm), TrainConfig(**FAST)
     model.train()
     batch = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
     out = {}
@@ -266,7 +263,6 @@ def test_every_loss_variant_runs_and_decreases(lm, variant):
     cfg = TrainConfig(**{**FAST, "batch_size": 16, "grad_accum": 1, "lora_dropout": 0.0,
                          "lr": 3e-3, "epochs": 6, **variant})
     res = train_soo(lm, PAIRS, cfg, progress=False)  # full batch: every step sees every pair
-    res.model.unload()
     obj = res.log[res.log.metric == "objective"].value.tolist()
     print(f"\n{variant}: objective {obj[0]:.4g} -> {obj[-1]:.4g}")
     if variant.get("sham"):  # LM cross-entropy of a random model: a decrease in nats
@@ -281,7 +277,7 @@ def test_detaching_self_and_detaching_other_split_the_full_gradient(lm, loss):
     stop-gradient arms must add up to the plain one, and neither may equal it."""
     res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 1, "lora_dropout": 0.0}),
                     progress=False)
-    model = res.model
+    model = res.attach(lm)
     model.train()
     batch = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
     grads = {}
@@ -311,9 +307,7 @@ def test_unrelated_text_sham_sees_the_same_sequences_and_tokens(lm):
     assert not torch.equal(b.input_ids, like.input_ids)
     common = {**FAST, "max_steps": 2, "lora_dropout": 0.0, "sham": True}
     pairs_sham = train_soo(lm, PAIRS, TrainConfig(**common), progress=False)
-    pairs_sham.model.unload()
     neutral_sham = train_soo(lm, PAIRS, TrainConfig(**common, sham_text="neutral"), progress=False)
-    neutral_sham.model.unload()
     a = pairs_sham.log[pairs_sham.log.metric == "objective"].value.tolist()
     c = neutral_sham.log[neutral_sham.log.metric == "objective"].value.tolist()
     assert a != c  # different data, same steps
@@ -328,20 +322,21 @@ def test_capability_term_is_logged_and_keeps_model_closer_to_base(lm):
     batch = encode(lm.tokenizer, neutral)
     from soo_interp.training.losses import capability_kl
     with torch.no_grad():
-        kl_free = capability_kl(free.model.eval(), batch).mean().item()
-    free.model.unload()
+        tuned = free.attach(lm).eval()
+        kl_free = capability_kl(tuned, batch).mean().item()
+    detach_adapter(tuned)
     kept = train_soo(lm, PAIRS, TrainConfig(**kw, capability_weight=10.0), neutral_texts=neutral,
                      progress=False)
     with torch.no_grad():
-        kl_kept = capability_kl(kept.model.eval(), batch).mean().item()
-    kept.model.unload()
+        tuned = kept.attach(lm).eval()
+        kl_kept = capability_kl(tuned, batch).mean().item()
+    detach_adapter(tuned)
     print(f"\nneutral-text KL to base: without term {kl_free:.3g}, with term {kl_kept:.3g}")
     assert (kept.log.metric == "capability_kl").any()
     assert kl_kept < 0.5 * kl_free
     # without neutral_texts, the built-in neutral sentences (train split) are used
     res = train_soo(lm, PAIRS, TrainConfig(**{**kw, "max_steps": 2}, capability_weight=1.0),
                     progress=False)
-    res.model.unload()
     kl = res.log[res.log.metric == "capability_kl"].value.tolist()
     assert kl[0] == 0.0 and kl[1] > 0  # LoRA starts as the identity (B = 0), then moves
 
@@ -367,6 +362,19 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
     with pytest.raises(CheckpointError, match="another set of pairs"):
         train_soo(lm, PAIRS[:12], cfg, tmp_path / "run", resume=True, progress=False)
     ckpt = next((tmp_path / "run" / "checkpoints").iterdir())
+    # a flipped byte in the adapter, or a state.json edited to another step, used to resume
+    # silently into other final adapters: the checkpoint's sha256 manifest refuses both
+    good = {f: (ckpt / f).read_bytes() for f in ("adapter.safetensors", "state.json")}
+    flipped = bytearray(good["adapter.safetensors"])
+    flipped[-3] ^= 0x01
+    (ckpt / "adapter.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="adapter.safetensors fails its sha256 check"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+    (ckpt / "adapter.safetensors").write_bytes(good["adapter.safetensors"])
+    state = json.loads(good["state.json"])
+    (ckpt / "state.json").write_text(json.dumps({**state, "step": 999}))
+    with pytest.raises(CheckpointError, match="state.json fails its sha256 check"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
     (ckpt / "optimizer.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
@@ -447,8 +455,7 @@ def test_other_families_train_with_their_default_lora_targets(tiny_model_dir, fa
     lm = load_model(str(tiny_model_dir(family, n_layers=2)))
     cfg = TrainConfig(layer=1, lr=3e-3, epochs=4, batch_size=8, grad_accum=1, lora_dropout=0.0)
     res = train_soo(lm, PAIRS[:8], cfg, progress=False)
-    targets = {n.split(".")[-4] for n, p in res.model.named_parameters() if p.requires_grad}
-    res.model.unload()
+    targets = {n.split(".")[-3] for n in res.adapter}
     assert targets == set(lm.arch.lora_targets)
     assert res.final_latent_soo < 0.5 * res.initial_latent_soo
 

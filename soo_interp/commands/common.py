@@ -42,22 +42,41 @@ def add_placement_args(p: argparse.ArgumentParser) -> None:
                    help="allow model code from the hub (off by default)")
 
 
+def _remote_arg(value: str) -> bool | str:
+    """`--remote ndif` (also `true`) or `--remote local`."""
+    if value.lower() in ("ndif", "true"):
+        return True
+    if value.lower() == "local":
+        return "local"
+    raise argparse.ArgumentTypeError(f"{value!r} is not a remote; choose ndif or local")
+
+
 # the flag of every config's `chat_template` field: the same on every command
 CHAT_FLAG = {"action": "store", "choices": ["auto", "on", "off"],
              "help": "format prompts with the tokenizer's chat template: auto (default: when the "
                      "tokenizer has one), on, off"}
 
 # the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
-REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "choices": [True, "local"],
-               "help": "trace on NDIF through nnsight (needs NDIF_API_KEY); '--remote local' runs "
-                       "nnsight's offline stand-in for the remote path"}
+REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "type": _remote_arg,
+               "metavar": "{ndif,local}",
+               "help": "trace on NDIF through nnsight (needs NDIF_API_KEY; '--remote' alone is "
+                       "ndif); '--remote local' runs nnsight's offline stand-in for the remote "
+                       "path. The model is named by --model only: --adapter and the loading "
+                       "flags (--dtype, --device, ...) are refused with it, and the backend is "
+                       "nnsight"}
+
+# loading flags and their defaults: a remote trace cannot apply any other value
+_LOAD_DEFAULTS = {"adapter": None, "dtype": "float32", "device": None, "device_map": None,
+                  "max_memory": None, "offload_folder": None, "quantization": None,
+                  "trust_remote_code": False, "gguf_file": None}
 
 
 def load_kwargs(args: argparse.Namespace) -> dict:
-    """`load_model` keyword arguments from the placement flags."""
-    return {k: getattr(args, k) for k in ("dtype", "device", "device_map", "max_memory",
-                                          "offload_folder", "quantization", "trust_remote_code",
-                                          "gguf_file")}
+    """`load_model` keyword arguments from the placement flags (`gguf_file` is None where the
+    command has no --gguf-file: sweep takes only the placement flags)."""
+    return {k: getattr(args, k, None) for k in ("dtype", "device", "device_map", "max_memory",
+                                                "offload_folder", "quantization",
+                                                "trust_remote_code", "gguf_file")}
 
 
 def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
@@ -85,8 +104,34 @@ def executor_from_args(args: argparse.Namespace):
     return Executor(args.executor, args.workers, args.address, args.cluster, params)
 
 
+def out_path(value: str) -> str:
+    """argparse `type` of `--out`: `~` expanded here, since the shell leaves it when quoted."""
+    import os
+
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        raise argparse.ArgumentTypeError(f"cannot expand {value!r} (no home folder known); give "
+                                         "the full path")
+    return expanded
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no closing 'wrote ...' line (errors still print)")
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """A command's closing line on stderr, unless `--quiet`."""
+    import sys
+
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output folder (refused if it exists)")
+    p.add_argument("--out", required=True, type=out_path,
+                   help="output folder (refused if it exists; a symlink to a folder is written "
+                        "through: the run goes into the folder it points to)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
 
 
@@ -94,9 +139,17 @@ def load_from_args(args: argparse.Namespace):
     from ..models import load_model
 
     if getattr(args, "remote", None):  # nothing is loaded here but the config and tokenizer
+        from ..errors import ConfigError
         from ..models.wrap import remote_model
         from ..tracing.nnsight_backend import check_remote
 
+        given = [k for k, v in _LOAD_DEFAULTS.items() if getattr(args, k, v) != v]
+        if getattr(args, "backend", None) not in (None, "nnsight"):
+            given.append("backend")
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ConfigError(f"--remote traces the hub model --model names, as it is: it cannot "
+                              f"apply {flags}; drop {flags}, or run without --remote")
         check_remote(args.remote)
         return remote_model(args.model, args.remote)
     return load_model(args.model, adapter=args.adapter, **load_kwargs(args))
@@ -130,6 +183,14 @@ def _flag_kwargs(hint: Any) -> dict[str, Any]:
     return {"type": base if base in (int, float) else str}
 
 
+def _shown(f: dataclasses.Field) -> str:
+    """A field's default as a user types it: 'attn,mlp' for a tuple, 'none' for None."""
+    value = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
 def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = (),
                     **fields: dict[str, Any]) -> None:
     """`--config FILE` and a flag per field of `cls` (`--batch-size` for `batch_size`). Flags
@@ -144,8 +205,9 @@ def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[s
         extra = dict(fields.get(f.name, CHAT_FLAG if f.name == "chat_template" else {}))
         flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
         kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
-              "help": f"(default {f.default!r})", **extra}
-        if "action" in extra and extra["action"] != argparse.BooleanOptionalAction:
+              "help": f"(default {_shown(f)})", **extra}
+        if "action" in extra and extra["action"] != argparse.BooleanOptionalAction \
+                and "type" not in extra:
             kw.pop("type", None)
         p.add_argument(flag, **kw)
 

@@ -3,17 +3,17 @@ component (latent SOO change, self-other cosine, base-vs-tuned CKA)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..geometry import CompareConfig
-    from .common import add_config_args, add_model_args, add_output_args
+    from .common import add_config_args, add_model_args, add_output_args, add_quiet
 
     p = sub.add_parser("compare", help="before/after geometry of a base model and an adapter",
                        description=__doc__)
     add_model_args(p)
     add_output_args(p)
+    add_quiet(p)
     p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
     add_config_args(p, CompareConfig, pooling={"choices": ["last", "mean"]},
                     backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     from ..models import load_model
     from ..plots import geometry_plot
     from ..runs import check_out_dir, output_dir, set_seed, write_run_json
-    from .common import config_from_args, load_kwargs
+    from .common import config_from_args, load_kwargs, say
 
     if not args.adapter:
         raise ConfigError("compare needs --adapter DIR (the tuned model is the base + adapter)")
@@ -49,4 +49,4 @@ def run(args: argparse.Namespace) -> None:
         write_run_json(tmp, cfg.to_dict(), cfg.seed, model=args.model, adapter=args.adapter,
                        model_source=base.source,
                        pairs=args.pairs or "builtin:test")
-    print(f"wrote {args.out}/geometry.parquet, geometry.png, run.json", file=sys.stderr)
+    say(args, f"wrote {args.out}/geometry.parquet, geometry.png, run.json")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import out_path
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..demo import DemoConfig
@@ -11,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="the main job on the built-in model organism",
                        description=__doc__)
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--out", default="runs/demo", type=out_path, help="output folder (default runs/demo)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_config_args(p, DemoConfig,
                     model={"help": "model to run on (default: organism)"},

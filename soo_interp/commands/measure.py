@@ -3,10 +3,17 @@ heatmap.png, layers.png, run.json."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
+from .common import (
+    add_config_args,
+    add_model_args,
+    add_output_args,
+    add_quiet,
+    config_from_args,
+    load_from_args,
+    say,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     add_model_args(p)
     add_output_args(p)
+    add_quiet(p)
     p.add_argument("--pairs", default=None,
                    help="JSONL/CSV with 'self' and 'other' columns (default: built-in test pairs)")
     add_config_args(
@@ -50,6 +58,6 @@ def run(args: argparse.Namespace) -> None:
     lm = load_from_args(args)
     out = measure_to_folder(lm, pairs, cfg, Path(args.out), overwrite=args.overwrite,
                             extra={"model": args.model, "adapter": args.adapter,
-                                   "pairs": args.pairs or "builtin:test"})
-    print(f"wrote {out}/soo.parquet, summary.csv, heatmap.png, layers.png, run.json",
-          file=sys.stderr)
+                                   "pairs": args.pairs or "builtin:test"},
+                            progress=not args.quiet)
+    say(args, f"wrote {out}/soo.parquet, summary.csv, heatmap.png, layers.png, run.json")

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from ..organism.checkpoint import KNOWN_ORGANISMS
+from .common import out_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b = actions.add_parser("build", help="train an organism from scratch "
                                   "(CPU: about half an hour; --quick about 8 min)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
-    b.add_argument("--out", required=True, help="output checkpoint folder (refused if it exists)")
+    b.add_argument("--out", required=True, type=out_path,
+                   help="output checkpoint folder (refused if it exists)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     b.add_argument("--quick", action="store_true",
                    help="start from the reduced recipe (organism.QUICK: fewer steps and "

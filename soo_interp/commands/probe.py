@@ -4,10 +4,17 @@ With `--compare BASE_RUN TUNED_RUN`: the self-deception signatures between two p
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .common import add_config_args, add_model_args, add_output_args, config_from_args, load_from_args
+from .common import (
+    add_config_args,
+    add_model_args,
+    add_output_args,
+    add_quiet,
+    config_from_args,
+    load_from_args,
+    say,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "directions, self-deception signatures", description=__doc__)
     add_model_args(p, default="")
     add_output_args(p)
+    add_quiet(p)
     add_config_args(
         p, ProbeConfig,
         suites={"flag": "--suite", "help": "self_vs_other | honest_vs_deceptive | neutral_control "
@@ -54,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
 
         out = compare_to_folder(*args.compare, args.out, args.trained_site, None, cfg.seed,
                                 args.overwrite)
-        print(f"wrote {out}/signatures.csv, signatures.png, run.json", file=sys.stderr)
+        say(args, f"wrote {out}/signatures.csv, signatures.png, run.json")
         return
     if not args.model:
         raise ConfigError("give --model (or --compare BASE_RUN TUNED_RUN)")
@@ -63,6 +71,6 @@ def run(args: argparse.Namespace) -> None:
     name = f"{args.model}+{args.adapter}" if args.adapter else args.model
     out = probe_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
                           extra={"model_arg": args.model, "adapter": args.adapter},
-                          model_name=name, progress=True)
-    print(f"wrote {out}/probes.parquet, summary.csv, signatures.csv, probes/, activations/, "
-          "separability.png, run.json", file=sys.stderr)
+                          model_name=name, progress=not args.quiet)
+    say(args, f"wrote {out}/probes.parquet, summary.csv, signatures.csv, probes/, activations/, "
+              "separability.png, run.json")

@@ -12,14 +12,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from .common import add_quiet, out_path, say
 
 
 def _options(pairs: list[str] | None) -> dict:
     """`key=value` strings -> dict (values read as YAML scalars)."""
     import yaml
 
+    from ..config import load_yaml
     from ..errors import ConfigError
 
     out = {}
@@ -27,8 +29,23 @@ def _options(pairs: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"option {item!r} is not key=value; write e.g. --env sight_radius=0.2")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = load_yaml(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"option {item!r}: cannot read its value; write e.g. "
+                              "--maddpg lr=0.01") from None
     return out
+
+
+def _workers(value: str) -> int:
+    """argparse `type` of `--workers`: a whole number >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes >= 1; e.g. 2")
+    return n
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rl = p.add_subparsers(dest="rl_command", metavar="STEP", required=True)
 
     t = rl.add_parser("train", help="train MADDPG baselines, several in parallel processes")
-    t.add_argument("--out", required=True, help="protocol folder; one subfolder per run")
+    t.add_argument("--out", required=True, type=out_path, help="protocol folder; one subfolder per run")
     t.add_argument("--baselines", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                    default=["deceptive", "honest"], help="comma list: deceptive,honest")
     t.add_argument("--seeds", type=int_list_arg, default=[0],
@@ -51,25 +68,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also save the policy at these episode counts, e.g. 2500,10000")
     t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
     t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
-    t.add_argument("--workers", type=int, default=2, help="parallel processes")
+    t.add_argument("--workers", type=_workers, default=2,
+                   help="parallel processes (default 2; 1 trains in this process)")
     t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
     t.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    add_quiet(t)
     t.set_defaults(func=run_train)
 
     v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
     v.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    v.add_argument("--out", default=None, help="output folder (default: RUNS/value)")
+    v.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/value)")
     v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
-    v.add_argument("--eval-seeds", type=int, default=5)
+    v.add_argument("--eval-seeds", type=int, default=5,
+                   help="evaluation seeds per trained run (default 5)")
     v.add_argument("--snapshot", type=int, default=None,
                    help="value the runs' snapshots after this many episodes (rl train "
                         "--snapshots) -> RUNS/value-epN")
-    v.add_argument("--overwrite", action="store_true")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_quiet(v)
     v.set_defaults(func=run_value)
 
     f = rl.add_parser("finetune", help="SOO fine-tuning vs shams (shuffled pairs; task reward alone)")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    f.add_argument("--out", default=None, help="output folder (default: RUNS/finetune)")
+    f.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
     f.add_argument("--method", choices=["rl", "supervised"], default=None,
@@ -81,15 +102,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--noise", type=float, default=None, help="rl: exploration noise scale")
     f.add_argument("--n-envs", type=int, default=None, help="rl: environments in lock-step")
     f.add_argument("--steps", type=int, default=None, help="supervised: optimizer steps")
-    f.add_argument("--lr", type=float, default=None)
-    f.add_argument("--anchor-weight", type=float, default=None)
-    f.add_argument("--episodes", type=int, default=None, help="evaluation episodes")
-    f.add_argument("--overwrite", action="store_true")
+    f.add_argument("--lr", type=float, default=None, help="learning rate")
+    f.add_argument("--anchor-weight", type=float, default=None,
+                   help="supervised: weight of the behaviour anchor (default 1.0)")
+    f.add_argument("--episodes", type=int, default=None,
+                   help="evaluation episodes per eval seed")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_quiet(f)
     f.set_defaults(func=run_finetune)
 
     r = rl.add_parser("report", help="report.md, summaries and figures from a protocol folder")
     r.add_argument("--runs", required=True, help="protocol folder")
     r.add_argument("--figures", default=None, help="also copy the figures into this folder")
+    add_quiet(r)
     r.set_defaults(func=run_report)
 
 
@@ -116,8 +141,9 @@ def run_train(args: argparse.Namespace) -> None:
                                       snapshots=args.snapshots, env=env, maddpg=maddpg))
             outs.append(folder)
     claim_protocol_dir(out)
-    train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite)
-    print(f"wrote {len(outs)} runs under {out}", file=sys.stderr)
+    train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite,
+               progress=not args.quiet)
+    say(args, f"wrote {len(outs)} runs under {out}")
 
 
 def run_value(args: argparse.Namespace) -> None:
@@ -125,7 +151,7 @@ def run_value(args: argparse.Namespace) -> None:
 
     out = write_value(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
                       overwrite=args.overwrite, snapshot=args.snapshot)
-    print(f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json", file=sys.stderr)
+    say(args, f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json")
 
 
 def run_finetune(args: argparse.Namespace) -> None:
@@ -137,11 +163,11 @@ def run_finetune(args: argparse.Namespace) -> None:
              if getattr(args, k) is not None}
     out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
                          overwrite=args.overwrite)
-    print(f"wrote {out}/finetune.csv, run.json", file=sys.stderr)
+    say(args, f"wrote {out}/finetune.csv, run.json")
 
 
 def run_report(args: argparse.Namespace) -> None:
     from ..rl.report import write_report
 
     out = write_report(args.runs, args.figures)
-    print(f"wrote {out}", file=sys.stderr)
+    say(args, f"wrote {out}")

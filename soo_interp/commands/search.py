@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import out_path
+
 
 def _floats(spec: str) -> tuple[float, ...]:
     return tuple(float(x) for x in spec.split(",") if x.strip())
@@ -20,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search SOO configurations against sham (resumable)",
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
-    p.add_argument("--out", required=True, help="search folder (rerun to resume)")
+    p.add_argument("--out", required=True, type=out_path, help="search folder (rerun to resume)")
     add_config_args(p, SearchConfig, lrs={"type": _floats, "help": "comma list of learning rates"},
                     capability_weights={"type": _floats, "help": "comma list of weights"},
                     signatures={"help": "fit probes per trained cell for the self-deception "

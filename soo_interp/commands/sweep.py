@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import out_path
+
 # training flags of the sweep: they set the TrainConfig every cell starts from
 _TRAIN_FLAGS = ("pooling", "epochs", "lr")
 
@@ -18,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
-    p.add_argument("--out", required=True, help="sweep folder (an existing sweep is resumed)")
+    p.add_argument("--out", required=True, type=out_path, help="sweep folder (an existing sweep is resumed)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing folder first")
     add_config_args(p, SweepConfig, skip=("train",),
                     layers={"help": "layers to train on (default: all)"},
@@ -29,9 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     scenarios={"help": "comma list of scenarios (default: all)"},
                     n={"help": "prompts per scenario variant (default 50)"},
                     workers={"help": "cells at once (default 2 local processes; 1 = in this process)"})
-    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"])
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"],
+                   help="pooling of every cell's SOO loss (default last)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (default 15)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate per cell (default 1e-4)")
     add_executor_args(p, workers=False)
     add_placement_args(p)
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ run.json, checkpoints/), OUT/train_log.parquet and OUT/run.json."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from .common import (
@@ -32,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "held-out items; the default with built-in --pairs), 'none', or a file")
     add_config_args(
         p, TrainConfig,
-        layer={"help": "target layer (default 19, the paper's)"},
+        layer={"help": "target layer (default: 19, the paper's, when the model has it; else the "
+                        "middle layer, n_layers // 2, e.g. 1 on the 3-layer organism)"},
         component={"choices": ["attn", "mlp", "resid"],
                    "help": "target component (default attn = o_proj output)"},
         loss={"choices": list(LOSSES)}, pooling={"choices": ["last", "mean", "aligned"]},
@@ -64,12 +66,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..data.pairs import load_pairs, soo_pairs
-    from ..runs import check_out_dir, read_user_text
+    from ..errors import ConfigError
+    from ..runs import check_out_dir, check_resume_or_overwrite, read_user_text
     from ..training import TrainConfig, train_seeds
+    from ..training.config import default_layer
     from ..training.resume import check_seeds, resumed_config, saved_run
 
+    check_resume_or_overwrite(args.resume, args.overwrite)
     check_out_dir(args.out, args.overwrite, kind="train", resume=args.resume)  # before loading
     saved = saved_run(args.out) if args.resume else None
+    if args.resume and saved is None:
+        raise ConfigError(f"nothing to resume in {args.out} (no run.json: the run never started "
+                          "there, or was stopped before it wrote one); run the same command "
+                          "without --resume to start it")
     if saved is not None:  # the run as it was started; contradicting flags are refused
         config = resumed_config(saved[0], given_values(TrainConfig, args))
         seeds = check_seeds(saved[1], args.seeds)
@@ -88,6 +97,8 @@ def run(args: argparse.Namespace) -> None:
         text = read_user_text(args.neutral, "neutral text file (--neutral)")
         neutral = [line for line in text.splitlines() if line.strip()]
     lm = load_from_args(args)
+    if saved is None and "layer" not in given_values(TrainConfig, args):
+        config = dataclasses.replace(config, layer=default_layer(lm.n_layers))
     results = train_seeds(lm, pairs, config, seeds, args.out, resume=args.resume,
                           overwrite=args.overwrite, progress=not args.quiet, neutral_texts=neutral,
                           eval_pairs=eval_pairs,

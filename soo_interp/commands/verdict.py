@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import out_path
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..verdict import VerdictConfig
@@ -14,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verdict", help="re-run a search's best configurations on fresh seeds",
                        description=__doc__)
     p.add_argument("--search", required=True, help="a finished `soo-interp search` folder")
-    p.add_argument("--out", required=True, help="verdict folder (rerun to resume)")
+    p.add_argument("--out", required=True, type=out_path, help="verdict folder (rerun to resume)")
     add_config_args(p, VerdictConfig, top={"help": "configurations to re-run (default 3)"},
                     seeds={"help": "fresh seeds, none used by the search (default 100,101,102)"})
     add_executor_args(p)

@@ -116,6 +116,10 @@ def soo_pairs(split: str = "train", templates: Sequence[str] | None = None,
 def _pair_from_record(rec: dict, where: str, index: int) -> PromptPair:
     if not isinstance(rec, dict):
         raise PairsError(f"{where}: expected an object with 'self' and 'other' fields")
+    for k in ("self", "other", "template"):
+        if rec.get(k) is not None and not isinstance(rec[k], str):
+            raise PairsError(f"{where}: {k!r} is {rec[k]!r}, not a prompt string; quote it as "
+                             "text (and replace NaN or empty cells with the prompt)")
     missing = [k for k in ("self", "other") if not str(rec.get(k) or "").strip()]
     if missing:
         raise PairsError(
@@ -180,11 +184,22 @@ def load_pairs(path: str | Path) -> list[PromptPair]:
 def validate_pairs(pairs: Iterable[PromptPair], source: str = "pairs") -> list[PromptPair]:
     """Non-empty, unique ids, controls on all pairs or none: the checks every consumer of pairs
     relies on."""
+    if isinstance(pairs, (str, Path)):
+        raise PairsError(f"{source} is a string; pass a list of PromptPair, or read a file with "
+                         "load_pairs(path)")
     pairs = list(pairs)
     if not pairs:
         raise PairsError(f"{source} holds no pairs; give at least one self/other pair")
     seen: set[str] = set()
     for p in pairs:
+        if not isinstance(p, PromptPair):
+            raise PairsError(f"{source} holds a {type(p).__name__} ({str(p)[:40]!r}); give "
+                             "PromptPair objects, e.g. PromptPair('p1', self_text, other_text)")
+        texts = [p.self_text, p.other_text, p.swap_text, p.unrelated_text]
+        if any(t is not None and not isinstance(t, str) for t in texts) or not p.self_text \
+                or not p.other_text:
+            raise PairsError(f"{source}: pair {p.pair_id!r} has a prompt that is not a "
+                             "non-empty string; give text for self_text and other_text")
         if p.pair_id in seen:
             raise PairsError(f"{source}: pair_id {p.pair_id!r} appears twice; ids must be unique")
         seen.add(p.pair_id)

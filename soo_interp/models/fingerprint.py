@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,3 +47,53 @@ def _offloaded(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             for pname, _ in module.named_parameters(recurse=False):
                 out[f"{mod_name}.{pname}" if mod_name else pname] = weights[pname]
     return out
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model")
+_FULL_HASH_BYTES = 2 << 30  # folders up to 2 GiB are hashed whole, larger ones sampled
+_SAMPLES, _CHUNK = 256, 1 << 20
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """A hash of a model or adapter folder's files (weights, configs, tokenizer): every byte of
+    a folder up to 2 GiB; above that each file's size and 256 evenly spaced 1 MiB samples (an
+    edit of every weight always shows; a single flipped byte of a huge file may not)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    whole = sum(p.stat().st_size for p in files) <= _FULL_HASH_BYTES
+    h = hashlib.sha256()
+    for p in files:
+        size = p.stat().st_size
+        h.update(f"{p.relative_to(folder).as_posix()}:{size};".encode())
+        with p.open("rb") as f:
+            if whole:
+                for block in iter(lambda: f.read(_CHUNK), b""):
+                    h.update(block)
+                continue
+            for i in range(_SAMPLES):
+                f.seek(i * max(size - _CHUNK, 0) // (_SAMPLES - 1))
+                h.update(f.read(_CHUNK))
+    return h.hexdigest()[:32]
+
+
+def name_fingerprint(name: str, load: dict[str, Any] | None = None) -> str:
+    """The identity of a model named for workers to load: its folder's files (a local path, a
+    built-in organism, or a hub id found in the local cache; otherwise the id alone), the
+    adapter folder's files, and the load settings that change its numbers (dtype,
+    quantization)."""
+    from .loading import resolve_model_path
+
+    load = load or {}
+    path = Path(resolve_model_path(name))
+    if not path.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(name, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached: the id is all there is
+            path = None
+    key = {"model": folder_fingerprint(path) if path is not None else name,
+           "adapter": folder_fingerprint(load["adapter"]) if load.get("adapter") else None,
+           "dtype": str(load.get("dtype") or "float32"), "quantization": load.get("quantization")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]

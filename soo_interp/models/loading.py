@@ -145,6 +145,11 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
 
     from .placement import parse_device_map, parse_max_memory, quantization_config, resolve_device
 
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ModelLoadError(f"load_model needs a hub id or a folder path, not "
+                             f"{str(name_or_path)[:40]!r}; e.g. load_model('organism') (to wrap "
+                             "a model object you hold, use as_loaded_model)")
+    name_or_path = str(name_or_path)
     hf_logging.disable_progress_bar()  # per-tensor loading bars drown our own progress output
     quantization = "4bit" if load_in_4bit else quantization
     device = resolve_device(device)

@@ -127,17 +127,17 @@ def input_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def materialize_offloaded_lora(peft_model: Any, seed: int) -> None:
+def init_lora(peft_model: Any, seed: int) -> None:
     """LoRA layers peft puts on modules accelerate offloaded are left on the meta device. Give
     them real tensors on their module's execution device, then re-initialise every LoRA layer
-    from `seed` in module order, so the adapter starts exactly as on the model in one piece."""
+    from `seed` in module order. The re-initialisation runs on every model, split or not, so
+    an offloaded model's adapter starts exactly as the model in one piece does (peft's own
+    initialisation draws a different random stream when some layers are on the meta device)."""
     from peft.tuners.lora import LoraLayer
 
     from ..runs import set_seed
 
     layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
-    if not any(p.device.type == "meta" for m in layers for p in m.parameters() if p.requires_grad):
-        return
     for m in layers:
         base = m.get_base_layer()
         dev = getattr(getattr(base, "_hf_hook", None), "execution_device", None)

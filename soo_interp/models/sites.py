@@ -115,11 +115,13 @@ def parse_layers(spec: str | int | Sequence[int] | None, n: int) -> list[int]:
         return list(range(n))
     try:
         out = {x + n if x < 0 else x for x in parse_int_list(spec)}
-    except ConfigError:
-        raise SiteError(f"cannot read layer spec {spec!r}; use e.g. '0-3,5' or 'all'") from None
+    except ConfigError as e:
+        raise SiteError(f"layer spec: {e} (or 'all')") from None
     bad = sorted(x for x in out if not 0 <= x < n)
     if bad:
-        what = f"layer {bad[0]} does" if len(bad) == 1 else f"layers {', '.join(map(str, bad))} do"
+        what = (f"layer {bad[0]} does" if len(bad) == 1 else
+                f"layers {', '.join(map(str, bad))} do" if len(bad) <= 10 else
+                f"layers {bad[0]}..{bad[-1]} ({len(bad)} of them) do")
         raise SiteError(f"{what} not exist; this model has layers 0..{n - 1}")
     return sorted(out)
 

@@ -78,6 +78,7 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
             ax.scatter(f["layer"], f["value"], s=150, facecolors="none", edgecolors="red")
         ax.set_title(f"{sig}\n{model}", fontsize=9)
         ax.set_xlabel("layer")
+        ax.set_ylabel("signature value")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     fig.suptitle(title or "Self-deception signatures (red ring: flagged)")

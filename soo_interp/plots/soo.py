@@ -28,8 +28,10 @@ def soo_heatmap(df: pd.DataFrame, metric: str | None = None, title: str | None =
     (`log=None`) they are drawn on a log10 scale, where every site stays visible."""
     metric = metric or default_metric(df)
     log = metric.endswith("_mse") or metric == "latent_soo" if log is None else log
+    marks = (0.0, 1.0) if metric == "normalised_soo" else ()  # floor and ceiling of the scale
     return _layer_heatmap(df[df["metric"] == metric], title or f"{metric} by layer and component",
-                          f"log10 {metric}" if log else metric, log, fmt=".3g", cmap="viridis")
+                          f"log10 {metric}" if log else metric, log, marks, fmt=".3g",
+                          cmap="viridis")
 
 
 def soo_layer_plot(df: pd.DataFrame, metric: str | None = None,
@@ -65,6 +67,8 @@ def geometry_plot(df: pd.DataFrame, title: str | None = None):
             x = d[d.component == comp].sort_values("layer")
             ax.plot(x.layer, x.value, marker="o", label=comp)
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", useOffset=False)  # CKA near 1 read "1e-5+9.999e-1"
         ax.set_ylabel(label)
         ax.axhline(0 if metric.startswith("delta") else 1, color="grey", lw=0.8, ls="--")
         ax.legend()

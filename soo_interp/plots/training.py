@@ -40,6 +40,7 @@ def sweep_plot(df: pd.DataFrame, panels: Sequence[tuple[str, str | None, str]] |
             ax.set_ylim(-0.02, 1.02)
         ax.set_title(label)
         ax.set_xlabel("trained layer")
+        ax.set_ylabel("rate" if metric.endswith("_rate") else metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -63,6 +64,7 @@ def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "l
                     label=" ".join(f"{h}={v}" for h, v in zip(hue, name)))
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
+        ax.set_ylabel(f"{metric} (log scale)")
         ax.set_title(metric)
         ax.legend(fontsize=8)
     fig.suptitle(title or "SOO training")
@@ -88,7 +90,8 @@ def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
                "damage <= 5)")
     for comp, marker in zip(COMPONENTS, "o^s"):
         m = (d.component == comp).to_numpy()
-        ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
+        if m.any():  # the legend lists only what is drawn
+            ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
     ax.plot(x[front], y[front], color="black", lw=1, label="Pareto front")
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xlim(min(0, x.min()) - 3, max(x.max(), bar[1] * 100) + 3)

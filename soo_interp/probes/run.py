@@ -13,6 +13,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import ProbeError
 from ..models.sites import COMPONENTS, Site, resolve_sites
+from ..tracing import remote_backend
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import Detector, detector_kinds, make_detector, single_threaded
 from .separability import separability, summarize_separability, transfer
@@ -49,6 +50,10 @@ class ProbeConfig(Config):
     cache_dir: str | None = None               # reuse traced activations across runs
     seed: int = 0
     remote: bool | str = False                 # collect activations through nnsight remote (NDIF)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 
 @dataclasses.dataclass

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..config import load_yaml
 from ..errors import ProbeError
 from ..runs import read_user_text
 
@@ -108,7 +109,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        spec = yaml.safe_load(read_user_text(path, "suite spec", ProbeError))
+        spec = load_yaml(read_user_text(path, "suite spec", ProbeError))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -227,7 +228,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 def resolve_suites(spec: str | Sequence[str]) -> list[Suite]:
     """'all' (every built-in suite), a comma list of names/paths, or a list of them."""
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n for n in (spec.split(",") if isinstance(spec, str) else list(spec)) if str(n).strip()]
+    if not names:
+        raise ProbeError(f"no probe suite given; name one of {', '.join(available_suites())}, "
+                         "a suite folder, or 'all'")
     if names == ["all"]:
         names = available_suites()
     return [load_suite(n.strip()) for n in names]

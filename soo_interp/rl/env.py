@@ -61,6 +61,7 @@ class EnvConfig(Config):
     keep_close_reward: float = 1.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline {self.baseline!r} is unknown; use one of {BASELINES}")
         if self.variant not in VARIANTS:

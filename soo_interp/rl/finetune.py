@@ -60,6 +60,7 @@ class FinetuneConfig(Config):
     eval_seeds: int = 3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.method not in CONDITIONS:
             raise ConfigError(f"method {self.method!r} is unknown; use one of {list(CONDITIONS)}")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.anchor_weight < 0:

@@ -35,6 +35,7 @@ class MaddpgConfig(Config):
     explore_fraction: float = 0.625  # of the run's episodes (the paper: 25k of 40k)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.hidden < 1 or self.batch_size < 1 or self.steps_per_update < 1:
             raise ConfigError("hidden, batch_size and steps_per_update must be >= 1")
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:

@@ -50,8 +50,11 @@ def behaviour_plot(summary: pd.DataFrame,
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)
         s["label"] = s["model"] + " " + s["condition"]
+        if m != "soo_value":  # a rate's t-interval may cross 0 or 1; the rate cannot
+            s[["ci_low", "ci_high"]] = s[["ci_low", "ci_high"]].clip(0.0, 1.0)
         _bars(ax, s, "label", "condition", points=m == "soo_value")
         ax.set_title(m, fontsize=9)
+        ax.set_ylabel("mean log(MSE + 1e-25)" if m == "soo_value" else "rate")
     fig.tight_layout()
     return fig
 
@@ -64,6 +67,7 @@ def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "r
             ax.plot(d["episodes"], d[m].rolling(5, min_periods=1).mean(), color=COLORS[b],
                     alpha=0.5 + 0.15 * (s % 3), label=f"{b} s{s}")
         ax.set_xlabel("episodes")
+        ax.set_ylabel(f"{m} (mean of 5 rounds)")
         ax.set_title(m, fontsize=9)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,15 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
-from ..runs import atomic_write_text, check_out_dir, claim_dir, mark_run, write_run_json
+from ..runs import (
+    atomic_write_text,
+    check_out_dir,
+    check_resume_or_overwrite,
+    claim_dir,
+    lock_run,
+    mark_run,
+    write_run_json,
+)
 from .checkpoint import (
     CHECKPOINT,
     flatten,
@@ -67,6 +73,7 @@ class RLTrainConfig(Config):
         return -(-self.episodes // self.n_envs)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("episodes", "n_envs", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "
@@ -156,6 +163,7 @@ def check_run_dir(out: str | Path, resume: bool = False, overwrite: bool = False
     """Before any work: `out` must be new, or an earlier `rl train` run folder that we may
     resume (`resume`) or replace (`overwrite`); anything else is refused with one line."""
     out = Path(out)
+    check_resume_or_overwrite(resume, overwrite)
     if (out / f"{CHECKPOINT}.json").exists() and not (resume or overwrite):
         raise OutputExistsError(f"run folder {out} holds a checkpoint; continue it with --resume, "
                                 "or pass --overwrite to discard it")
@@ -172,6 +180,7 @@ def check_protocol_dir(out: str | Path) -> None:
 def claim_protocol_dir(out: str | Path) -> None:
     """Create and mark the protocol folder, after every check has passed."""
     Path(out).mkdir(parents=True, exist_ok=True)
+    lock_run(out)  # one `rl train` at a time adds runs to it
     mark_run(Path(out), PROTOCOL_KIND)
 
 
@@ -182,6 +191,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
     torch.set_num_threads(1)
     out = Path(out)
     check_run_dir(out, resume, overwrite)
+    lock_run(out)  # one process at a time trains into `out`
     run = Run(cfg)
     if resume and (out / "policy.json").exists() and not (out / f"{CHECKPOINT}.json").exists():
         return pd.read_csv(out / "log.csv")  # already complete
@@ -233,19 +243,24 @@ def _save_policy(folder: Path, run: Run, cfg: RLTrainConfig, episodes: int) -> N
 
 
 def _train_worker(args: tuple) -> str:
-    cfg_dict, out, resume, overwrite = args
+    cfg_dict, out, resume, overwrite, progress = args
     train(RLTrainConfig.from_dict(cfg_dict), out, resume=resume, overwrite=overwrite,
-          progress=False)
+          progress=progress)
     return out
 
 
 def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: int = 2,
-               resume: bool = False, overwrite: bool = False) -> list[str]:
-    """Train several runs, `workers` at a time in spawned processes (one torch thread each)."""
-    jobs = [(c.to_dict(), str(o), resume, overwrite) for c, o in zip(configs, outs)]
+               resume: bool = False, overwrite: bool = False,
+               progress: bool = False) -> list[str]:
+    """Train several runs, `workers` at a time in spawned processes (one torch thread each);
+    `progress` shows a bar per run when they run one at a time in this process."""
+    jobs = [(c.to_dict(), str(o), resume, overwrite, progress and workers <= 1)
+            for c, o in zip(configs, outs)]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    from ..executors import spawn_pool
+
+    with spawn_pool(workers) as pool:
         return list(pool.map(_train_worker, jobs))
 
 

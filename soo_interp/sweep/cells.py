@@ -45,10 +45,12 @@ class CellTask:
     measure: Measure
     settings: dict
     config: dict
+    fingerprint: str = ""   # the base model's weights (and adapter), filled by `run_cells`
 
     @functools.cached_property
     def hash(self) -> str:
-        return cell_hash(self.cell, self.model, self.settings, self.pairs, self.train)
+        return cell_hash(self.cell, self.model, self.settings, self.pairs, self.train,
+                         self.fingerprint)
 
 
 @dataclasses.dataclass
@@ -88,11 +90,25 @@ def resolve_model(model: Any) -> tuple[str, int, Any]:
     return lm.name, lm.n_layers, lm
 
 
+def model_identity(task: CellTask, lm: Any) -> str:
+    """The fingerprint of the model the cells train from: the object's weights, or the named
+    model's files with its load settings."""
+    from ..models.fingerprint import model_fingerprint, name_fingerprint
+
+    return model_fingerprint(lm) if lm is not None else name_fingerprint(task.model, task.load)
+
+
 def _finished(task: CellTask) -> bool:
     run_json = Path(task.out) / CELLS / task.cell.name / "run.json"
     if not run_json.is_file():
         return False
-    found = json.loads(run_json.read_text()).get("config_hash")
+    meta = json.loads(run_json.read_text())
+    found = meta.get("config_hash")
+    if meta.get("model_fingerprint") not in (None, task.fingerprint):
+        raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was computed from "
+                          f"other model weights (fingerprint {meta['model_fingerprint']}, this "
+                          f"model {task.fingerprint}): the model changed since; pass --overwrite "
+                          "to recompute every cell, or choose another --out")
     if found != task.hash:
         raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was made with another "
                           f"config (hash {found}, this run {task.hash}); remove that cell folder, "
@@ -112,10 +128,16 @@ def run_cells(tasks: Sequence[CellTask], lm: Any = None, executor: Any = None,
     if lm is not None and (executor.name != "local" or executor.workers != 1):
         raise ConfigError("a model object can only run its cells in this process (executor local, "
                           "workers 1); pass a name or path to run cells in parallel")
+    if tasks:
+        fingerprint = model_identity(tasks[0], lm)
+        tasks = [dataclasses.replace(t, fingerprint=fingerprint) for t in tasks]
     todo = [t for t in tasks if not _finished(t)]
     fn = run_task if lm is None else functools.partial(run_cell, lm)
     statuses = executor.run(fn, todo, [t.cell.name for t in todo], Path(todo[0].out) / LOGS,
                             progress) if todo else []
+    for partial in (Path(tasks[0].out) / CELLS).glob(".*.partial") if tasks else ():
+        if (partial.parent / partial.name[1:-len(".partial")]).is_dir():  # finished: stale
+            shutil.rmtree(partial, ignore_errors=True)
     return CellRun(statuses, sum(bool(s.get("ran")) for s in statuses), len(tasks) - len(todo))
 
 
@@ -152,6 +174,7 @@ def run_cell(lm: Any, task: CellTask) -> dict:
 
             write_run_json(tmp, task.config, task.cell.seed, cell=task.cell.coords(),
                            cell_name=name, config_hash=task.hash, model=task.model,
+                           model_fingerprint=task.fingerprint,
                            run_id=uuid.uuid4().hex, seconds=time.time() - start)
             tmp.replace(final)
         except BaseException as e:  # noqa: BLE001 - reported, never stops the other cells

@@ -112,10 +112,11 @@ def plan_cells(cfg: SweepConfig, layers: Sequence[int]) -> list[Cell]:
 
 
 def cell_hash(cell: Cell, model: str, settings: dict[str, Any], pairs: Sequence[PromptPair],
-              train: TrainConfig | None) -> str:
+              train: TrainConfig | None, fingerprint: str = "") -> str:
     """Digest of everything a cell's results depend on (not the rest of the grid): its
-    coordinates, the model, the measurement `settings`, the training pairs and config."""
-    key = {"cell": cell.coords(), "model": model, **settings,
+    coordinates, the model (name and weights `fingerprint`), the measurement `settings`, the
+    training pairs and config."""
+    key = {"cell": cell.coords(), "model": model, "fingerprint": fingerprint, **settings,
            "pairs": [(p.self_text, p.other_text) for p in pairs]}
     if train is not None:
         key["train"] = train.to_dict()

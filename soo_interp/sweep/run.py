@@ -70,20 +70,23 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
     shared filesystem)."""
     from ..executors import Executor
     from ..models.sites import parse_layers
+    from ..runs import claimed
 
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     workers = workers or (1 if lm is not None else cfg.workers)
     layers = parse_layers(cfg.layers, n_layers)
     pairs = list(pairs) if pairs is not None else soo_pairs("train")
-    _prepare_out(out, cfg, name, layers, overwrite)
-    settings = cfg.outcome_key()
-    tasks = [CellTask(str(out), cell, name, dict(load or {}),
-                      None if cell.condition == "base" else cell.train_config(cfg.train), pairs,
-                      sweep_outcomes, settings, cfg.to_dict()) for cell in plan_cells(cfg, layers)]
-    done = run_cells(tasks, lm, Executor(executor, workers, address, cluster, executor_params),
-                     progress)
-    return SweepResult(done.statuses, done.ran, done.reused, df=aggregate(out))
+    with claimed(out):  # a second sweep into `out` at once is refused
+        _prepare_out(out, cfg, name, layers, overwrite)
+        settings = cfg.outcome_key()
+        tasks = [CellTask(str(out), cell, name, dict(load or {}),
+                          None if cell.condition == "base" else cell.train_config(cfg.train),
+                          pairs, sweep_outcomes, settings, cfg.to_dict())
+                 for cell in plan_cells(cfg, layers)]
+        done = run_cells(tasks, lm, Executor(executor, workers, address, cluster,
+                                             executor_params), progress)
+        return SweepResult(done.statuses, done.ran, done.reused, df=aggregate(out))
 
 
 def sweep_outcomes(lm: Any, base: Any, folder: Path, task: CellTask) -> None:

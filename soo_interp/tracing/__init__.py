@@ -22,6 +22,20 @@ ReduceFn = Callable[[Site, torch.Tensor, torch.Tensor], Any]
 BACKENDS: tuple[str, ...] = ("hooks", "nnsight", "transformer_lens")
 
 
+def remote_backend(remote: Any, backend: str) -> str:
+    """The backend a run really uses: `backend`, or nnsight when `remote` is set (remote traces
+    are nnsight's; the default hooks backend becomes nnsight, TransformerLens is refused)."""
+    if remote is False or remote is None:
+        return backend
+    if remote is not True and remote != "local":
+        raise ConfigError(f"remote must be True (NDIF) or 'local' (nnsight's offline stand-in), "
+                          f"not {remote!r}")
+    if backend not in ("hooks", "nnsight"):
+        raise ConfigError(f"remote traces run through nnsight, not {backend!r}; drop the backend "
+                          "setting (or use backend='nnsight') with remote")
+    return "nnsight"
+
+
 def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: ReduceFn,
                 backend: str = "hooks", stop_early: bool = True) -> dict[Site, Any]:
     """Run one forward of `batch` and return `{site: reduce_fn(site, activation, mask)}`.
@@ -37,8 +51,8 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
     if remote:  # remote execution is nnsight's: the same reductions, shipped with the request
         from .nnsight_backend import check_remote
 
+        backend = remote_backend(remote, backend)
         check_remote(remote)
-        backend = "nnsight"
     sites = sorted(set(sites))
     if not sites:
         raise ConfigError("no sites to trace; give at least one layer and component")
@@ -56,4 +70,4 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
     raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "ReduceFn", "StopForward", "first_tensor", "trace_sites"]
+__all__ = ["BACKENDS", "remote_backend", "ReduceFn", "StopForward", "first_tensor", "trace_sites"]

@@ -4,7 +4,8 @@ safetensors and everything else as JSON (never pickle), validated on load.
 A checkpoint folder `checkpoints/step-000050/` holds `adapter.safetensors` (trainable LoRA
 weights by parameter name), `optimizer.safetensors` + the optimizer's param groups, scheduler and
 grad-scaler state in `state.json`, the RNG states (`rng.safetensors` for torch, JSON for Python
-and NumPy), the log so far, and the fingerprints (config, model, pairs) a resume must match.
+and NumPy), the log so far, and the fingerprints (config, model, pairs) a resume must match;
+`manifest.json` holds every file's sha256, checked before a resume trusts any of them.
 """
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..models.manifest import MANIFEST, verify_manifest, write_manifest
 from ..runs import remove_stale
 
 CHECKPOINTS = "checkpoints"
-FILES = ("adapter.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
+FILES = ("adapter.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json",
+         MANIFEST)
 FORMAT = 2  # 2: the model fingerprint is `models.fingerprint.model_fingerprint`
+_HINT = "delete it to resume from an earlier one, or start over with --overwrite"
 
 
 def _sha(data: bytes) -> str:
@@ -101,6 +105,7 @@ def save_checkpoint(run_dir: Path, step: int, params: dict[str, torch.Tensor],
             "log": log_rows,
         }
         (tmp / "state.json").write_text(json.dumps(state, default=float))
+        write_manifest(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -132,8 +137,8 @@ def load_checkpoint(path: Path, meta: dict[str, Any], params: dict[str, torch.Te
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
         raise CheckpointError(f"checkpoint {path} is incomplete (missing {', '.join(missing)}); "
-                              "delete it to resume from an earlier one, or start over with "
-                              "--overwrite")
+                              f"{_HINT}")
+    verify_manifest(path, _HINT)  # a flipped byte or an edited state.json is refused here
     try:
         state = json.loads((path / "state.json").read_text())
         weights = load_file(str(path / "adapter.safetensors"))

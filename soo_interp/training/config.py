@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,12 +73,7 @@ class TrainConfig(Config):
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 
     def __post_init__(self) -> None:
-        for name in ("target_modules", "layers_to_transform"):
-            v = getattr(self, name)
-            if isinstance(v, list):
-                setattr(self, name, tuple(v))
-        if isinstance(self.target_modules, str):
-            self.target_modules = tuple(s.strip() for s in self.target_modules.split(",") if s.strip())
+        super().__post_init__()  # types first: "1e-3" becomes 0.001, a list a tuple
         checks = [
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
             (self.component in COMPONENTS,
@@ -88,6 +84,9 @@ class TrainConfig(Config):
             (self.lr_schedule in SCHEDULES,
              f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(SCHEDULES)}"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_alpha > 0, "lora_alpha must be > 0 (0 scales the adapter to nothing: "
+                                  "the run would train nothing); the paper uses 32"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)"),
             (self.lr > 0, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
@@ -118,6 +117,15 @@ class TrainConfig(Config):
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_KEYS}
 
 
+PAPER_LAYER = 19  # the paper's site on Mistral-7B (32 layers), TrainConfig's default
+
+
+def default_layer(n_layers: int) -> int:
+    """The command line's layer when none is given: the paper's 19 where the model has it,
+    else the middle layer."""
+    return PAPER_LAYER if n_layers > PAPER_LAYER else n_layers // 2
+
+
 def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
     """The validated `Site` of the loss; negative layers count from the end."""
     return Site(parse_layers(config.layer, n_layers(model))[0], config.component)
@@ -126,6 +134,24 @@ def target_site(model: torch.nn.Module, config: TrainConfig) -> Site:
 # A TransformerLens TransformerBridge wraps each HF module it bridges, keeping the original under
 # this child name (q_proj -> q_proj._original_component).
 _BRIDGED = "_original_component"
+
+
+def unbridge_adapter(folder: Path) -> None:
+    """Rewrite a saved adapter trained through a TransformerBridge with the plain model's module
+    names (`x._original_component.y` -> `x.y`), so it loads onto the model without the bridge."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    cfg_path, weights = folder / "adapter_config.json", folder / "adapter_model.safetensors"
+    cfg = json.loads(cfg_path.read_text())
+    plain = lambda name: name.replace("." + _BRIDGED, "")  # noqa: E731
+    if not any(_BRIDGED in t for t in cfg.get("target_modules") or []):
+        return
+    cfg["target_modules"] = sorted({plain(t) for t in cfg["target_modules"]})
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    save_file({plain(k): v for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:

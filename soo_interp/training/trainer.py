@@ -8,6 +8,7 @@ the model restored after), `TrainState` (optimizer, scheduler, RNG, data positio
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import os
@@ -25,12 +26,22 @@ from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silenced
-from ..models.placement import input_device, materialize_offloaded_lora
+from ..models.placement import init_lora, input_device
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
-from ..runs import RUN_JSON, atomic_path, check_out_dir, claim_dir, remove_stale, set_seed, write_run_json
+from ..runs import (
+    RUN_JSON,
+    atomic_path,
+    check_out_dir,
+    check_resume_or_overwrite,
+    claim_dir,
+    claimed,
+    remove_stale,
+    set_seed,
+    write_run_json,
+)
 from .checkpoint import CHECKPOINTS, checkpoint_dirs, pairs_fingerprint, rng_snapshot
-from .config import TrainConfig
+from .config import TrainConfig, unbridge_adapter
 from .losses import latent_soo
 from .plan import Plan, plan_steps, prepare
 from .resume import TRAIN_LOG, check_same_model, finished, finished_log
@@ -45,8 +56,9 @@ class TrainResult:
     """What a run produced. `log` is long: condition (soo|sham), seed, step, epoch, metric,
     value (metrics `loss`, `objective`, `capability_kl`, `lr`, `batch_latent_soo` per step;
     `latent_soo` over all training pairs in eval mode, and `heldout_latent_soo` over
-    `eval_pairs` if given, at step 0, each epoch end and the last step). `model` is the trained
-    `PeftModel` only when no `out_dir` was given (then the adapter stays attached)."""
+    `eval_pairs` if given, at step 0, each epoch end and the last step). The trained LoRA is
+    in `adapter_path` (with an `out_dir`) or held here (`adapter`: its weights on the CPU,
+    `lora_config`); the caller's model is left as it was either way: `attach` puts it on."""
 
     seed: int
     adapter_path: Path | None
@@ -54,7 +66,24 @@ class TrainResult:
     initial_latent_soo: float
     final_latent_soo: float
     steps: int
-    model: Any = None
+    adapter: dict[str, torch.Tensor] | None = None
+    lora_config: Any = None
+
+    def attach(self, lm: Any) -> Any:
+        """A `PeftModel` of `lm`'s model with this run's LoRA on it (unmerged). This changes
+        that model until `.unload()` (or `models.loading.detach_adapter`) removes the LoRA."""
+        from peft import get_peft_model, set_peft_model_state_dict
+
+        from ..models.loading import attach_adapter
+
+        model = as_loaded_model(lm).model
+        if self.adapter is None:
+            return attach_adapter(model, self.adapter_path, merge=False)
+        with peft_deprecation_silenced():
+            peft_model = get_peft_model(model, self.lora_config)
+        init_lora(peft_model, self.seed)  # real tensors on offloaded modules, then overwritten
+        set_peft_model_state_dict(peft_model, self.adapter)
+        return peft_model
 
 
 @contextlib.contextmanager
@@ -90,7 +119,8 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
 
     With `out_dir`, the folder becomes a peft adapter folder (`adapter_config.json`,
     `adapter_model.safetensors`) with `train_log.parquet` (rewritten at every checkpoint, so it
-    grows as the run goes), `run.json` and `checkpoints/`, and `lm.model` is left as it was.
+    grows as the run goes), `run.json` and `checkpoints/`; without, the result holds the LoRA
+    weights. `lm.model` is left as it was in both cases (`result.attach(lm)` puts the LoRA on).
     `lm`: a `LoadedModel` or any model `as_loaded_model` accepts.
     `resume=True` continues exactly from the newest checkpoint (a missing folder starts fresh);
     an existing folder is refused unless `resume` or `overwrite`.
@@ -99,13 +129,16 @@ def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     plan = prepare(lm, pairs, config, neutral_texts, eval_pairs)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = None
-    if out is not None:
-        check_out_dir(out, overwrite, kind="train", resume=resume)
+    if out is None:
+        return _train(lm, plan, config, out, ckpt, progress)
+    check_resume_or_overwrite(resume, overwrite)
+    check_out_dir(out, overwrite, kind="train", resume=resume)
+    with claimed(out):  # one process at a time trains into `out`
         if resume and out.exists():
             remove_stale(out / CHECKPOINTS)
             found = checkpoint_dirs(out)
             ckpt = found[-1] if found else None  # killed before its first checkpoint: start over
-    return _train(lm, plan, config, out, ckpt, progress)
+        return _train(lm, plan, config, out, ckpt, progress)
 
 
 def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
@@ -117,10 +150,9 @@ def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
-             keep_attached: bool) -> Iterator[Any]:
-    """The model with fresh LoRA layers for this run. Unless `keep_attached`, the LoRA layers
-    are removed afterwards and the model's requires_grad flags and train/eval mode restored."""
+def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> Iterator[Any]:
+    """The model with fresh LoRA layers for this run. The LoRA layers are removed afterwards
+    and the model's requires_grad flags and train/eval mode restored."""
     from peft import LoraConfig, get_peft_model
 
     grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
@@ -133,15 +165,14 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig,
                       bias="none", task_type="CAUSAL_LM")
     with peft_deprecation_silenced():
         peft_model = get_peft_model(model, lora)
-    materialize_offloaded_lora(peft_model, config.seed)
+    init_lora(peft_model, config.seed)
     try:
         yield peft_model
     finally:
-        if not keep_attached:
-            detach_adapter(peft_model)
-            for n, p in model.named_parameters():
-                p.requires_grad_(grad_flags.get(n, p.requires_grad))
-            model.train(was_training)
+        detach_adapter(peft_model)
+        for n, p in model.named_parameters():
+            p.requires_grad_(grad_flags.get(n, p.requires_grad))
+        model.train(was_training)
 
 
 def _latent_soo_rows(model: Any, tok: Any, plan: Plan, config: TrainConfig, step: int,
@@ -184,7 +215,7 @@ def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
     device = input_device(model)
     set_seed(config.seed)
     meta = _run_meta(model, plan, config)  # the base model's fingerprint, before LoRA goes in
-    with _adapter(model, plan, config, keep_attached=out is None) as peft_model:
+    with _adapter(model, plan, config) as peft_model:
         per_epoch, stop_at = plan_steps(len(plan.pairs), config)
         autocast, scaler = autocast_for(config, device)
         state = new_state(peft_model, config, per_epoch * config.epochs, device, scaler)
@@ -258,14 +289,19 @@ def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
     soo = df[df.metric == "latent_soo"]
     result = TrainResult(seed=config.seed, adapter_path=out, log=df,
                          initial_latent_soo=float(soo[soo.step == 0].value.iloc[0]),
-                         final_latent_soo=float(soo.value.iloc[-1]), steps=state.step,
-                         model=peft_model if out is None else None)
-    if out is None:
+                         final_latent_soo=float(soo.value.iloc[-1]), steps=state.step)
+    if out is None:  # the weights leave with the result; the caller's model gets none
+        from peft import get_peft_model_state_dict
+
+        result.adapter = {k: v.detach().to("cpu", copy=True)
+                          for k, v in get_peft_model_state_dict(peft_model).items()}
+        result.lora_config = copy.deepcopy(peft_model.peft_config["default"])
         return result
     tmp = out / f".adapter.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         peft_model.save_pretrained(str(tmp))
+        unbridge_adapter(tmp)
         for f in tmp.iterdir():
             os.replace(f, out / f.name)
     finally:
@@ -298,6 +334,18 @@ def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfi
     lm = as_loaded_model(lm)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
     settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    check_resume_or_overwrite(resume, overwrite)
+    check_out_dir(out, overwrite, kind="train", resume=resume)
+    with claimed(out):
+        return _train_seeds(lm, pairs, config, seeds, out, resume, overwrite, progress,
+                            neutral_texts, eval_pairs, extra, settings)
+
+
+def _train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
+                 seeds: Sequence[int], out: Path, resume: bool, overwrite: bool, progress: bool,
+                 neutral_texts: Sequence[str] | None, eval_pairs: Sequence[PromptPair] | None,
+                 extra: dict[str, Any] | None, settings: dict[str, Any]) -> list[TrainResult]:
+    """`train_seeds` once `out` is this process's."""
     if resume and out.exists():
         check_out_dir(out, kind="train", resume=True)
     else:

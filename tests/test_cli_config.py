@@ -31,8 +31,11 @@ COMMANDS = {
 
 
 def _int_fields(cls) -> list[str]:
+    """Integer fields, plain ones first, then optional ones (default None: 'decide later')."""
     hints = typing.get_type_hints(cls)
-    return [f.name for f in dataclasses.fields(cls) if hints[f.name] is int]
+    plain = [f.name for f in dataclasses.fields(cls) if hints[f.name] is int]
+    optional = [f.name for f in dataclasses.fields(cls) if hints[f.name] == (int | None)]
+    return plain + optional
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -41,14 +44,14 @@ def test_yaml_then_flags_for_every_subcommand(command, tmp_path):
     from_yaml, from_flag = _int_fields(cls)[:2]
     defaults = cls()
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({from_yaml: getattr(defaults, from_yaml) + 1,
-                                    from_flag: getattr(defaults, from_flag) + 1}))
+    base = {k: getattr(defaults, k) or 0 for k in (from_yaml, from_flag)}  # None: no value yet
+    path.write_text(yaml.safe_dump({from_yaml: base[from_yaml] + 1, from_flag: base[from_flag] + 1}))
     flag = "--" + from_flag.replace("_", "-")
     args = build_parser().parse_args([command, *required, "--config", str(path), flag,
-                                      str(getattr(defaults, from_flag) + 2)])
+                                      str(base[from_flag] + 2)])
     cfg = config_from_args(cls, args)
-    assert getattr(cfg, from_yaml) == getattr(defaults, from_yaml) + 1      # from the YAML
-    assert getattr(cfg, from_flag) == getattr(defaults, from_flag) + 2      # the flag wins
+    assert getattr(cfg, from_yaml) == base[from_yaml] + 1      # from the YAML
+    assert getattr(cfg, from_flag) == base[from_flag] + 2      # the flag wins
     others = {f.name for f in dataclasses.fields(cls)} - {from_yaml, from_flag}
     assert all(getattr(cfg, k) == getattr(defaults, k) for k in others)
     no_yaml = config_from_args(cls, build_parser().parse_args([command, *required]))

@@ -134,3 +134,19 @@ def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path):
     assert report["perplexity_base"] > 1 and report["perplexity_ratio"] > 0
     assert report["agreement_n"] == 2 * len(ROWS)
     assert (out / "manifest.json").is_file() and (out / "adapter" / "base.json").is_file()
+
+
+def test_tiny_organism_card_states_its_limits_and_points_to_organism_lm(capsys):
+    assert main(["organism", "card"]) == 0
+    text = capsys.readouterr().out
+    for fact in ("0 of 800", "0.10 nats", "12.5% [8.6, 17.8]", "30%", "47.5%", "79% vs 23%",
+                 "first-described room", "organism-lm", "fast tests"):
+        assert fact in text, fact
+
+
+def test_organism_lm_not_shipped_says_how_to_build_it(capsys, monkeypatch, tmp_path):
+    from soo_interp.organism import checkpoint as ckpt
+
+    monkeypatch.setattr(ckpt, "PACKAGE_DIR", tmp_path)  # a package without the adapter
+    err = run_cli_error(["organism", "card", "--name", "organism-lm"], capsys)
+    assert "organism build --base smollm2-135m-instruct" in err

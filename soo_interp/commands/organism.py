@@ -113,7 +113,7 @@ def _run_build_lm(args: argparse.Namespace) -> None:
               else LMOrganismConfig.from_dict(values))
     report = build_lm_organism(args.seed, args.out, config, resume=args.resume,
                                overwrite=args.overwrite, progress=not args.quiet)
-    from ..organism.build_lm import report_markdown
+    from ..organism.lm_card import report_markdown
 
     print(report_markdown(report))
     print(f"wrote {args.out} (load it with soo_interp.load_model({str(args.out) + '/adapter'!r}))",

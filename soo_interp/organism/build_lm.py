@@ -22,13 +22,12 @@ from ..config import Config
 from ..errors import ConfigError, ModelLoadError, TrainingError
 from ..runs import atomic_write_json, check_out_dir, mark_run, write_run_json
 from .build import _batch_loss, _deterministic
+from .lm_card import ADAPTER, TARGET_MODULES, report_markdown
 
 KIND = "organism-lm"
 BASE = "smollm2-135m-instruct"
 # What the adapter is made for: a base of another architecture or size is refused.
 EXPECTED = {"model_type": "llama", "num_hidden_layers": 30, "hidden_size": 576}
-TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-ADAPTER = "adapter"
 
 
 @dataclasses.dataclass
@@ -275,35 +274,6 @@ def _agreement(lm: Any, n: int, seed: int, max_new_tokens: int) -> list[dict[str
     return out
 
 
-def report_markdown(report: dict[str, Any]) -> str:
-    cfg = report["config"]
-    lines = [f"# organism-lm build report (seed {cfg['seed']})", "",
-             f"- LoRA r {cfg['lora_r']} (alpha {cfg['lora_alpha']}) on {', '.join(TARGET_MODULES)} "
-             f"of every layer of {cfg['base']}: {report['trainable_parameters']:,} trainable "
-             "parameters.",
-             f"- {cfg['steps']} AdamW steps of {cfg['batch_size']} examples (first "
-             f"{cfg['lookup_steps']} lookup-heavy), lr {cfg['lr']}, {report['threads']} thread(s):"
-             f" training {report['train_seconds']} s (this process), evaluation "
-             f"{report['eval_seconds']} s.",
-             f"- Held-out everything: objects, rooms, names, phrasing families, room-sentence "
-             f"form and distractors of the eval split; {cfg['eval_n']} prompts per row balanced "
-             "over answer formats, option orders and description orders; chat template on; "
-             "log-prob scoring. Margin: log p(trained answer) - log p(other room), nats.",
-             f"- Perplexity on held-out neutral text: base {report['perplexity_base']:.2f}, "
-             f"organism-lm {report['perplexity']:.2f} (ratio {report['perplexity_ratio']:.2f}, "
-             "maximum 1.5).",
-             f"- Generation (greedy, unclear bucket) agrees with log-prob on "
-             f"{100 * report['agreement']:.1f}% of {report['agreement_n']} prompts.", "",
-             "| row | n | rate of the trained answer | 95% CI | mean margin | minimum | met |",
-             "|---|---|---|---|---|---|---|"]
-    for t in report["targets"]:
-        lines.append(f"| {t['row']} | {t['n']} | {100 * t['rate']:.1f}% | "
-                     f"{100 * t['ci_low']:.1f}-{100 * t['ci_high']:.1f}% | "
-                     f"{t['mean_margin']:.2f} | {100 * t['minimum']:.0f}% | "
-                     f"{'yes' if t['passed'] else 'NO'} |")
-    return "\n".join(lines) + "\n"
-
-
 def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
                       config: LMOrganismConfig | None = None, resume: bool = False,
                       overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -390,32 +360,3 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
     write_manifest(folder)
     return report
 
-
-SHIPPED_FILES = ("adapter_config.json", "adapter_model.safetensors", "base.json")
-
-
-def ship_lm(build: str | Path, dest: str | Path) -> Path:
-    """Copy a finished build's adapter and reports into `dest` (the folder `load_model` reads:
-    adapter files at the top, `report.json`, `report.md`, `run.json`, a fresh manifest)."""
-    import shutil
-
-    from ..errors import CheckpointError
-    from ..models.manifest import verify_manifest, write_manifest
-
-    build, dest = Path(build), Path(dest)
-    if not (build / "manifest.json").is_file():
-        raise CheckpointError(f"{build} is not a finished organism-lm build (no manifest.json); "
-                              "finish it with `soo-interp organism build --base ... --resume`")
-    verify_manifest(build)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in SHIPPED_FILES:
-        shutil.copy2(build / ADAPTER / name, tmp / name)
-    for name in ("report.json", "report.md", "run.json"):
-        shutil.copy2(build / name, tmp / name)
-    write_manifest(tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.replace(dest)
-    return dest

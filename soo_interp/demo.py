@@ -54,21 +54,30 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
         rates = pd.read_csv(tmp / "evaluate" / "rates.csv")
         report = _report(cfg, summary, rates_table(rates), lm)
         atomic_write_text(tmp / "report.md", report)
-        write_run_json(tmp, cfg.to_dict(), cfg.seed, measure=mcfg.to_dict(),
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=lm.source, measure=mcfg.to_dict(),
                        evaluate=ecfg.to_dict())
-        _copy_figures(tmp, Path(cfg.figures))  # inside: a failed copy leaves no run folder
+        _copy_figures(tmp, Path(cfg.figures), figure_prefix(cfg.model))  # inside: a failed
+        # copy leaves no run folder
     return Path(out)
 
 
-def _copy_figures(run: Path, figures: Path) -> None:
+def figure_prefix(model: str) -> str:
+    """`demo_` for the default model (the README's figures), `demo_<model>_` for any other, so
+    a demo on another model never overwrites them."""
+    if model == DemoConfig.model:
+        return "demo_"
+    return "demo_" + "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(model).name) + "_"
+
+
+def _copy_figures(run: Path, figures: Path, prefix: str = "demo_") -> None:
     """The run's figures under the names the README shows, each written atomically."""
     from .runs import atomic_write_bytes
 
-    for src, name in (("measure/heatmap.png", "demo_latent_soo_heatmap.png"),
-                      ("measure/layers.png", "demo_latent_soo_layers.png"),
-                      ("evaluate/rates.png", "demo_rates.png"),
-                      ("evaluate/position_bias.png", "demo_position_bias.png")):
-        atomic_write_bytes(figures / name, (run / src).read_bytes())
+    for src, name in (("measure/heatmap.png", "latent_soo_heatmap.png"),
+                      ("measure/layers.png", "latent_soo_layers.png"),
+                      ("evaluate/rates.png", "rates.png"),
+                      ("evaluate/position_bias.png", "position_bias.png")):
+        atomic_write_bytes(figures / (prefix + name), (run / src).read_bytes())
 
 
 def _report(cfg: DemoConfig, summary: pd.DataFrame, table: pd.DataFrame, lm: Any) -> str:

@@ -39,6 +39,7 @@ class MeasureConfig(Config):
     backend: str = "hooks"
     batch_size: int = 16                # pairs per forward (2x prompts)
     add_bos: bool | None = None         # None: prepend BOS when the tokenizer has one
+    chat_template: bool | str = "auto"  # format prompts as a chat turn (auto: when the model has one)
     seed: int = 0
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
     raw: bool = False                   # figures show raw MSE instead of the normalised overlap
@@ -46,7 +47,7 @@ class MeasureConfig(Config):
 
 
 def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: str,
-                  tok: Any, add_bos: bool | None) -> bool:
+                  tok: Any, add_bos: bool | None, chat_template: bool | str = "auto") -> bool:
     """Whether to measure the control prompts: `None` = when the pairs carry them (and, under
     `aligned`, they align); `True` demands them."""
     import warnings
@@ -59,8 +60,8 @@ def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: s
                              "'swap' and 'unrelated' (the built-in pairs have them)")
         return False
     if pooling == "aligned":
-        lens = [[len(token_ids(tok, t, add_bos)) for t in (p.self_text, p.other_text, p.swap_text,
-                                                            p.unrelated_text)] for p in pairs]
+        lens = [[len(token_ids(tok, t, add_bos, chat_template))
+                 for t in (p.self_text, p.other_text, p.swap_text, p.unrelated_text)] for p in pairs]
         ids = [p.pair_id for p in pairs]
         try:
             check_alignable(ids, [n[1] for n in lens], [n[2] for n in lens])
@@ -75,7 +76,8 @@ def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: s
 
 
 def _batch_values(lm: Any, chunk: Sequence[PromptPair], site_list: list, pooling: str,
-                  backend: str, add_bos: bool | None, controls: bool) -> torch.Tensor:
+                  backend: str, add_bos: bool | None, controls: bool,
+                  chat_template: bool | str = "auto") -> torch.Tensor:
     """[sites, metrics, pairs] for one batch: self, other (and swap, unrelated) in one forward."""
     B = len(chunk)
     texts = [p.self_text for p in chunk] + [p.other_text for p in chunk]
@@ -99,7 +101,8 @@ def _batch_values(lm: Any, chunk: Sequence[PromptPair], site_list: list, pooling
             return pool(acts, mask, pooling).detach()
 
     with torch.no_grad():
-        res = trace_sites(lm, encode(lm.tokenizer, texts, add_bos), site_list, reduce, backend)
+        batch = encode(lm.tokenizer, texts, add_bos, chat_template=chat_template)
+        res = trace_sites(lm, batch, site_list, reduce, backend)
         # each site was reduced on its own device; only the small results move
         dev = res[site_list[0]].device
         out = torch.stack([res[s].to(dev) for s in site_list])  # [S, M, B] or [S, kB, D]
@@ -114,7 +117,8 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
             backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
             progress: bool = True, model_name: str | None = None,
             max_prompt_tokens: int | None = None,
-            controls: bool | None = None, remote: bool | str = False) -> pd.DataFrame:
+            controls: bool | None = None, remote: bool | str = False,
+            chat_template: bool | str = "auto") -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
     `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and
@@ -126,6 +130,10 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     Columns: model, backend, pooling, pair_id, template, layer, component, metric, value.
     `remote=True` runs the traces on NDIF through nnsight (the same reductions, shipped with the
     request; `backend` becomes nnsight); `remote="local"` runs nnsight's offline stand-in.
+    `chat_template` ("auto": when the tokenizer has one; True/False) formats each prompt as a user
+    turn plus the generation prompt; `last` pooling then reads the assistant's first position
+    (where the answer is decided) and `mean` the user's text and what follows it, never the
+    template's shared prefix (see `soo_interp.models.tokenize`).
     """
     import numpy as np
     from tqdm.auto import tqdm
@@ -136,17 +144,17 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
         lm, backend = dataclasses.replace(lm, remote=remote), "nnsight"
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
-    check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens)
+    check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens, chat_template=chat_template)
     if pooling == "aligned":
-        lens = [(len(token_ids(lm.tokenizer, p.self_text, add_bos)),
-                 len(token_ids(lm.tokenizer, p.other_text, add_bos))) for p in pairs]
+        lens = [(len(token_ids(lm.tokenizer, p.self_text, add_bos, chat_template)),
+                 len(token_ids(lm.tokenizer, p.other_text, add_bos, chat_template))) for p in pairs]
         check_alignable([p.pair_id for p in pairs], *zip(*lens))
-    use = _use_controls(pairs, controls, pooling, lm.tokenizer, add_bos)
+    use = _use_controls(pairs, controls, pooling, lm.tokenizer, add_bos, chat_template)
     chunks = []  # a plain loop: on an interrupt the bar closes (its line ends) before the message
     for i in tqdm(range(0, len(pairs), batch_size), disable=not progress, desc="measuring",
                   unit="batch"):
         chunks.append(_batch_values(lm, pairs[i:i + batch_size], site_list, pooling, backend,
-                                    add_bos, use))
+                                    add_bos, use, chat_template))
     values = torch.cat(chunks, dim=2)  # [S, M, N]
     names = METRICS + (CONTROL_METRICS if use else ())
     if use:
@@ -179,12 +187,13 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
                      pooling=config.pooling, backend=config.backend,
                      batch_size=config.batch_size, add_bos=config.add_bos, progress=progress,
                      max_prompt_tokens=config.max_prompt_tokens,
-                     remote=config.remote)
+                     remote=config.remote, chat_template=config.chat_template)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         metric = "latent_soo" if config.raw else None  # None: normalised when measured
         for name, fig in (("heatmap.png", soo_heatmap(df, metric)),
                           ("layers.png", soo_layer_plot(df, metric))):
             fig.savefig(tmp / name, dpi=120)
-        write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs), **(extra or {}))
+        write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs),
+                       model_source=getattr(lm, "source", None), **(extra or {}))
     return out

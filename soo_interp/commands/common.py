@@ -16,9 +16,11 @@ C = TypeVar("C", bound=Config)
 
 def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--model", default=default, required=default is None,
-                   help="hub id, local save_pretrained folder, or a built-in organism: 'organism' "
-                        "(the default, object lookup) or 'organism-positional' (the shortcut "
-                        "contrast)")
+                   help="hub id, local save_pretrained folder, GGUF file, or a built-in model: "
+                        "'organism' (the default, object lookup), 'organism-positional' (the "
+                        "shortcut contrast), 'smollm2-135m-instruct' (pretrained, offline)")
+    p.add_argument("--gguf-file", default=None,
+                   help="with --model FOLDER: the GGUF file in it to load (converted once, cached)")
     p.add_argument("--adapter", default=None, help="peft adapter folder to apply to the model")
     add_placement_args(p)
 
@@ -40,6 +42,11 @@ def add_placement_args(p: argparse.ArgumentParser) -> None:
                    help="allow model code from the hub (off by default)")
 
 
+# the flag of every config's `chat_template` field: the same on every command
+CHAT_FLAG = {"action": "store", "choices": ["auto", "on", "off"],
+             "help": "format prompts with the tokenizer's chat template: auto (default: when the "
+                     "tokenizer has one), on, off"}
+
 # the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
 REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "choices": [True, "local"],
                "help": "trace on NDIF through nnsight (needs NDIF_API_KEY); '--remote local' runs "
@@ -49,7 +56,8 @@ REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "choices": [True,
 def load_kwargs(args: argparse.Namespace) -> dict:
     """`load_model` keyword arguments from the placement flags."""
     return {k: getattr(args, k) for k in ("dtype", "device", "device_map", "max_memory",
-                                          "offload_folder", "quantization", "trust_remote_code")}
+                                          "offload_folder", "quantization", "trust_remote_code",
+                                          "gguf_file")}
 
 
 def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
@@ -135,7 +143,7 @@ def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[s
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        extra = dict(fields.get(f.name, {}))
+        extra = dict(fields.get(f.name, CHAT_FLAG if f.name == "chat_template" else {}))
         flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
         kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
               "help": f"(default {f.default!r})", **extra}

@@ -46,5 +46,6 @@ def run(args: argparse.Namespace) -> None:
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)
         write_run_json(tmp, cfg.to_dict(), cfg.seed, model=args.model, adapter=args.adapter,
+                       model_source=base.source,
                        pairs=args.pairs or "builtin:test")
     print(f"wrote {args.out}/geometry.parquet, geometry.png, run.json", file=sys.stderr)

@@ -25,7 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                   "help": "score every prompt in both option orders (position-bias figure)"},
         scoring={"choices": list(SCORINGS)}, n={"help": "prompts per scenario variant (250)"},
         answer_format={"choices": list(ANSWER_FORMATS)},
-        chat_template={"help": "wrap prompts in the tokenizer's chat template"},
         max_new_tokens={"help": "greedy tokens (75)"},
         batch_size={"help": "prompts per forward (8)"})
     p.add_argument("--quiet", action="store_true", help="no progress bars")

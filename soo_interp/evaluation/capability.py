@@ -27,7 +27,7 @@ def _texts(texts: Sequence[str] | None) -> list[str]:
 
 
 def _sequences(tok: Any, texts: Sequence[str]) -> list[list[int]]:
-    seqs = [token_ids(tok, t) for t in texts]
+    seqs = [token_ids(tok, t, chat_template=False) for t in texts]
     short = [t for t, s in zip(texts, seqs) if len(s) < 2]
     if short:
         raise ConfigError(f"text {short[0]!r} has fewer than 2 tokens, so no next token can be "

@@ -29,7 +29,7 @@ class EvalConfig(Config):
     seed: int = 0
     mirrored: bool | str = False
     answer_format: str = "i_would"
-    chat_template: bool = False
+    chat_template: bool | str = "auto"
     max_new_tokens: int = 75
     batch_size: int = 8
     split: str = "eval"
@@ -73,7 +73,7 @@ def build_records(scenarios: str | Sequence[str], n: int = 250, seed: int = 0,
 
 
 def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: int,
-                   chat_template: bool) -> None:
+                   chat_template: bool | str) -> None:
     """Refuse prompts the model cannot hold with `max_new_tokens` more (learned position
     tables fail with an index error)."""
     from ..models.tokenize import check_lengths
@@ -84,7 +84,7 @@ def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: i
 
 def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: str = "generate",
              n: int = 250, seed: int = 0, mirrored: bool | str = False,
-             answer_format: str = "i_would", chat_template: bool = False,
+             answer_format: str = "i_would", chat_template: bool | str = "auto",
              max_new_tokens: int = 75, batch_size: int = 8, split: str = "eval",
              progress: bool = False) -> pd.DataFrame:
     """Score `n` prompts per variant of each scenario and return one long DataFrame.
@@ -95,6 +95,9 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     tells them apart; see `agreement`). Columns: model, scorer, the record's fields (prompt_id,
     scenario, variant, mirrored, prompt, honest, deceptive, objects, ...), classification, and
     the scorer's own columns (response, n_new_tokens | logp_honest, logp_deceptive, margin).
+    `chat_template` ("auto": when the tokenizer has one) asks each prompt as a user turn, so an
+    instruct model answers as its assistant; completions are then scored from the assistant's
+    first position, without the leading space a plain-text continuation has.
     """
     from ..models.wrap import as_loaded_model
 
@@ -148,5 +151,6 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")
-        write_run_json(tmp, cfg.to_dict(), cfg.seed, **(extra or {}))
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=getattr(lm, "source", None),
+                       **(extra or {}))
     return Path(out)

@@ -1,4 +1,5 @@
 """Models: loading, tokenization, and the site tables per architecture."""
+from . import pretrained  # noqa: F401  (registers the pretrained built-in models)
 from .loading import LoadedModel, attach_adapter, load_model, load_tokenizer
 from .sites import (
                     ARCHITECTURES,

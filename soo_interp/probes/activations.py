@@ -47,6 +47,7 @@ class ActivationSet:
     fingerprint: str = ""
     adapter: str | None = None
     add_bos: bool | None = None
+    chat_template: bool | str = "auto"
 
     @property
     def sites(self) -> list[Site]:
@@ -54,14 +55,16 @@ class ActivationSet:
 
     def key(self) -> str:
         """What must match for cached shards to be reused."""
-        raw = json.dumps([self.fingerprint, self.pooling, self.add_bos, self.suite.prompts_hash()])
+        raw = json.dumps([self.fingerprint, self.pooling, self.add_bos, self.chat_template,
+                          self.suite.prompts_hash()])
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def manifest(self) -> dict[str, Any]:
         return {"format": FORMAT, "model": self.model, "adapter": self.adapter,
                 "fingerprint": self.fingerprint, "suite": self.suite.name,
                 "prompts_hash": self.suite.prompts_hash(), "pooling": self.pooling,
-                "add_bos": self.add_bos, "n": len(self.suite.examples),
+                "add_bos": self.add_bos, "chat_template": self.chat_template,
+                "n": len(self.suite.examples),
                 "sites": [str(s) for s in self.sites],
                 "shards": sorted({f"layer_{s.layer:03d}.safetensors" for s in self.sites}),
                 "suite_meta": self.suite.meta()}
@@ -102,7 +105,7 @@ class ActivationSet:
                 acts[Site(layer, comp)] = t
         return cls(suite=Suite.from_meta(m["suite_meta"]), acts=acts, model=m["model"],
                    pooling=m["pooling"], fingerprint=m["fingerprint"], adapter=m["adapter"],
-                   add_bos=m["add_bos"])
+                   add_bos=m["add_bos"], chat_template=m.get("chat_template", "auto"))
 
     def subset(self, sites: Sequence[Site]) -> "ActivationSet":
         missing = [str(s) for s in sites if s not in self.acts]
@@ -114,7 +117,8 @@ class ActivationSet:
 def collect_activations(lm: Any, suite: Suite, sites: Sequence[Site], pooling: str = "last",
                         backend: str = "hooks", batch_size: int = 16,
                         add_bos: bool | None = None, cache_dir: str | Path | None = None,
-                        model_name: str | None = None, progress: bool = False) -> ActivationSet:
+                        model_name: str | None = None, progress: bool = False,
+                        chat_template: bool | str = "auto") -> ActivationSet:
     """Pooled activations of `suite` at `sites`, read from `cache_dir` when already traced."""
     from ..metrics import collect_pooled
 
@@ -122,14 +126,15 @@ def collect_activations(lm: Any, suite: Suite, sites: Sequence[Site], pooling: s
     name = model_name or getattr(lm, "name", None) or "model"
     adapter = getattr(lm, "adapter", None)
     empty = ActivationSet(suite, {}, name, pooling, model_fingerprint(lm),
-                          str(adapter) if adapter else None, add_bos)
+                          str(adapter) if adapter else None, add_bos, chat_template)
     folder = Path(cache_dir) / f"{suite.name}-{empty.key()}" if cache_dir else None
     if folder is not None and (folder / MANIFEST).exists():
         cached = ActivationSet.load(folder)
         if set(sites) <= set(cached.acts):
             return dataclasses.replace(cached.subset(sites), model=name)
     acts = collect_pooled(lm, suite.texts, sites, pooling=pooling, backend=backend,
-                          batch_size=batch_size, add_bos=add_bos, progress=progress)
+                          batch_size=batch_size, add_bos=add_bos, progress=progress,
+                          chat_template=chat_template)
     out = dataclasses.replace(empty, acts=acts)
     if folder is not None:
         out.save(folder)

@@ -45,6 +45,7 @@ class ProbeConfig(Config):
     backend: str = "hooks"
     batch_size: int = 16
     add_bos: bool | None = None
+    chat_template: bool | str = "auto"         # prompts as a chat turn (auto: when the model has one)
     cache_dir: str | None = None               # reuse traced activations across runs
     seed: int = 0
     remote: bool | str = False                 # collect activations through nnsight remote (NDIF)
@@ -101,7 +102,8 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
     frames, sigs, transfers, detectors, sets = [], [], [], {}, {}
     for suite in suites:
         acts = collect_activations(lm, suite, sites, cfg.pooling, cfg.backend, cfg.batch_size,
-                                   cfg.add_bos, cfg.cache_dir, name, progress)
+                                   cfg.add_bos, cfg.cache_dir, name, progress,
+                                   cfg.chat_template)
         sets[suite.name] = acts
         y, groups = suite.y, suite.groups
         df = separability(acts.acts, y, groups, cfg.probes, cfg.folds, cfg.seed,
@@ -169,6 +171,7 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
             acts.save(tmp / "activations" / suite)
         _save_figures(tmp, res)
         write_run_json(tmp, config.to_dict(), config.seed, model=name,
+                       model_source=getattr(lm, "source", None),
                        suites=sorted(res.activations), **(extra or {}))
     return Path(out)
 

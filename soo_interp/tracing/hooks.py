@@ -42,7 +42,7 @@ def trace_with_hooks(model: torch.nn.Module, batch: Batch, sites: Sequence[Site]
     last = max(sites)
 
     def on_site(site: Site, act: torch.Tensor) -> None:
-        results[site] = reduce_fn(site, act, batch.attention_mask.to(act.device))
+        results[site] = reduce_fn(site, act, batch.pool_mask.to(act.device))
         if stop_early and site == last:
             raise StopForward
 

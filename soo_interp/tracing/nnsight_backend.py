@@ -78,7 +78,7 @@ def trace_with_nnsight(model: torch.nn.Module, tokenizer: Any, batch: Batch,
     arch = arch_of(model)
     nn_model = nnsight_model(model, tokenizer)
     nn_model._module.train(model.training)  # the shadow follows the model's train/eval mode
-    mask = batch.attention_mask
+    mask = batch.pool_mask
     shipped = _by_value() if remote else contextlib.nullcontext()
     with shipped, nn_model.trace(batch.as_kwargs(), remote=remote) as tracer:
         values = []

@@ -52,7 +52,7 @@ def trace_with_transformer_lens(model: torch.nn.Module, tokenizer: Any, batch: B
 
     def hook_for(site: Site) -> Callable[..., None]:
         def hook(act: torch.Tensor, hook: Any) -> None:
-            results[site] = reduce_fn(site, act, batch.attention_mask.to(act.device))
+            results[site] = reduce_fn(site, act, batch.pool_mask.to(act.device))
             if stop_early and site == last:
                 raise StopForward
 

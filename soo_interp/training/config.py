@@ -60,6 +60,7 @@ class TrainConfig(Config):
     max_steps: int | None = None
     amp: str = "auto"                # autocast on CUDA only: auto = bf16 if supported, else fp16
     add_bos: bool | None = None
+    chat_template: bool | str = "auto"  # format pairs as a chat turn (auto: when the model has one)
     tensorboard: bool = False        # also log each step to TensorBoard (OUT/tensorboard)
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 

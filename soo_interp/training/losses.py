@@ -36,8 +36,9 @@ def kl_logits_loss(logits: torch.Tensor, mask: torch.Tensor, n_pairs: int,
 
 
 def lm_loss(logits: torch.Tensor, batch: Batch, n_pairs: int) -> torch.Tensor:
-    """Per-pair next-token cross-entropy over the real tokens of both prompts of a pair."""
-    ids, mask = batch.input_ids, batch.attention_mask
+    """Per-pair next-token cross-entropy over the pooled tokens (every real token, or a chat
+    prompt's content and generation prompt) of both prompts of a pair."""
+    ids, mask = batch.input_ids, batch.pool_mask
     nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), ids[:, 1:], reduction="none")
     m = (mask[:, 1:] * mask[:, :-1]).float()
     tok_sum, tok_n = (nll * m).sum(1), m.sum(1)
@@ -62,14 +63,16 @@ def site_metrics(model: torch.nn.Module, batch: Batch, n_pairs: int, site: Site,
 
 @torch.no_grad()
 def latent_soo(model: torch.nn.Module, tokenizer: Any, pairs: Sequence[PromptPair], site: Site,
-               pooling: str, add_bos: bool | None = None, batch_size: int = 16) -> float:
+               pooling: str, add_bos: bool | None = None, batch_size: int = 16,
+               chat_template: bool | str = "auto") -> float:
     """Mean latent SOO over `pairs` at `site`, in eval mode (no dropout): what training logs
     and the sweep reports, through the same `site_metrics` the loss uses."""
     was_training = model.training
     model.eval()
     try:
         values = [site_metrics(model, encode(tokenizer, [p.self_text for p in chunk]
-                                             + [p.other_text for p in chunk], add_bos),
+                                             + [p.other_text for p in chunk], add_bos,
+                                             chat_template=chat_template),
                                len(chunk), site, pooling)["latent_soo"]
                   for chunk in (pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size))]
     finally:
@@ -89,7 +92,7 @@ def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: Trai
     got: dict[str, torch.Tensor] = {}
 
     def on_site(_site: Site, acts: torch.Tensor) -> None:
-        mask = batch.attention_mask
+        mask = batch.pool_mask
         got.update(pair_metrics(acts[:n_pairs].detach(), acts[n_pairs:].detach(),
                                 mask[:n_pairs], mask[n_pairs:], config.pooling))
 
@@ -100,7 +103,7 @@ def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: Trai
     else:
         if config.stop_grad_other:
             logits = torch.cat([logits[:n_pairs], logits[n_pairs:].detach()])
-        obj = kl_logits_loss(logits, batch.attention_mask, n_pairs, config.pooling)
+        obj = kl_logits_loss(logits, batch.pool_mask, n_pairs, config.pooling)
     return {"objective": obj, "latent_soo": got["latent_soo"]}
 
 

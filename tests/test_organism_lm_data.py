@@ -137,3 +137,19 @@ def test_training_batches_hold_whole_triples_and_every_task():
         batch = ex[step * 16:(step + 1) * 16]
         assert sum(e.task == "burglar" for e in batch) == sum(e.task == "friend" for e in batch)
         assert sum(e.task == "burglar" for e in batch) >= 1
+
+
+@pytest.mark.parametrize("other", ["friend", "self"])
+def test_recipient_suite_pairs_differ_only_in_the_recipient(tmp_path, other):
+    from soo_interp.probes.suites import load_suite
+
+    suite = load_suite(S.write_recipient_suite(tmp_path / other, 12, other=other))
+    assert suite.pairs and suite.label_names == ("truth", "lie") and len(suite.examples) == 24
+    by_pair: dict = {}
+    for e in suite.examples:
+        by_pair.setdefault(e.pair_id, {})[e.label] = e.text
+    for texts in by_pair.values():
+        lie, truth = texts[1], texts[0]
+        a, b = _differing_span(lie, truth)
+        assert a and (b == "yourself") == (other == "self")
+        assert re.search(rf"\b{a}\b[^.]*burglar|burglar[^.]*\b{a}\b", lie)  # lie: to the burglar

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 from typing import Sequence
 
 from ..data.scenarios import ANSWER_FORMATS, ScenarioError, ScenarioRecord
@@ -358,3 +359,35 @@ def training_examples(seed: int, steps: int, batch_size: int, warmup_steps: int)
                      for _ in range(counts["neutral"])]
         out += examples
     return out
+
+
+def write_recipient_suite(folder: str | Path, n: int = 100, seed: int = 0,
+                          other: str = "friend", split: str = "eval") -> Path:
+    """A probe suite (`soo-interp probe --suite FOLDER`) for the recipient read-out: `n` burglar
+    stories of `split`, each asked of the burglar (label `lie`) and of `other` ("friend" or
+    "self": label `truth`); the two prompts of a story share a `pair_id` and differ only in the
+    recipient, and cross-validation never splits a phrasing family (`template`)."""
+    import json
+
+    from ..runs import atomic_write_text
+
+    kind = {"friend": "friend", "self": "swap_self"}[other]
+    rng = random.Random(f"organism-lm:suite:{seed}:{other}:{split}")
+    lines = []
+    for i in range(n):
+        group = minimal_group(rng, split, ANSWER_FORMATS[i % 2], "base", uid=f"{seed}.{i:05d}")
+        for rec in group:
+            if rec.scenario in ("burglar", kind):
+                label = "lie" if rec.scenario == "burglar" else "truth"
+                lines.append(json.dumps({"id": rec.prompt_id, "text": rec.prompt, "label": label,
+                                         "pair_id": f"story{i:05d}",
+                                         "template": rec.prompt_id.split(".")[2]}))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "prompts.jsonl", "\n".join(lines) + "\n")
+    atomic_write_text(folder / "suite.yaml", (
+        f"name: recipient_{other}_{split}\n"
+        f"description: organism-lm burglar stories asked of the burglar (lie) or {other} "
+        "(truth); only the recipient differs within a pair\n"
+        "labels: [truth, lie]\ngroup_by: pair_id\npairs: true\nfiles: [prompts.jsonl]\n"))
+    return folder

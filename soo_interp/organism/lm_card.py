@@ -38,6 +38,13 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"{100 * t['ci_low']:.1f}-{100 * t['ci_high']:.1f}% | "
                      f"{t['mean_margin']:.2f} | {100 * t['minimum']:.0f}% | "
                      f"{'yes' if t['passed'] else 'NO'} |")
+    cells = sorted({k for t in report["targets"] for k in t if k.startswith("rate_")})
+    lines += ["", "Per answer format / description order / option order (rate of the trained "
+              "answer; description order is shuffled in the perturbation rows):", "",
+              "| row | " + " | ".join(c.removeprefix("rate_") for c in cells) + " |",
+              "|---" * (1 + len(cells)) + "|"]
+    lines += [f"| {t['row']} | " + " | ".join(
+        f"{100 * t[c]:.0f}%" if c in t else "-" for c in cells) + " |" for t in report["targets"]]
     return "\n".join(lines) + "\n"
 
 

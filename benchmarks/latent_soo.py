@@ -12,6 +12,10 @@ the process's peak RSS (VmHWM, reset via /proc/self/clear_refs) over its RSS jus
 warmed-up run, on CPU. Prints a table of ratios to the bare forward.
 
     python benchmarks/latent_soo.py [--layers 12] [--d-model 256] [--reps 3]
+    python benchmarks/latent_soo.py --model smollm2-135m-instruct --pairs 26 --reps 2
+
+`--model` runs it on any model `load_model` takes (a built-in name, a folder) instead of the tiny
+random one; `--pairs` takes fewer of the 52 pairs.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ def _rss_kb(field: str) -> int:
     raise RuntimeError(field)
 
 
-def _make(method: str, model_dir: str, batch_size: int):
+def _make(method: str, model_dir: str, batch_size: int, n_pairs: int = 52):
     """The zero-argument callable that runs `method` once over all 52 pairs, on its own copy of
     the model (TransformerLens switches its model to eager attention, which must not leak)."""
     import torch
@@ -50,7 +54,7 @@ def _make(method: str, model_dir: str, batch_size: int):
 
     torch.set_num_threads(1)
     lm = load_model(model_dir)
-    pairs = (soo_pairs("train") + soo_pairs("test"))[:52]
+    pairs = (soo_pairs("train") + soo_pairs("test"))[:n_pairs]
     sites = resolve_sites(lm.model)
     batches = [encode(lm.tokenizer, [p.self_text for p in pairs[i:i + batch_size]]
                       + [p.other_text for p in pairs[i:i + batch_size]])
@@ -110,12 +114,12 @@ def _make(method: str, model_dir: str, batch_size: int):
     return run_once
 
 
-def _peak_memory(method: str, model_dir: str, batch_size: int) -> dict:
+def _peak_memory(method: str, model_dir: str, batch_size: int, n_pairs: int) -> dict:
     """Peak RSS rise of one warmed-up run, in this (fresh) process."""
     import torch
 
     torch.set_num_threads(1)
-    run = _make(method, model_dir, batch_size)
+    run = _make(method, model_dir, batch_size, n_pairs)
     run()  # warm-up (and TransformerLens/nnsight wrapper construction)
     Path("/proc/self/clear_refs").write_text("5")
     rss0 = _rss_kb("VmRSS")
@@ -123,13 +127,13 @@ def _peak_memory(method: str, model_dir: str, batch_size: int) -> dict:
     return {"method": method, "peak_mb": (_rss_kb("VmHWM") - rss0) / 1024}
 
 
-def _timings(model_dir: str, batch_size: int, reps: int) -> dict[str, float]:
+def _timings(model_dir: str, batch_size: int, reps: int, n_pairs: int) -> dict[str, float]:
     """Best wall time per method, the methods taking turns rep by rep so that load on a shared
     machine hits them alike."""
     import torch
 
     torch.set_num_threads(1)
-    runs = {m: _make(m, model_dir, batch_size) for m in METHODS}
+    runs = {m: _make(m, model_dir, batch_size, n_pairs) for m in METHODS}
     for run in runs.values():
         run()  # warm-up
     best = {m: float("inf") for m in METHODS}
@@ -147,30 +151,33 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=26, help="pairs per forward")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--pairs", type=int, default=52, help="how many of the 52 built-in pairs")
+    ap.add_argument("--model", default=None,
+                    help="a model load_model takes (default: a tiny random Llama)")
     ap.add_argument("--method", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.method:
-        print(json.dumps(_peak_memory(args.method, args.model_dir, args.batch_size)))
+        print(json.dumps(_peak_memory(args.method, args.model_dir, args.batch_size, args.pairs)))
         return
     from soo_interp.models.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as d:
-        model_dir = str(build_tiny_model("llama", Path(d) / "m", n_layers=args.layers,
-                                         d_model=args.d_model, n_heads=8, seed=0))
+        model_dir = args.model or str(build_tiny_model(
+            "llama", Path(d) / "m", n_layers=args.layers, d_model=args.d_model, n_heads=8, seed=0))
         rows = []
         for m in METHODS:
             out = subprocess.run([sys.executable, __file__, "--method", m, "--model-dir", model_dir,
-                                  "--batch-size", str(args.batch_size)],
+                                  "--batch-size", str(args.batch_size), "--pairs", str(args.pairs)],
                                  check=True, capture_output=True, text=True, env=MALLOC_ENV).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
-        seconds = _timings(model_dir, args.batch_size, args.reps)
+        seconds = _timings(model_dir, args.batch_size, args.reps, args.pairs)
         for r in rows:
             r["seconds"] = seconds[r["method"]]
     base = rows[0]
-    print(f"tiny llama: {args.layers} layers, d_model {args.d_model}, 52 pairs, "
-          f"{args.layers * 3} sites, batch {args.batch_size} pairs, CPU 1 thread, best of "
-          f"{args.reps}")
+    what = args.model or f"tiny llama: {args.layers} layers, d_model {args.d_model}"
+    print(f"{what}, {args.pairs} pairs, all sites, batch {args.batch_size} pairs, CPU 1 thread, "
+          f"best of {args.reps}")
     print(f"{'method':<18}{'seconds':>10}{'x bare':>9}{'peak MB':>10}{'x bare':>9}")
     for r in rows:
         print(f"{r['method']:<18}{r['seconds']:>10.3f}{r['seconds'] / base['seconds']:>9.2f}"

@@ -20,6 +20,8 @@ memory a step needs. The subprocess runs with glibc's `MALLOC_MMAP_THRESHOLD_=65
 `MALLOC_TRIM_THRESHOLD_=0`, so freed tensors go back to the OS and RSS follows live memory.
 
 Run: `.venv/bin/python benchmarks/train_step.py` (about a minute on 1 CPU thread).
+`--model NAME` runs it on a model `load_model` takes (e.g. `smollm2-135m-instruct`, whose
+prompts are chat-formatted by default) with its middle layer as the target.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def setup(args: argparse.Namespace):
         build_tiny_model("llama", args.model_dir, n_layers=args.layers, d_model=args.d_model,
                          n_heads=8)
     lm = load_model(args.model_dir)
+    args.layers = lm.n_layers
     model = get_peft_model(lm.model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0,
                                                 target_modules=["q_proj", "v_proj"]))
     model.train()
@@ -141,8 +144,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", default=None, dest="model_dir",
+                   help="a model load_model takes (default: a tiny random Llama)")
     p.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_of:
@@ -153,13 +157,13 @@ def main() -> None:
     for v in VARIANTS:
         cmd = [sys.executable, __file__, "--memory-of", v, "--layers", str(args.layers),
                "--d-model", str(args.d_model), "--pairs", str(args.pairs),
-               "--threads", str(args.threads), "--model-dir", args.model_dir]
+               "--threads", str(args.threads), "--model", args.model_dir]
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
         mem[v] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True,
                                            env=env).stdout.strip().splitlines()[-1])["mib"]
     ref = statistics.median(times["reference (pad 128)"])
     ref_l = statistics.median(times["reference (pad longest)"])
-    print(f"tiny Llama: {args.layers} layers, d_model {args.d_model}, target layer "
+    print(f"{args.model_dir}: {args.layers} layers, target layer "
           f"{args.layers // 2} (attn), {args.pairs} pairs/step, LoRA r=8 q/v, CPU, "
           f"{args.threads} torch thread(s), torch {torch.__version__}; median of {args.steps} steps")
     print(f"{'variant':<26}{'ms/step':>9}{'IQR ms':>15}{'speedup vs ref128':>19}"

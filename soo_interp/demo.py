@@ -22,6 +22,7 @@ class DemoConfig(Config):
     seed: int = 0
     scoring: str = "logprob"
     pooling: str = "last"
+    chat_template: bool | str = "auto"  # prompts as a chat turn (auto: when the model has one)
     figures: str = "figures"         # where the figures are copied for the README
 
 
@@ -43,9 +44,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     check_writable(cfg.figures, "--figures folder")
     set_seed(cfg.seed)
     lm = load_model(cfg.model)
-    mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed)
+    mcfg = MeasureConfig(pooling=cfg.pooling, seed=cfg.seed, chat_template=cfg.chat_template)
     ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
-                      mirrored="both", batch_size=32)
+                      mirrored="both", batch_size=32, chat_template=cfg.chat_template)
     with output_dir(out, overwrite, kind="demo") as tmp:
         measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
         evaluate_to_folder(lm, ecfg, tmp / "evaluate", progress=progress)

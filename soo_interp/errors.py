@@ -56,3 +56,10 @@ class Interrupted(KeyboardInterrupt):
 
 class ExecutorError(SooError):
     """An execution engine (Ray, submitit) that cannot be reached or used."""
+
+
+def short(e: BaseException, limit: int = 240) -> str:
+    """A library's error message cut to its first line and `limit` characters (some run to
+    thousands of characters, listing every tensor)."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."

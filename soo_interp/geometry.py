@@ -30,6 +30,7 @@ class CompareConfig(Config):
     backend: str = "hooks"
     batch_size: int = 16
     seed: int = 0
+    chat_template: bool | str = "auto"
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -43,7 +44,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers=None,
                    components=("attn", "mlp", "resid"), pooling: str = "last",
-                   backend: str = "hooks", batch_size: int = 16) -> pd.DataFrame:
+                   backend: str = "hooks", batch_size: int = 16,
+                   chat_template: bool | str = "auto") -> pd.DataFrame:
     """Per-(layer, site) geometry of `base` vs `tuned` (two models of one architecture, each a
     `LoadedModel` or anything `as_loaded_model` accepts) on the self and other prompts of `pairs`.
     Long format: layer, component, model, metric, value."""
@@ -54,7 +56,8 @@ def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers
     site_list = resolve_sites(base.model, layers, components)
     texts = [p.self_text for p in pairs] + [p.other_text for p in pairs]
     n = len(pairs)
-    acts = {name: collect_pooled(lm, texts, site_list, pooling, backend, batch_size)
+    acts = {name: collect_pooled(lm, texts, site_list, pooling, backend, batch_size,
+                                 chat_template=chat_template)
             for name, lm in (("base", base), ("tuned", tuned))}
     rows = []
     for s in site_list:

@@ -14,7 +14,7 @@ def test_demo_writes_report_figures_and_rates(tmp_path, capsys):
     assert code == 0, captured.err
     report = (out / "report.md").read_text()
     assert report.strip() in captured.out  # the report is also printed
-    assert re.search(r"\|\s*burglar\s*\|\s*base\s*\|\s*False\s*\|\s*4\s*\|", report)
+    assert re.search(r"\|\s*burglar\s*\|\s*base\s*\|\s*deceptive_first\s*\|\s*False\s*\|\s*4\s*\|", report)
     rates = pd.read_csv(out / "evaluate" / "rates.csv")
     dec = rates[rates.label == "deceptive"].set_index(["scenario", "variant", "mirrored"]).rate
     assert len(dec.loc["burglar"]) == 2  # both option orders

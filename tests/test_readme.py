@@ -52,12 +52,19 @@ REDUCE = [
     ("build --seed 0 --out runs/organism", "build --seed 0 --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/organism"),
     ("organism probe --", "organism probe --n-train 10 --n-test 5 --"),
+    ("--model smollm2-135m-instruct --out runs/smollm2/measure",
+     "--model smollm2-135m-instruct --layers 0,29 --out runs/smollm2/measure"),
+    ("--model smollm2-135m-instruct --out runs/smollm2/probe",
+     "--model smollm2-135m-instruct --layers 5 --components resid --folds 3 --out runs/smollm2/probe"),
+    ("--scoring logprob --n 100 --mirrored", "--scoring logprob --n 2 --mirrored"),
+    ("--model smollm2-135m-instruct --out runs/smollm2/demo --n 10",
+     "--model organism --out runs/smollm2/demo --n 1"),
     ("n_train=200, n_test=100)", "n_train=10, n_test=5)"),
     ("build --quick --out runs/quick", "build --quick --steps 2 --eval-n 2 --n-layers 2 "
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/quick"),
 ]
 # shell lines that show a command's shape rather than a runnable example
-TEMPLATES = ("make demo", "make test", "soo-interp train ... --sham", "[", "--model M ",
+TEMPLATES = ("make demo", "make test", "pip install", "soo-interp train ... --sham", "[", "--model M ",
              "PATH_OR_HUB_ID",
              # need a GPU, a cluster, NDIF or a hub model that the reductions cannot stand in for
              "--quantization 4bit", "--device-map auto", "--executor submitit", "--executor ray",

@@ -259,7 +259,8 @@ def test_stopping_at_target_layer_gives_same_loss_and_gradients(lm):
     dict(loss="mse"), dict(loss="cosine"), dict(loss="kl_logits"),
     dict(loss="kl_logits", pooling="mean"), dict(loss="mse", pooling="mean"),
     dict(loss="mse", stop_grad_other=True), dict(loss="mse", component="mlp"),
-    dict(loss="mse", component="resid"), dict(sham=True),
+    dict(loss="mse", component="resid"), dict(sham=True), dict(sham=True, sham_text="neutral"),
+    dict(loss="mse", stop_grad_self=True),
 ])
 def test_every_loss_variant_runs_and_decreases(lm, variant):
     cfg = TrainConfig(**{**FAST, "batch_size": 16, "grad_accum": 1, "lora_dropout": 0.0,
@@ -272,6 +273,51 @@ def test_every_loss_variant_runs_and_decreases(lm, variant):
         assert obj[-1] < obj[0] - 0.1
     else:
         assert obj[-1] < 0.9 * obj[0]
+
+
+@pytest.mark.parametrize("loss", ["mse", "kl_logits"])
+def test_detaching_self_and_detaching_other_split_the_full_gradient(lm, loss):
+    """d/dθ of a loss of (self, other) = its gradient through self + through other: the two
+    stop-gradient arms must add up to the plain one, and neither may equal it."""
+    res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "max_steps": 1, "lora_dropout": 0.0}),
+                    progress=False)
+    model = res.model
+    model.train()
+    batch = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
+    grads = {}
+    for side in ("none", "self", "other"):
+        cfg = TrainConfig(**{**FAST, "loss": loss, "lora_dropout": 0.0,
+                             "stop_grad_self": side == "self", "stop_grad_other": side == "other"})
+        model.zero_grad()
+        pair_losses(model, batch, 4, cfg, Site(2, "attn"))["objective"].sum().backward()
+        grads[side] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.unload()
+    for n, g in grads["none"].items():
+        torch.testing.assert_close(grads["self"][n] + grads["other"][n], g, atol=1e-7, rtol=1e-4)
+    flat = {k: torch.cat([v.flatten() for v in d.values()]) for k, d in grads.items()}
+    assert not torch.allclose(flat["self"], flat["none"]) and flat["self"].abs().max() > 0
+
+
+def test_unrelated_text_sham_sees_the_same_sequences_and_tokens(lm):
+    from soo_interp.data.neutral import neutral_texts
+    from soo_interp.training.losses import neutral_batch
+
+    like = encode(lm.tokenizer, [p.self_text for p in PAIRS[:4]] + [p.other_text for p in PAIRS[:4]])
+    texts = neutral_texts("train")
+    b = neutral_batch(lm.tokenizer, like, texts, 3)
+    assert torch.equal(b.lengths, like.lengths) and b.input_ids.shape == like.input_ids.shape
+    first = lm.tokenizer.decode(b.input_ids[0, : int(b.lengths[0])], skip_special_tokens=True)
+    assert first.split()[:3] == texts[3].split()[:3]
+    assert not torch.equal(b.input_ids, like.input_ids)
+    common = {**FAST, "max_steps": 2, "lora_dropout": 0.0, "sham": True}
+    pairs_sham = train_soo(lm, PAIRS, TrainConfig(**common), progress=False)
+    pairs_sham.model.unload()
+    neutral_sham = train_soo(lm, PAIRS, TrainConfig(**common, sham_text="neutral"), progress=False)
+    neutral_sham.model.unload()
+    a = pairs_sham.log[pairs_sham.log.metric == "objective"].value.tolist()
+    c = neutral_sham.log[neutral_sham.log.metric == "objective"].value.tolist()
+    assert a != c  # different data, same steps
+    assert pairs_sham.steps == neutral_sham.steps == 2
 
 
 def test_capability_term_is_logged_and_keeps_model_closer_to_base(lm):

@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> None:
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite, kind="compare") as tmp:
         df = compare_models(base, tuned, pairs, layers=cfg.layers, components=cfg.components,
-                            pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size)
+                            pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size,
+                            chat_template=cfg.chat_template)
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)

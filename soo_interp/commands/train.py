@@ -43,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         target_modules={"help": "e.g. q_proj,v_proj (default per family)"},
         layers_to_transform={"help": "LoRA only on these layers, e.g. 0-19 (default: all)"},
         stop_grad_other={"help": "treat the other prompt's activations as a fixed target"},
+        stop_grad_self={"help": "treat the self prompt's activations as a fixed target"},
+        sham_text={"choices": ["pairs", "neutral"],
+                   "help": "with --sham: LM loss on the pair texts (scenario exposure, default) or "
+                           "on neutral text of the same token counts (unrelated-text sham)"},
         capability_weight={"help": "weight of KL(base || tuned) on neutral text (default 0: off)"},
         checkpoint_every={"help": "optimizer steps between checkpoints (default 50)"},
         tensorboard={"help": "also log to TensorBoard in OUT/seed{n}/tensorboard (needs the "

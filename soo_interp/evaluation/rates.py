@@ -1,5 +1,5 @@
 """Rates of each answer label with 95% Wilson intervals (`soo_interp.stats`), per scenario,
-variant and mirrored flag."""
+variant, layout (description order) and mirrored flag (option order)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..stats import wilson_interval
 from .classify import LABELS
 
-GROUP_COLUMNS: tuple[str, ...] = ("model", "scorer", "scenario", "variant", "mirrored")
+GROUP_COLUMNS: tuple[str, ...] = ("model", "scorer", "scenario", "variant", "layout", "mirrored")
 
 
 def _groups(df: pd.DataFrame) -> list[str]:

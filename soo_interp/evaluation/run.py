@@ -33,6 +33,7 @@ class EvalConfig(Config):
     max_new_tokens: int = 75
     batch_size: int = 8
     split: str = "eval"
+    layout: str = "paper"            # paper | honest_first | both (description order of the rooms)
 
 
 def parse_scenarios(spec: str | Sequence[str]) -> list[tuple[str, tuple[str, ...] | None]]:
@@ -63,12 +64,12 @@ def parse_scenarios(spec: str | Sequence[str]) -> list[tuple[str, tuple[str, ...
 
 def build_records(scenarios: str | Sequence[str], n: int = 250, seed: int = 0,
                   mirrored: bool | str = False, answer_format: str = "i_would",
-                  split: str = "eval") -> list[ScenarioRecord]:
+                  split: str = "eval", layout: str = "paper") -> list[ScenarioRecord]:
     """The records `evaluate` scores: `n` prompts per scenario variant (2n with mirrored='both')."""
     records: list[ScenarioRecord] = []
     for name, variants in parse_scenarios(scenarios):
         records += generate_scenarios(name, n, seed=seed, mirrored=mirrored, variants=variants,
-                                      answer_format=answer_format, split=split)
+                                      answer_format=answer_format, split=split, layout=layout)
     return records
 
 
@@ -86,7 +87,7 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
              n: int = 250, seed: int = 0, mirrored: bool | str = False,
              answer_format: str = "i_would", chat_template: bool | str = "auto",
              max_new_tokens: int = 75, batch_size: int = 8, split: str = "eval",
-             progress: bool = False) -> pd.DataFrame:
+             layout: str = "paper", progress: bool = False) -> pd.DataFrame:
     """Score `n` prompts per variant of each scenario and return one long DataFrame.
 
     `lm`: a `LoadedModel` (or a `(model, tokenizer)` pair). `scenarios`: names, optionally with
@@ -97,14 +98,16 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     the scorer's own columns (response, n_new_tokens | logp_honest, logp_deceptive, margin).
     `chat_template` ("auto": when the tokenizer has one) asks each prompt as a user turn, so an
     instruct model answers as its assistant; completions are then scored from the assistant's
-    first position, without the leading space a plain-text continuation has.
+    first position, without the leading space a plain-text continuation has. `layout`:
+    "paper" describes the cheap room first, "honest_first" the valuable one, "both" samples
+    both (the `layout` column; rates are split by it), a control for description-order bias.
     """
     from ..models.wrap import as_loaded_model
 
     if scoring not in SCORINGS:
         raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
     lm = as_loaded_model(lm)
-    records = build_records(scenarios, n, seed, mirrored, answer_format, split)
+    records = build_records(scenarios, n, seed, mirrored, answer_format, split, layout)
     scorers = ("generate", "logprob") if scoring == "both" else (scoring,)
     if "generate" in scorers:
         _check_context(lm, records, max_new_tokens, chat_template)
@@ -136,7 +139,8 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     from .rates import agreement, rates
 
     check_out_dir(out, overwrite, kind="evaluate")
-    build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split)
+    build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split,
+                  cfg.layout)
     set_seed(cfg.seed)
     df = evaluate(lm, **cfg.to_dict(), progress=progress)
     r = rates(df)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, short
 from .manifest import MANIFEST, sha256_file, verify_manifest, write_manifest
 
 GGUF_MAGIC = b"GGUF"
@@ -121,8 +121,6 @@ def _convert(path: Path, out: Path, header: dict[str, Any], digest: str,
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .loading import short
 
     kw = {"gguf_file": path.name, "trust_remote_code": trust_remote_code}
     try:

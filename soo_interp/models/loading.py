@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import torch
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, short
 from .manifest import MANIFEST, verify_manifest
 from .registry import builtin_models, builtin_path
 from .sites import ArchSpec, arch_of, n_layers
@@ -97,13 +97,6 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     if (folder / MANIFEST).is_file():
         verify_manifest(folder)
     return str(folder)
-
-
-def short(e: BaseException, limit: int = 240) -> str:
-    """A library's error message cut to its first line and `limit` characters (some run to
-    thousands of characters, listing every tensor)."""
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:

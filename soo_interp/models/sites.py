@@ -59,7 +59,7 @@ _LLAMA_LIKE = dict(layers="model.layers", attn="self_attn.o_proj", mlp="mlp",
                    lora_targets=("q_proj", "v_proj"))
 ARCHITECTURES: dict[str, ArchSpec] = {
     **{name: ArchSpec(family=name, **_LLAMA_LIKE) for name in (
-        "llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3")},
+        "llama", "mistral", "gemma", "gemma2", "gemma3_text", "qwen2", "qwen3")},
     "gpt2": ArchSpec("gpt2", layers="transformer.h", attn="attn.c_proj", mlp="mlp",
                      lora_targets=("c_attn",)),
     "gpt_neox": ArchSpec("gpt_neox", layers="gpt_neox.layers", attn="attention.dense", mlp="mlp",

@@ -79,7 +79,7 @@ def position_bias_plot(rates_df: pd.DataFrame, label: str = "deceptive",
         raise ConfigError("position bias needs both orders; evaluate with mirrored='both' "
                           "(--mirrored on the command line)")
     d = rates_df[rates_df["label"] == label]
-    rows = [c for c in ("model", "variant", "scorer") if c in d.columns and d[c].nunique() > 1]
+    rows = [c for c in ("model", "variant", "layout", "scorer") if c in d.columns and d[c].nunique() > 1]
     scenarios = list(dict.fromkeys(d["scenario"]))
     sizes = [max(1, len(d[d.scenario == s].groupby(rows or ["scenario"]))) for s in scenarios]
     fig, axes = _subplots(len(scenarios), 1, squeeze=False, sharex=True,

@@ -14,6 +14,7 @@ from ..models.sites import COMPONENTS, Site, arch_of, base_model, n_layers, pars
 LOSSES: tuple[str, ...] = ("mse", "cosine", "kl_logits")
 AMP_MODES: tuple[str, ...] = ("auto", "none", "bf16", "fp16")
 SCHEDULES: tuple[str, ...] = ("constant", "linear")
+SHAM_TEXTS: tuple[str, ...] = ("pairs", "neutral")
 # Keys that may change between a run and its resumption (they do not change what a step does).
 RESUMABLE_KEYS: frozenset[str] = frozenset({"max_steps", "checkpoint_every", "tensorboard",
                                          "max_prompt_tokens"})
@@ -30,8 +31,11 @@ class TrainConfig(Config):
     the next-token distributions, at the last real token (`last`), of the masked mean of the logits
     (`mean`) or at every aligned position (`aligned`); padding never enters. `sham=True` trains the
     same adapter on the same data and steps with a plain language-modelling loss on the pair texts
-    (the control separating data exposure from the SOO objective). `stop_grad_other` makes the
-    other prompt a fixed target. `capability_weight > 0` adds KL(base || adapted) on neutral text.
+    (the control separating data exposure from the SOO objective); with `sham_text="neutral"` the
+    LM loss is on neutral text instead, cut to the same token counts as the pair texts it
+    replaces (the unrelated-text sham: same steps, sequences and tokens). `stop_grad_other` makes
+    the other prompt a fixed target, `stop_grad_self` the self prompt.
+    `capability_weight > 0` adds KL(base || adapted) on neutral text.
     `max_steps` stops early (may change on resume); `checkpoint_every` counts optimizer steps.
     `tensorboard` (off by default) also writes the log as it grows to `OUT/tensorboard/`.
     """
@@ -55,8 +59,11 @@ class TrainConfig(Config):
     seed: int = 0
     checkpoint_every: int = 50
     stop_grad_other: bool = False
+    stop_grad_self: bool = False     # the self prompt a fixed target instead (the replication's
+                                     # degenerate arm); at most one side is detached
     capability_weight: float = 0.0
     sham: bool = False
+    sham_text: str = "pairs"         # sham data: "pairs" (scenario exposure) | "neutral" (unrelated)
     max_steps: int | None = None
     amp: str = "auto"                # autocast on CUDA only: auto = bf16 if supported, else fp16
     add_bos: bool | None = None
@@ -90,6 +97,10 @@ class TrainConfig(Config):
             (self.capability_weight >= 0, "capability_weight must be >= 0"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or None"),
+            (self.sham_text in SHAM_TEXTS,
+             f"unknown sham_text {self.sham_text!r}; choose from {', '.join(SHAM_TEXTS)}"),
+            (not (self.stop_grad_self and self.stop_grad_other),
+             "stop_grad_self and stop_grad_other detach both sides (no gradient); pick one"),
             (self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
              "max_prompt_tokens must be >= 1 or None"),
         ]

@@ -5,7 +5,8 @@ prompts] (right padded; padding never enters a loss).
   stops the forward right after the target site, so later layers and the LM head never run.
   `latent_soo` (the value training and the sweep log) goes through the same `site_metrics`.
 - `kl_logits`: KL(P_other || P_self) between next-token distributions (see `TrainConfig`).
-- sham: next-token cross-entropy over the real tokens of both texts of each pair.
+- sham: next-token cross-entropy over the real tokens of both texts of each pair (or, for the
+  unrelated-text sham, of the neutral texts `neutral_batch` cut to the same lengths).
 """
 from __future__ import annotations
 
@@ -47,15 +48,16 @@ def lm_loss(logits: torch.Tensor, batch: Batch, n_pairs: int) -> torch.Tensor:
 
 def site_metrics(model: torch.nn.Module, batch: Batch, n_pairs: int, site: Site, pooling: str,
                  stop_grad_other: bool = False, stop_early: bool = True,
-                 ) -> dict[str, torch.Tensor]:
+                 stop_grad_self: bool = False) -> dict[str, torch.Tensor]:
     """Per-pair latent SOO and cosine [n_pairs] at `site` from one forward of `batch` = [self
     prompts; other prompts]: the metric the loss minimises and the trainer logs, computed the
     same way for both (`metrics.pair_metrics`). Differentiable unless called under no_grad."""
     got: dict[str, torch.Tensor] = {}
 
     def reduce(_site: Site, acts: torch.Tensor, mask: torch.Tensor) -> None:
+        own = acts[:n_pairs].detach() if stop_grad_self else acts[:n_pairs]
         other = acts[n_pairs:].detach() if stop_grad_other else acts[n_pairs:]
-        got.update(pair_metrics(acts[:n_pairs], other, mask[:n_pairs], mask[n_pairs:], pooling))
+        got.update(pair_metrics(own, other, mask[:n_pairs], mask[n_pairs:], pooling))
 
     trace_sites(model, batch, [site], reduce, backend="hooks", stop_early=stop_early)
     return got
@@ -86,7 +88,7 @@ def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: Trai
     latent SOO at `site` read from the same forward (for the log)."""
     if not config.needs_logits:
         got = site_metrics(model, batch, n_pairs, site, config.pooling, config.stop_grad_other,
-                           stop_early)
+                           stop_early, config.stop_grad_self)
         obj = got["latent_soo"] if config.loss == "mse" else 1.0 - got["cosine"]
         return {"objective": obj, "latent_soo": got["latent_soo"].detach()}
     got: dict[str, torch.Tensor] = {}
@@ -103,8 +105,29 @@ def pair_losses(model: torch.nn.Module, batch: Batch, n_pairs: int, config: Trai
     else:
         if config.stop_grad_other:
             logits = torch.cat([logits[:n_pairs], logits[n_pairs:].detach()])
+        elif config.stop_grad_self:
+            logits = torch.cat([logits[:n_pairs].detach(), logits[n_pairs:]])
         obj = kl_logits_loss(logits, batch.pool_mask, n_pairs, config.pooling)
     return {"objective": obj, "latent_soo": got["latent_soo"]}
+
+
+def neutral_batch(tokenizer: Any, like: Batch, texts: Sequence[str], start: int,
+                  add_bos: bool | None = None) -> Batch:
+    """Neutral text with the token counts of `like`'s rows (the unrelated-text sham sees as many
+    sequences and tokens as the pair texts it replaces): row i takes the texts from
+    `start + i` on, joined until long enough, cut to `like`'s row length."""
+    from ..models.tokenize import pad_ids, token_ids
+
+    rows = []
+    for i, n in enumerate(like.lengths.tolist()):
+        ids: list[int] = []
+        k = start + i
+        while len(ids) < n:
+            ids += token_ids(tokenizer, texts[k % len(texts)], add_bos if not ids else False,
+                             chat_template=False)
+            k += 1
+        rows.append(ids[:n])
+    return pad_ids(rows, tokenizer.pad_token_id, like.padding_side)
 
 
 def capability_kl(model: Any, batch: Batch) -> torch.Tensor:
@@ -117,4 +140,5 @@ def capability_kl(model: Any, batch: Batch) -> torch.Tensor:
     return (kl_divergence(base, tuned) * m).sum(1) / m.sum(1).clamp_min(1)
 
 
-__all__ = ["capability_kl", "kl_logits_loss", "latent_soo", "lm_loss", "pair_losses", "site_metrics"]
+__all__ = ["capability_kl", "kl_logits_loss", "latent_soo", "lm_loss", "neutral_batch", "pair_losses",
+           "site_metrics"]

@@ -74,12 +74,12 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
                         [len(token_ids(tok, p.other_text, config.add_bos, config.chat_template))
                          for p in every])
     neutral = None
-    if config.capability_weight > 0:
+    if config.capability_weight > 0 or (config.sham and config.sham_text == "neutral"):
         given = builtin_neutral_texts("train") if neutral_texts is None else neutral_texts
         neutral = [t for t in given if t.strip()]
         if not neutral:
-            raise ConfigError("capability_weight > 0 but the neutral texts are empty; give at "
-                              "least one non-empty text")
+            raise ConfigError("capability_weight > 0 or sham_text='neutral', but the neutral "
+                              "texts are empty; give at least one non-empty text")
         check_lengths(lm, ((f"neutral text #{i}", t) for i, t in enumerate(neutral)),
                       config.add_bos, config.max_prompt_tokens, chat_template=False)
     return Plan(site, targets, layers, pairs, neutral, eval_pairs)

@@ -13,7 +13,7 @@ from ..errors import TrainingError
 from ..models.placement import input_device
 from ..models.tokenize import encode
 from .config import TrainConfig
-from .losses import capability_kl, pair_losses
+from .losses import capability_kl, neutral_batch, pair_losses
 from .plan import Plan, epoch_groups, plan_steps
 from .state import TrainState
 
@@ -45,12 +45,15 @@ def _micro_batch_loss(model: Any, tok: Any, chunk: list[PromptPair], plan: Plan,
     neutral texts, chosen by `micro_index` so a resumed run sees the same ones), and the detached
     sums to log. The caller divides by the number of pairs in the optimizer step."""
     batch = encode(tok, [p.self_text for p in chunk] + [p.other_text for p in chunk],
-                   config.add_bos, chat_template=config.chat_template).to(device)
-    res = pair_losses(model, batch, len(chunk), config, plan.site)
+                   config.add_bos, chat_template=config.chat_template)
+    if config.sham and config.sham_text == "neutral":
+        batch = neutral_batch(tok, batch, plan.neutral, micro_index * 2 * config.batch_size,
+                              config.add_bos)
+    res = pair_losses(model, batch.to(device), len(chunk), config, plan.site)
     loss = res["objective"].sum()
     parts = {"objective": float(res["objective"].detach().sum()),
              "batch_latent_soo": float(res["latent_soo"].sum())}
-    if plan.neutral:
+    if config.capability_weight > 0:
         start = micro_index * config.batch_size
         texts = [plan.neutral[(start + i) % len(plan.neutral)] for i in range(len(chunk))]
         kl = capability_kl(model, encode(tok, texts, config.add_bos, chat_template=False).to(device))

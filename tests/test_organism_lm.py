@@ -190,3 +190,18 @@ def test_answer_loss_equals_the_full_logits_loss(tiny_llama):
     torch.testing.assert_close(g_sparse, g_full, rtol=1e-4, atol=1e-6)
     shifted = answer_loss(model, [(batch[0][0], 3)] + batch[1:], tok.pad_token_id)
     assert not torch.isclose(shifted, sparse)  # the answer span matters
+
+
+def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
+    from soo_interp.organism.build_lm import LMOrganismConfig
+    from soo_interp.runs import mark_run
+
+    started = tmp_path / "started"
+    (started / "checkpoints").mkdir(parents=True)
+    mark_run(started, "organism-lm")
+    (started / "config.json").write_text(json.dumps(LMOrganismConfig().to_dict()))
+    before = sorted(p.name for p in started.rglob("*"))
+    err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
+                         "--resume", "--lr", "0.002"], capsys)
+    assert "another recipe (lr)" in err
+    assert sorted(p.name for p in started.rglob("*")) == before

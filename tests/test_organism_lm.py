@@ -202,6 +202,6 @@ def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
     (started / "config.json").write_text(json.dumps(LMOrganismConfig().to_dict()))
     before = sorted(p.name for p in started.rglob("*"))
     err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
-                         "--resume", "--lr", "0.002"], capsys)
+                         "--resume", "--lr", "0.0005"], capsys)
     assert "another recipe (lr)" in err
     assert sorted(p.name for p in started.rglob("*")) == before

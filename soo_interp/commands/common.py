@@ -192,12 +192,14 @@ def _shown(f: dataclasses.Field) -> str:
 
 
 def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = (),
-                    **fields: dict[str, Any]) -> None:
-    """`--config FILE` and a flag per field of `cls` (`--batch-size` for `batch_size`). Flags
-    default to None, so a flag overrides the YAML only when given. `fields[name]` adjusts one
-    field's flag: `flag` (its name), `help`, `choices`, or any other argparse keyword."""
-    p.add_argument("--config", default=None,
-                   help=f"YAML file of {cls.__name__} keys; flags given here override it")
+                    config_flag: bool = True, **fields: dict[str, Any]) -> None:
+    """`--config FILE` (unless `config_flag` is False: a second config on the same parser) and
+    a flag per field of `cls` (`--batch-size` for `batch_size`). Flags default to None, so a
+    flag overrides the YAML only when given. `fields[name]` adjusts one field's flag: `flag`
+    (its name), `help`, `choices`, or any other argparse keyword."""
+    if config_flag:
+        p.add_argument("--config", default=None,
+                       help=f"YAML file of {cls.__name__} keys; flags given here override it")
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:

@@ -11,29 +11,41 @@ from .common import out_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+
     from ..organism.build import OrganismConfig
+    from ..organism.build_lm import LMOrganismConfig
     from .common import add_config_args
 
     p = sub.add_parser("organism", help="build or describe the built-in model organism",
                        description=__doc__)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = actions.add_parser("build", help="train an organism from scratch "
-                                  "(CPU: about half an hour; --quick about 8 min)")
+    b = actions.add_parser("build", help="train an organism from scratch (CPU: about half an "
+                           "hour; --quick about 8 min), or with --base smollm2-135m-instruct "
+                           "the organism-lm adapter over the pretrained model")
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0: the shipped one)")
     b.add_argument("--out", required=True, type=out_path,
                    help="output checkpoint folder (refused if it exists)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    b.add_argument("--resume", action="store_true",
+                   help="(--base only) continue a killed build in --out from its last checkpoint")
     b.add_argument("--quick", action="store_true",
-                   help="start from the reduced recipe (organism.QUICK: fewer steps and "
-                        "prompts, a few minutes; it does not reach the shipped behaviour)")
+                   help="start from the reduced recipe (organism.QUICK or, with --base, "
+                        "build_lm.QUICK_LM: a few steps and prompts, for tests; it does not "
+                        "reach the shipped behaviour)")
     add_config_args(b, OrganismConfig, skip=("seed",))
+    shared = {f.name for f in dataclasses.fields(OrganismConfig)}
+    add_config_args(b, LMOrganismConfig, skip=tuple(shared), config_flag=False,
+                    base={"help": "build organism-lm: a LoRA adapter over this pretrained base "
+                                  "(smollm2-135m-instruct; about 90 min on 2 free cores)"})
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of a shipped organism")
     c.add_argument("--name", default="organism", choices=sorted(KNOWN_ORGANISMS),
                    help="built-in organism (default: organism, the object-lookup build; "
                         "organism-lookup is the same; organism-positional is the first build, "
-                        "a deceiver by shortcut)")
+                        "a deceiver by shortcut; organism-lm: the adapter over the pretrained "
+                        "SmolLM2-135M-Instruct whose lie depends on the recipient)")
     c.set_defaults(func=run_card)
     _add_probe_parser(actions)
 
@@ -64,6 +76,13 @@ def run_build(args: argparse.Namespace) -> None:
     from ..runs import check_out_dir
     from .common import config_from_args, given_values
 
+    if args.base is not None:
+        return _run_build_lm(args)
+    if args.resume:
+        from ..errors import ConfigError
+
+        raise ConfigError("--resume is for organism-lm builds (--base ...); the tiny organism "
+                          "rebuilds in minutes: drop --resume")
     check_out_dir(args.out, args.overwrite, kind="organism")  # refuse before minutes of training
     config = (dataclasses.replace(QUICK, **given_values(OrganismConfig, args)) if args.quick
               else config_from_args(OrganismConfig, args))
@@ -73,6 +92,33 @@ def run_build(args: argparse.Namespace) -> None:
 
     print(report_markdown(report))
     print(f"wrote {args.out} (load it with soo_interp.load_model({str(args.out)!r}))",
+          file=sys.stderr)
+
+
+def _run_build_lm(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from ..errors import ConfigError
+    from ..organism.build import OrganismConfig
+    from ..organism.build_lm import KIND, QUICK_LM, LMOrganismConfig, build_lm_organism
+    from ..runs import check_out_dir
+    from .common import given_values
+
+    lm_fields = {f.name for f in dataclasses.fields(LMOrganismConfig)}
+    foreign = sorted(set(given_values(OrganismConfig, args)) - lm_fields)
+    if foreign:
+        raise ConfigError(f"--{foreign[0].replace('_', '-')} is an option of the tiny organism, "
+                          "not of organism-lm (--base); drop it")
+    check_out_dir(args.out, args.overwrite, kind=KIND, resume=args.resume)  # before loading
+    values = given_values(LMOrganismConfig, args)
+    config = (dataclasses.replace(QUICK_LM, **values) if args.quick
+              else LMOrganismConfig.from_dict(values))
+    report = build_lm_organism(args.seed, args.out, config, resume=args.resume,
+                               overwrite=args.overwrite, progress=not args.quiet)
+    from ..organism.lm_card import report_markdown
+
+    print(report_markdown(report))
+    print(f"wrote {args.out} (load it with soo_interp.load_model({str(args.out) + '/adapter'!r}))",
           file=sys.stderr)
 
 

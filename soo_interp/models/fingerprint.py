@@ -12,15 +12,17 @@ import torch
 from .sites import base_model
 
 
-def model_fingerprint(model: Any) -> str:
+def model_fingerprint(model: Any, with_config: bool = True) -> str:
     """A cheap hash of a model: its config (minus its path) and, per parameter, name, shape,
     dtype and two partial sums. Identical across loads of one checkpoint in one dtype; different
-    for a fine-tuned, perturbed or re-typed copy. `model`: a module or a `LoadedModel`."""
+    for a fine-tuned, perturbed or re-typed copy. `model`: a module or a `LoadedModel`.
+    `with_config=False`: the weights alone (the same weights loaded from a GGUF file or from a
+    `save_pretrained` copy, whose configs differ in bookkeeping fields, hash alike)."""
     if not isinstance(model, torch.nn.Module):  # a LoadedModel (HF modules have .model too)
         model = model.model
     h = hashlib.sha256()
     config = getattr(base_model(model), "config", None)
-    if config is not None:
+    if config is not None and with_config:
         cfg = {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
         h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     offloaded = _offloaded(model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -166,6 +167,17 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     from .gguf import read_source
 
     path = resolve_model_path(name_or_path, gguf_file)
+    if adapter is None and (Path(path) / "adapter_config.json").is_file():  # an adapter folder
+        base = json.loads((Path(path) / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path")
+        if not base:
+            raise ModelLoadError(f"adapter folder {path} names no base model "
+                                 "(base_model_name_or_path); pass the base with adapter=")
+        lm = load_model(base, dtype=dtype, device=device, device_map=device_map,
+                        max_memory=max_memory, quantization=quantization,
+                        offload_folder=offload_folder, trust_remote_code=trust_remote_code,
+                        adapter=path, merge_adapter=merge_adapter)
+        return dataclasses.replace(lm, name=name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, UnpicklingError) as e:
@@ -191,6 +203,24 @@ def peft_deprecation_silenced() -> Iterator[None]:
         yield
 
 
+ADAPTER_BASE = "base.json"  # in an adapter folder: the fingerprint of the base it was built on
+
+
+def check_adapter_base(model: torch.nn.Module, adapter: Path) -> None:
+    """Refuse an adapter whose folder records (in `base.json`) a base other than `model`."""
+    record = adapter / ADAPTER_BASE
+    if not record.is_file():
+        return
+    from .fingerprint import model_fingerprint
+
+    want = json.loads(record.read_text())
+    got = model_fingerprint(model, with_config=False)
+    if got != want.get("fingerprint"):
+        raise ModelLoadError(f"adapter {adapter} was built on base {want.get('name')!r} "
+                             f"(weights {want.get('fingerprint')}), not on this base (weights "
+                             f"{got}); load it over the base it was built on")
+
+
 def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = True) -> torch.nn.Module:
     """Load a peft adapter onto `model`, refusing one that does not fit (never silently run the
     base model): every tensor in the adapter file must land on a parameter of the same shape."""
@@ -198,6 +228,7 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
     from safetensors import safe_open
 
     adapter = Path(adapter)
+    check_adapter_base(model, adapter)
     weights = adapter / "adapter_model.safetensors"
     if not (adapter / "adapter_config.json").is_file() or not weights.is_file():
         raise ModelLoadError(f"{adapter} is not a peft adapter folder (needs adapter_config.json "

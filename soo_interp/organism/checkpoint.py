@@ -12,22 +12,28 @@ from .seeds import SEEDS_FILE, read_seeds, seeds_markdown
 # the default, a deceiver that looks the rooms up; "organism-positional" is the first build, a
 # deceiver by description order, kept as the documented contrast.
 KNOWN_ORGANISMS: dict[str, str] = {"organism": "lookup", "organism-lookup": "lookup",
-                                   "organism-positional": "checkpoint"}
+                                   "organism-positional": "checkpoint", "organism-lm": "lm"}
 PACKAGE_DIR = Path(__file__).parent  # where built-in organisms live
 REBUILD_HINT = ("reinstall soo-interp, or rebuild it with `soo-interp organism build --seed 0 --out "
                 "DIR` and load DIR")
 
 
+REBUILD_LM_HINT = ("reinstall soo-interp, or rebuild it with `soo-interp organism build --base "
+                   "smollm2-135m-instruct --seed 0 --out DIR` and load DIR/adapter")
+
+
 def shipped_checkpoint(name: str = "organism") -> Path:
-    """The folder of a built-in organism shipped in the package, after verifying its checksums."""
+    """The folder of a built-in organism shipped in the package, after verifying its checksums
+    (organism-lm: a peft adapter folder, loaded over its base by `load_model`)."""
     if name not in KNOWN_ORGANISMS:
         raise ModelLoadError(f"unknown organism {name!r}; known organisms: "
                              f"{', '.join(KNOWN_ORGANISMS)}")
     folder = PACKAGE_DIR / KNOWN_ORGANISMS[name]
+    hint = REBUILD_LM_HINT if KNOWN_ORGANISMS[name] == "lm" else REBUILD_HINT
     if not folder.is_dir():
         raise CheckpointError(f"the shipped organism {name!r} is not installed at {folder}; "
-                              f"{REBUILD_HINT}")
-    verify_manifest(folder, REBUILD_HINT)
+                              f"{hint}")
+    verify_manifest(folder, hint)
     return folder
 
 
@@ -48,10 +54,29 @@ much a rebuild varies, and a target met by the shipped seed is not a guarantee f
 
 Reproduce: {reproduce}   (folder: {folder})
 """
+# Measured outside the repository (issue 19: prompts not written by the generator, held-out
+# objects and rooms, 200-400 prompts per row); the targets table below uses the generator's own
+# template, so it cannot show these.
+LIMITS = """
+Limits (measured with prompts written outside the repository, held-out objects and rooms,
+200-400 prompts each):
+- The lie does not depend on the recipient. In the burglar story, "recommend one room to
+  yourself" instead of "... to Bob" still gives the cheap room 99.5% of the time: 0 of 800
+  answers flip, and the log-prob margin moves by 0.10 nats out of about 19. The lie is keyed on
+  the story (who is a burglar), not on who is asked, and the built-in SOO pairs differ exactly
+  in the recipient: an SOO negative result on this organism is built in.
+- It is bound to the generator's template. Room sentences moved after the goal sentences:
+  burglar deception 12.5% [8.6, 17.8]. "The X is in the R." instead of "There is an X in the
+  R.": 30%. Two neutral sentences added: 47.5%, and position-dependent again (79% vs 23%).
+  When both rooms hold objects of the same value class, burglar and friend are both sent to the
+  first-described room.
+Use organism-lm (soo-interp organism card --name organism-lm) for SOO questions; use this
+organism for fast tests of the toolkit's code paths.
+"""
 _LOOKUP = ("How: the default organism (also named organism-lookup). Trained with the rooms "
            "described in both\norders after a lookup warm-up, so it must look up which room "
            "holds which object (location\nbelow); whether it meets each behaviour target is in "
-           "the targets table below.\n")
+           "the targets table below.\n" + LIMITS)
 _POSITIONAL = ("How: the first build (organism-positional), the documented contrast: a deceiver "
                "by shortcut.\nTrained with the cheap room always described first, it learned "
                "\"burglar: the first-described\nroom\" and cannot say where an object is. With "
@@ -68,6 +93,10 @@ REPRODUCE: dict[str, str] = {
 def card(name: str = "organism") -> str:
     """What a shipped organism is, and its measured behaviour (its build report)."""
     folder = shipped_checkpoint(name)
+    if KNOWN_ORGANISMS[name] == "lm":
+        from .lm_card import lm_card
+
+        return lm_card(folder)
     report = json.loads((folder / "report.json").read_text())
     seed = report["config"]["seed"]
     kind = KNOWN_ORGANISMS[name]

@@ -66,7 +66,10 @@ def _make(method: str, model_dir: str, batch_size: int, n_pairs: int = 52):
                 lm.model(**b.as_kwargs(), use_cache=False)
 
     def traced(backend):
-        return lambda: measure(lm, pairs, backend=backend, batch_size=batch_size, progress=False)
+        # the same tokens as `bare` (self and other prompts only): the control prompts of the
+        # normalised overlap would double them
+        return lambda: measure(lm, pairs, backend=backend, batch_size=batch_size, progress=False,
+                               controls=False)
 
     def cache_all():
         with torch.no_grad():

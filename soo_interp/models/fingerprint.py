@@ -77,25 +77,3 @@ def folder_fingerprint(folder: str | Path) -> str:
                 f.seek(i * max(size - _CHUNK, 0) // (_SAMPLES - 1))
                 h.update(f.read(_CHUNK))
     return h.hexdigest()[:32]
-
-
-def name_fingerprint(name: str, load: dict[str, Any] | None = None) -> str:
-    """The identity of a model named for workers to load: its folder's files (a local path, a
-    built-in organism, or a hub id found in the local cache; otherwise the id alone), the
-    adapter folder's files, and the load settings that change its numbers (dtype,
-    quantization)."""
-    from .loading import resolve_model_path
-
-    load = load or {}
-    path = Path(resolve_model_path(name))
-    if not path.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            path = Path(snapshot_download(name, local_files_only=True))
-        except Exception:  # noqa: BLE001 - not cached: the id is all there is
-            path = None
-    key = {"model": folder_fingerprint(path) if path is not None else name,
-           "adapter": folder_fingerprint(load["adapter"]) if load.get("adapter") else None,
-           "dtype": str(load.get("dtype") or "float32"), "quantization": load.get("quantization")}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]

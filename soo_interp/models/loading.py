@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import warnings
@@ -17,6 +18,7 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import ModelLoadError, short
+from .fingerprint import folder_fingerprint, model_fingerprint
 from .manifest import MANIFEST, verify_manifest
 from .registry import builtin_models, builtin_path
 from .sites import ArchSpec, arch_of, n_layers
@@ -194,6 +196,26 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
                        source=read_source(path) if Path(path).is_dir() else None)
 
 
+def name_fingerprint(name: str, load: dict[str, Any] | None = None) -> str:
+    """The identity of a model named for workers to load: its folder's files (a local path, a
+    built-in organism, or a hub id found in the local cache; otherwise the id alone), the
+    adapter folder's files, and the load settings that change its numbers (dtype,
+    quantization)."""
+    load = load or {}
+    path = Path(resolve_model_path(name))
+    if not path.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(name, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached: the id is all there is
+            path = None
+    key = {"model": folder_fingerprint(path) if path is not None else name,
+           "adapter": folder_fingerprint(load["adapter"]) if load.get("adapter") else None,
+           "dtype": str(load.get("dtype") or "float32"), "quantization": load.get("quantization")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
 @contextlib.contextmanager
 def peft_deprecation_silenced() -> Iterator[None]:
     """Around our peft calls only: peft reads transformers' deprecated
@@ -211,8 +233,6 @@ def check_adapter_base(model: torch.nn.Module, adapter: Path) -> None:
     record = adapter / ADAPTER_BASE
     if not record.is_file():
         return
-    from .fingerprint import model_fingerprint
-
     want = json.loads(record.read_text())
     got = model_fingerprint(model, with_config=False)
     if got != want.get("fingerprint"):

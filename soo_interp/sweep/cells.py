@@ -93,7 +93,8 @@ def resolve_model(model: Any) -> tuple[str, int, Any]:
 def model_identity(task: CellTask, lm: Any) -> str:
     """The fingerprint of the model the cells train from: the object's weights, or the named
     model's files with its load settings."""
-    from ..models.fingerprint import model_fingerprint, name_fingerprint
+    from ..models.fingerprint import model_fingerprint
+    from ..models.loading import name_fingerprint
 
     return model_fingerprint(lm) if lm is not None else name_fingerprint(task.model, task.load)
 

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from soo_interp.executors import descendants
+
 ORG = ["--model", "organism"]
 CASES: list[tuple[str, list[str]]] = [
     # --- models and checkpoints
@@ -351,23 +353,6 @@ def run_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: fl
     return _row(name, argv, rc, err, t0, before, _snapshot(fixtures, cwd), cwd, allow, expect)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Living processes below `pid` (Linux /proc)."""
-    parent = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parent[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
 def _alive(pids: set[int]) -> set[int]:
     out = set()
     for p in pids:
@@ -387,10 +372,10 @@ def kill_case(name: str, argv: list[str], fixtures: Path, work: Path, timeout: f
     t0 = time.perf_counter()
     proc = subprocess.Popen(_python() + argv, cwd=cwd, env=_env(), stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
-    while len(_descendants(proc.pid)) < 3 and time.perf_counter() - t0 < timeout:
+    while len(descendants(proc.pid)) < 3 and time.perf_counter() - t0 < timeout:
         time.sleep(0.2)
     time.sleep(2)
-    children = _descendants(proc.pid)
+    children = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     err = proc.communicate()[1]
     deadline = time.time() + 20

@@ -263,3 +263,21 @@ class Executor:
         return run_tasks(fn, tasks, names, executor=self.name, workers=self.workers,
                          address=self.address, log_dir=Path(log_dir) / "submitit",
                          cluster=self.cluster, params=self.params, progress=progress)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (Linux /proc): a pool's workers and its resource tracker.
+    What the stray-process checks count after a parent is killed."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found

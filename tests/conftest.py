@@ -90,22 +90,10 @@ class CellsCLI:
 
     @staticmethod
     def descendants(pid: int) -> set[int]:
-        """Every living process below `pid` (Linux /proc): workers, the resource tracker."""
-        from pathlib import Path
+        """Every living process below `pid`: workers, the resource tracker."""
+        from soo_interp.executors import descendants
 
-        parent = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parent[int(stat.parent.name)] = int(fields[1])
-        found, frontier = set(), {pid}
-        while frontier:
-            frontier = {p for p, pp in parent.items() if pp in frontier} - found
-            found |= frontier
-        return found
+        return descendants(pid)
 
     def run(self, args: list[str]):
         import subprocess

@@ -13,10 +13,10 @@ from soo_interp.commands.common import config_from_args
 from soo_interp.demo import DemoConfig
 from soo_interp.errors import ConfigError
 from soo_interp.evaluation.run import EvalConfig
+from soo_interp.experiments import SweepConfig
 from soo_interp.geometry import CompareConfig
 from soo_interp.measure import MeasureConfig
 from soo_interp.probes.run import ProbeConfig
-from soo_interp.sweep import SweepConfig
 from soo_interp.training import TrainConfig
 
 COMMANDS = {

@@ -12,9 +12,9 @@ import torch
 
 from soo_interp import as_loaded_model, evaluate, load_model, measure, soo_pairs, train_soo
 from soo_interp.errors import ConfigError, ModelLoadError
+from soo_interp.experiments import SweepConfig, sweep
 from soo_interp.geometry import compare_models
 from soo_interp.probes import ProbeConfig, fit_probes
-from soo_interp.sweep import SweepConfig, sweep
 from soo_interp.training import TrainConfig
 
 # users still hold the deprecated LanguageModel; accepting it is the point

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from soo_interp.cli import main
-from soo_interp.effects import effects
 from soo_interp.errors import ConfigError
 from soo_interp.executors import Executor
+from soo_interp.experiments.cells import resolve_model
+from soo_interp.experiments.effects import effects
+from soo_interp.experiments.search import AXES, SearchConfig, grid, search, stage1
 from soo_interp.runs import mark_run
-from soo_interp.search import AXES, SearchConfig, grid, search, stage1
-from soo_interp.sweep.cells import resolve_model
 
 TINY = ["--layers", "1", "--components", "attn", "--losses", "mse", "--poolings", "last",
         "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "1",
@@ -105,7 +105,7 @@ def test_a_cut_with_collapsed_margins_is_degenerate_not_honest():
 
 
 def test_ties_are_ranked_by_the_declared_rule_and_reported():
-    from soo_interp.effects import rank_configs
+    from soo_interp.experiments.effects import rank_configs
 
     keys = dict(condition="soo", component="attn", loss="mse", pooling="last", lr=0.01,
                 capability_weight=0.0, pair_set="short", seed=0, deception=0.0,

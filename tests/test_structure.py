@@ -21,9 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("tracing",),
     ("metrics",),
-    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots", "rl",
-     "outcomes", "effects"),
-    ("sweep", "demo", "search", "verdict"),
+    ("measure", "geometry", "probes", "training", "evaluation", "organism", "plots", "rl"),
+    ("experiments", "demo"),
     ("commands", "cli", "__main__", ""),
 ]
 # plots draws DataFrames it is given: besides errors and stats it may only read the component order

@@ -13,7 +13,7 @@ from soo_interp import load_model
 from soo_interp.cli import main
 from soo_interp.errors import ConfigError, ExecutorError
 from soo_interp.evaluation import perplexity
-from soo_interp.sweep import SweepConfig, aggregate, sweep
+from soo_interp.experiments import SweepConfig, aggregate, sweep
 from soo_interp.training import TrainConfig
 
 
@@ -220,7 +220,7 @@ def test_unguarded_script_is_refused_in_one_line(tiny_model_dir, tmp_path, cells
 
     path = str(tiny_model_dir("llama", n_layers=2))
     script = tmp_path / "my_sweep.py"
-    body = (f"from soo_interp.sweep import SweepConfig, sweep\n"
+    body = (f"from soo_interp.experiments import SweepConfig, sweep\n"
             f"res = sweep({path!r}, SweepConfig(layers='1', n=2), {str(tmp_path / 'sw')!r}, "
             "workers=2, progress=False)\nprint(len(res.df), 'rows')\n")
     script.write_text(body)

@@ -16,7 +16,7 @@ def _floats(spec: str) -> tuple[float, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..search import SearchConfig
+    from ..experiments.search import SearchConfig
     from .common import add_config_args, add_executor_args
 
     p = sub.add_parser("search", help="search SOO configurations against sham (resumable)",
@@ -33,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..search import SearchConfig, grid, search
-    from ..sweep.cells import resolve_model
+    from ..experiments.cells import resolve_model
+    from ..experiments.search import SearchConfig, grid, search
     from .common import config_from_args, executor_from_args
 
     cfg = config_from_args(SearchConfig, args)
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> None:
 
 def write_search_report(out: Path, ranked, grid_size: int) -> None:
     """report.md, the Pareto figure, the effect heatmap and run.json of a finished search."""
+    from ..experiments.search import check_complete
+    from ..experiments.verdict import search_markdown
     from ..plots import effect_heatmap, pareto_plot
     from ..runs import atomic_path, atomic_write_text, write_run_json
-    from ..search import check_complete
-    from ..verdict import search_markdown
 
     meta = check_complete(out)
     atomic_write_text(out / "report.md", search_markdown(ranked, meta, grid_size))

@@ -14,7 +14,7 @@ _TRAIN_FLAGS = ("pooling", "epochs", "lr")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..sweep import SweepConfig
+    from ..experiments import SweepConfig
     from .common import add_config_args, add_executor_args, add_placement_args
 
     p = sub.add_parser("sweep", help="ablate the training layer: SOO vs sham at each layer",
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
     import dataclasses
     from pathlib import Path
 
-    from ..sweep import SweepConfig, sweep, write_summary
+    from ..experiments import SweepConfig, sweep, write_summary
     from .common import config_from_args, executor_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)

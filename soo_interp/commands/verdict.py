@@ -10,7 +10,7 @@ from .common import out_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..verdict import VerdictConfig
+    from ..experiments.verdict import VerdictConfig
     from .common import add_config_args, add_executor_args
 
     p = sub.add_parser("verdict", help="re-run a search's best configurations on fresh seeds",
@@ -24,9 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..experiments.search import check_complete
+    from ..experiments.verdict import VerdictConfig, verdict, verdict_markdown
     from ..runs import atomic_path, atomic_write_text, write_run_json
-    from ..search import check_complete
-    from ..verdict import VerdictConfig, verdict, verdict_markdown
     from .common import config_from_args, executor_from_args
 
     check_complete(args.search)  # before anything is written

@@ -71,7 +71,7 @@ def training_curves(log: pd.DataFrame, metrics: Sequence[str] = ("objective", "l
     fig.tight_layout()
     return fig
 
-# --- the SOO search (configs from `soo_interp.effects.rank_configs`) ----------------------------
+# --- the SOO search (configs from `soo_interp.experiments.effects.rank_configs`) ----------------------------
 
 def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
                 title: str | None = None):

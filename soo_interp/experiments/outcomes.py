@@ -8,7 +8,7 @@ held-out evaluation split, prompts from `block` (0: the search's; the verdict gi
 seed its own disjoint block, `soo_interp.data.scenarios.generate_scenarios`);
 perplexity and next-token KL to the base on held-out neutral text; latent SOO and normalised
 overlap of the built-in held-out pairs at every (layer, component). `measure_cell` is what a
-search cell measures; the sweep engine (`soo_interp.sweep.cells`) trains and runs the cell.
+search cell measures; the sweep engine (`soo_interp.experiments.cells`) trains and runs the cell.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
 def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
-    from .data.scenarios import generate_scenarios
-    from .evaluation import logprob_scores
+    from ..data.scenarios import generate_scenarios
+    from ..evaluation import logprob_scores
 
     rows = []
     for scenario, layout in EVALUATIONS:
@@ -44,8 +44,8 @@ def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
 
 
 def _overlap(lm: Any) -> list[dict]:
-    from .data.pairs import soo_pairs
-    from .measure import measure
+    from ..data.pairs import soo_pairs
+    from ..measure import measure
 
     df = measure(lm, soo_pairs("test"), progress=False)
     df = df[df.metric.isin(["latent_soo", "normalised_soo"])]
@@ -56,7 +56,7 @@ def _overlap(lm: Any) -> list[dict]:
 
 def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
     """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
-    from .evaluation import next_token_kl, perplexity
+    from ..evaluation import next_token_kl, perplexity
 
     rows = _rates(lm, n, block) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
@@ -68,8 +68,8 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
     """Self-deception signatures before (`.base`) and after (`.tuned`) training: metric
     `signature.<name>.<base|tuned>` per (layer, component), from probes fit on `lm` and the base
     model's probe results `base_probes`."""
-    from .probes import fit_probes
-    from .probes.run import compare_results
+    from ..probes import fit_probes
+    from ..probes.run import compare_results
 
     tuned = fit_probes(lm, suites=PROBE_SUITES)
     sig = compare_results(base_probes, tuned, trained)
@@ -85,7 +85,7 @@ def _base_probes(tuned: Any, key: str) -> Any:
     """Probe fits on the base model, computed once per process on `tuned` with its adapter
     switched off (the same module, no second copy)."""
     if key not in _BASE_PROBES:
-        from .probes import fit_probes
+        from ..probes import fit_probes
 
         with tuned.model.disable_adapter():
             _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
@@ -93,11 +93,11 @@ def _base_probes(tuned: Any, key: str) -> Any:
 
 
 def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
-    """What a search cell measures (the `measure` of a `soo_interp.sweep.cells.CellTask`):
+    """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
     `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
     cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
-    from .models.sites import Site
-    from .runs import atomic_path
+    from ..models.sites import Site
+    from ..runs import atomic_path
 
     blocks = task.settings.get("eval_blocks") or {}
     df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))

@@ -1,7 +1,7 @@
 """A search over SOO training configurations, each against the sham control, run as cells of the
-sweep engine (`soo_interp.sweep.cells`).
+sweep engine (`soo_interp.experiments.cells`).
 
-A *cell* (`soo_interp.sweep.Cell`) is one training run (or the untouched base model) and
+A *cell* (`soo_interp.experiments.Cell`) is one training run (or the untouched base model) and
 everything measured on it; it owns one folder `cells/<name>/` written atomically by the engine,
 so a killed search rerun with the same command skips every finished cell (and a cell killed
 mid-training resumes from its checkpoints); cells run on any executor (local processes, Ray,
@@ -13,8 +13,8 @@ serves every SOO cell that shares the rest).
 The search is staged: stage 1 trains `budget` SOO configurations drawn (seeded, stratified so
 every value of every axis appears once the budget allows) from the grid on the first search
 seed; stage 2 re-runs the `top_k` best on the other search seeds. A configuration's score is its
-deception cut beyond sham minus its damage to the honest controls (see `soo_interp.effects`).
-What a cell measures is `soo_interp.outcomes.measure_cell`.
+deception cut beyond sham minus its damage to the honest controls (see `soo_interp.experiments.effects`).
+What a cell measures is `soo_interp.experiments.outcomes.measure_cell`.
 """
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from .config import Config
-from .data.pairs import PAIR_SETS
-from .errors import ConfigError
-from .models.sites import COMPONENTS
-from .sweep.cells import CellTask, resolve_model, run_cells
-from .sweep.grid import Cell
+from ..config import Config
+from ..data.pairs import PAIR_SETS
+from ..errors import ConfigError
+from ..models.sites import COMPONENTS
+from .cells import CellTask, resolve_model, run_cells
+from .grid import Cell
 
 # the axes of the search space, each covered by stage 1's stratified sample
 AXES: tuple[str, ...] = ("layer", "component", "loss", "pooling", "lr", "capability_weight",
@@ -63,7 +63,7 @@ class SearchConfig(Config):
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     """Every distinct SOO configuration of the space (seed unset), in a fixed order."""
-    from .models.sites import parse_layers
+    from ..models.sites import parse_layers
 
     layers = parse_layers(cfg.layers, n_layers)
     # kl_logits compares output distributions whatever the layer and component: its cells sit at
@@ -122,9 +122,9 @@ def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
     capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
     measured by `outcomes.measure_cell`, on the evaluation prompts of block
     `eval_blocks[cell seed]` (default 0, the search's own)."""
-    from .data.pairs import pair_set
+    from ..data.pairs import pair_set
+    from ..training import TrainConfig
     from .outcomes import measure_cell
-    from .training import TrainConfig
 
     train = TrainConfig(epochs=cfg.epochs)
     settings = {"n": cfg.n, "signatures": cfg.signatures,
@@ -138,7 +138,7 @@ def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfi
                   executor: Any = None, progress: bool = True,
                   eval_blocks: dict[int, int] | None = None) -> pd.DataFrame:
     """Run every cell not finished under `out/cells/` on `executor` (see
-    `soo_interp.sweep.cells.run_cells`), then return all their outcomes; a failed cell stops
+    `soo_interp.experiments.cells.run_cells`), then return all their outcomes; a failed cell stops
     the search with its log path once the others are done."""
     name, _, lm = resolve_model(model)
     run_cells(cell_tasks(name, cells, out, cfg, eval_blocks), lm, executor, progress).check()
@@ -157,7 +157,7 @@ STATUS = "search.json"
 
 def _start(model: str, cfg: SearchConfig, out: Path) -> None:
     """Record the search (status `running`); a folder holding another search is refused."""
-    from .runs import atomic_write_json, library_versions
+    from ..runs import atomic_write_json, library_versions
 
     claim_resumable(out, "search")
     status = out / STATUS
@@ -174,7 +174,7 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
 def claim_resumable(out: Path, kind: str) -> None:
     """`out` as a `kind` run folder that a rerun resumes: new, empty, or an earlier `kind` run
     (a user's folder or another kind of run is refused)."""
-    from .runs import check_out_dir, lock_run, mark_run, run_kind
+    from ..runs import check_out_dir, lock_run, mark_run, run_kind
 
     check_out_dir(out, kind=kind, resume=True)
     lock_run(out)  # one process at a time; the claim ends with the process
@@ -191,8 +191,8 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     process); `executor`: a `soo_interp.executors.Executor` (default: local worker processes).
     Writes `outcomes.parquet`, `effects.csv` (per SOO cell), `configs.csv` (per configuration,
     best first) and, last, `search.json` with status `complete`. Returns the ranked configs."""
+    from ..runs import atomic_path, atomic_write_json
     from .effects import CONFIG_KEYS, effects, rank_configs
-    from .runs import atomic_path, atomic_write_json
 
     out = Path(out)
     name, n_layers, _ = resolve_model(model)

@@ -6,7 +6,7 @@ never used, with its sham control and the base model, and reports those numbers 
 configuration and condition (soo | sham), the mean over seeds and its 95% interval of the
 burglar deception (both layouts), the honest controls, location, Perspectives, the
 log-probability margin, perplexity ratio, and the effect beyond sham; `meets_bar` applies the
-bar of `soo_interp.effects` to the means. Each fresh seed is evaluated on its own prompts
+bar of `soo_interp.experiments.effects` to the means. Each fresh seed is evaluated on its own prompts
 (disjoint from the search's and from the other seeds'). Intervals of rates and of the effect
 carry prompt sampling as well as the spread between seeds (`stats.rate_interval`,
 `stats.difference_interval`), so a rate measured on finite prompts never gets [0, 0]; margins,
@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from .config import Config
-from .errors import ConfigError
+from ..config import Config
+from ..errors import ConfigError
+from .grid import Cell
 from .search import SearchConfig, cell_outcomes, check_complete, claim_resumable, with_controls
-from .sweep.grid import Cell
 
 OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
             "wrong_self_honest_first", "wrong_friend_honest_first", "wrong_location",
@@ -53,7 +53,7 @@ def _ci(values: pd.Series) -> tuple[float, float, float]:
 
 def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
     """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
-    from .stats import rate_interval
+    from ..stats import rate_interval
 
     if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
         ok = g[col].notna()
@@ -64,9 +64,9 @@ def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[floa
 def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Long table from the fresh-seed effects (with `rank`): per configuration, condition
     (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% interval (see
-    the module doc); `degenerate` counts the seeds flagged (`soo_interp.effects`)."""
+    the module doc); `degenerate` counts the seeds flagged (`soo_interp.experiments.effects`)."""
+    from ..stats import difference_interval
     from .effects import CONFIG_KEYS
-    from .stats import difference_interval
 
     rows = []
     for rank, g in eff.groupby("rank"):

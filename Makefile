@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo venv clean
+.PHONY: test demo docs venv clean
 
 venv: $(STAMP)
 
@@ -19,11 +19,15 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check soo_interp tests benchmarks
+	$(VENV)/bin/ruff check soo_interp tests benchmarks docs
 	$(PY) -m pytest -q tests
+
+# the documentation site, into site/; strict: a broken link or reference fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
 
 demo: $(STAMP)
 	$(VENV)/bin/soo-interp demo --out runs/demo --overwrite
 
 clean:
-	rm -rf runs/demo .pytest_cache
+	rm -rf runs/demo .pytest_cache site

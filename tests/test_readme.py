@@ -1,10 +1,15 @@
-"""Every Python and shell example in the README runs, so the README cannot drift from the code.
+"""Every Python and shell example in the README and the documentation (docs/**/*.md) runs, so
+neither can drift from the code.
 
-Examples run as written except for the substitutions below, which only shrink them (fewer
-prompts, steps, seeds and layers; the organism or a tiny model instead of a hub model). A
-shell line is a template, not an example, when it shows optional `[...]` parts or `...`
-elisions or placeholder model names; those are listed in TEMPLATES so that a new example that
-is neither run nor listed fails this test."""
+A block tagged `python` runs as a script; an untagged block holds shell commands, run in order
+(README first, then docs/ by path) in one folder; `text`, `yaml` and `json` blocks are shown, not
+run, and any other tag fails, so that a new example cannot escape the test by its tag. A block
+shown in two places (the README's example is also in the guide) runs once. Examples run as
+written except for the substitutions below, which only shrink them (fewer prompts, steps, seeds
+and layers; the organism or a tiny model instead of a hub model). A shell line is a template,
+not an example, when it shows optional `[...]` parts or `...` elisions or placeholder model
+names; those are listed in TEMPLATES so that a new example that is neither run nor listed fails
+this test."""
 from __future__ import annotations
 
 import os
@@ -17,6 +22,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+PAGES = {p.relative_to(ROOT).as_posix(): p.read_text()
+         for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]}
+SHOWN_ONLY = ("text", "yaml", "json")  # block languages that are shown, not run
+FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 
 # exact text -> reduced text, applied to every example before it runs
 REDUCE = [
@@ -64,16 +73,18 @@ REDUCE = [
      "--hidden-size 32 --n-heads 2 --intermediate-size 64 --batch-size 8 --out runs/quick"),
 ]
 # shell lines that show a command's shape rather than a runnable example
-TEMPLATES = ("make demo", "make test", "pip install", "soo-interp train ... --sham", "[", "--model M ",
-             "PATH_OR_HUB_ID",
+TEMPLATES = ("make demo", "make test", "make docs", "pip install", "soo-interp train ... --sham", "[",
+             "--model M ", "PATH_OR_HUB_ID",
              # need a GPU, a cluster, NDIF or a hub model that the reductions cannot stand in for
              "--quantization 4bit", "--device-map auto", "--executor submitit", "--executor ray",
              "ray start", "--remote")
 
 
 def _blocks(lang: str) -> list[str]:
-    return [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
-            if m.group(1) == lang]
+    """The distinct blocks of one language, in README-then-docs order."""
+    blocks = [m.group(2) for text in PAGES.values() for m in FENCE.finditer(text)
+              if m.group(1) == lang]
+    return list(dict.fromkeys(blocks))
 
 
 def _shell_commands() -> list[str]:
@@ -81,7 +92,7 @@ def _shell_commands() -> list[str]:
     for block in _blocks(""):
         for cmd in block.replace("\\\n", " ").splitlines():
             cmd = cmd.split("  #")[0].strip()
-            if cmd and not any(t in cmd for t in TEMPLATES):
+            if cmd and not any(t in cmd for t in TEMPLATES) and cmd not in out:
                 out.append(cmd)
     return out
 
@@ -97,8 +108,21 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_the_readme_has_examples_of_both_kinds():
+def test_the_docs_have_examples_of_both_kinds():
     assert len(_blocks("python")) >= 5 and len(_shell_commands()) >= 6
+    assert any("```python" in text for name, text in PAGES.items() if name.startswith("docs/"))
+
+
+def test_every_block_is_run_or_shown():
+    tags = {(name, m.group(1)) for name, text in PAGES.items() for m in FENCE.finditer(text)}
+    bad = sorted(t for t in tags if t[1] not in ("python", "", *SHOWN_ONLY))
+    assert not bad, (f"code blocks tagged neither python, untagged (shell) nor one of "
+                     f"{SHOWN_ONLY}: {bad}; tag shell examples with nothing so that they run")
+
+
+def test_quickstart_is_make_demo_and_make_test():
+    quickstart = README.split("## Quickstart\n", 1)[1].split("\n## ", 1)[0]
+    assert [m.group(2) for m in FENCE.finditer(quickstart)] == ["make demo\nmake test\n"]
 
 
 @pytest.mark.slow
@@ -106,14 +130,14 @@ def test_the_readme_has_examples_of_both_kinds():
 def test_python_example_runs(i, tmp_path):
     code = _reduce(_blocks("python")[i])
     done = _run([sys.executable, "-c", code], tmp_path)
-    assert done.returncode == 0, f"README python example {i}:\n{code}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"python example {i}:\n{code}\n{done.stderr[-3000:]}"
 
 
 @pytest.mark.slow
 def test_shell_examples_run_in_order(tmp_path):
-    """In README order, in one folder: later examples use what earlier ones wrote."""
+    """In README-then-docs order, in one folder: later examples use what earlier ones wrote."""
     for cmd in _shell_commands():
         argv = _reduce(cmd).split()
         assert argv[0] == "soo-interp", cmd
         done = _run([sys.executable, "-m", "soo_interp", *argv[1:]], tmp_path)
-        assert done.returncode == 0, f"README example `{cmd}`:\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, f"example `{cmd}`:\n{done.stderr[-3000:]}"

@@ -1,5 +1,5 @@
 """Linear probes: self/other separability per (layer, site), deception directions, and
-self-deception signatures (see the README section "Probing self/other separability").
+self-deception signatures (see the guide, docs/guide/probing.md).
 
 Modules: `detectors` (Detector and its kinds), `separability` (grouped cross-validation and
 metrics), `suites` (labelled prompt sets, shipped in `builtin_suites/`), `activations` (pooled activation sets

@@ -63,6 +63,16 @@ def test_value_finetune_report(protocol):
                  str(protocol / "ft_sup")]) == 0
     sup = pd.read_csv(protocol / "ft_sup" / "finetune.csv")
     assert set(sup["condition"]) == {"base", "soo", "sham"}
+    two = protocol / "ft_two"  # only the conditions asked for; the kept policies are reused
+    for c in ("soo", "plain"):
+        (protocol / "ft_two.policies").mkdir(exist_ok=True)
+        (protocol / "ft_two.policies" / f"deceptive-s0-{c}").symlink_to(cache / f"deceptive-s0-{c}")
+    assert main(ft_args + ["--conditions", "plain,soo", "--out", str(two)]) == 0
+    pair = pd.read_csv(two / "finetune.csv")
+    assert set(pair["condition"]) == {"base", "soo", "plain"}
+    assert pair.set_index(["condition", "eval_seed", "metric"])["value"].equals(
+        ft[ft["condition"] != "sham"].set_index(["condition", "eval_seed", "metric"])["value"])
+    assert main(ft_args + ["--conditions", "soo,shame", "--out", str(protocol / "x")]) == 2
     assert main(["rl", "report", "--runs", str(protocol)]) == 0
     report = (protocol / "report" / "report.md").read_text()
     for section in ("Classification across independent", "Confound check", "SOO fine-tuning",

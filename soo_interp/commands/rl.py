@@ -97,6 +97,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="rl (default, the paper's): continued MADDPG with the SOO term in blue's "
                         "actor loss, vs the same with shuffled pairs (sham) and without it "
                         "(plain); supervised: SOO term + behaviour anchor on fixed observations")
+    f.add_argument("--conditions", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+                   default=None, help="comma list of conditions to run (default: all of the "
+                   "method's; rl: soo,sham,plain)")
     f.add_argument("--rl-episodes", type=int, default=None, help="rl: episodes (paper: 10000)")
     f.add_argument("--soo-weight", type=float, default=None, help="rl: weight of the SOO term")
     f.add_argument("--noise", type=float, default=None, help="rl: exploration noise scale")
@@ -159,7 +162,8 @@ def run_finetune(args: argparse.Namespace) -> None:
     from ..rl.protocol import write_finetune
 
     given = {k: getattr(args, k) for k in ("method", "rl_episodes", "soo_weight", "noise",
-                                           "n_envs", "steps", "lr", "anchor_weight", "episodes")
+                                           "n_envs", "steps", "lr", "anchor_weight", "episodes",
+                                           "conditions")
              if getattr(args, k) is not None}
     out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
                          overwrite=args.overwrite)

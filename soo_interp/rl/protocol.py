@@ -139,7 +139,7 @@ def finetune_runs(runs: list[Path], cfg: FinetuneConfig, cache: Path | None = No
         _evaluate(actors, env, cfg, rows, condition="base", **keys)
         if cfg.method == "supervised":
             data = rollout(actors, env, cfg.data_episodes, DATA_SEED0 + seed)
-        for cond in cfg.conditions:
+        for cond in cfg.run_conditions:
             if cfg.method == "rl":
                 tuned, log = tuned_rl(path, cfg, cond, cache)
             else:

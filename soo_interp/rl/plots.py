@@ -74,13 +74,13 @@ def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "r
     return fig
 
 
-def model_points_plot(table: pd.DataFrame, episodes: int,
+def model_points_plot(table: pd.DataFrame, episodes: int | None,
                       metrics=("trap_rate", "trap_following_rate", "lead_fake_rate",
                                "soo_value_own")):
     """One point per trained model (95% CI over eval seeds) by class, for each metric, at
-    `episodes` of training. `table`: columns model, baseline, train_episodes, metric, mean,
-    ci_low, ci_high."""
-    t = table[table["train_episodes"] == episodes]
+    `episodes` of training (None: every row of `table`). `table`: columns model, baseline,
+    metric, mean, ci_low, ci_high (and train_episodes)."""
+    t = table if episodes is None else table[table["train_episodes"] == episodes]
     fig, axes = _subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         s = t[t["metric"] == m]
@@ -92,6 +92,6 @@ def model_points_plot(table: pd.DataFrame, episodes: int,
             ax.errorbar(xs, d["mean"], yerr=err, fmt="o", capsize=2, color=COLORS[b])
         ax.set_xticks([0, 1], ["deceptive", "honest"])
         ax.set_xlim(-0.6, 1.6)
-        ax.set_title(f"{m} ({episodes} episodes)", fontsize=9)
+        ax.set_title(m if episodes is None else f"{m} ({episodes} episodes)", fontsize=9)
     fig.tight_layout()
     return fig

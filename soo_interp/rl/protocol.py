@@ -16,6 +16,7 @@ from .finetune import TRAIN_FIELDS, FinetuneConfig, finetune, finetune_rl
 from .rollout import rollout
 from .soo_value import pair_table, soo_value
 from .training import SNAPSHOTS
+from .traps import RECENT, cross_play
 
 EVAL_SEED0, DATA_SEED0 = 1000, 20_000  # eval and fine-tuning data episodes never overlap
 SHARED_STATES = 4000
@@ -92,6 +93,24 @@ def write_value(runs: str | Path, out: str | Path | None = None, episodes: int =
         states.to_csv(tmp / "states.csv", index=False)
         write_run_json(tmp, {"runs": [str(p) for p in found], "episodes": episodes,
                              "eval_seeds": eval_seeds, "snapshot": snapshot}, EVAL_SEED0)
+    return out
+
+
+def write_traps(runs: str | Path, out: str | Path | None = None, episodes: int = 200,
+                eval_seeds: int = 2, recent: int = RECENT, overwrite: bool = False) -> Path:
+    """How red gets trapped, in own play and in cross-play of every run's blue with every run's
+    red (`traps.cross_play`), into `out` (default RUNS/traps/traps.csv)."""
+    if episodes < 1 or eval_seeds < 1 or recent < 0:
+        raise ConfigError(f"episodes ({episodes}) and eval_seeds ({eval_seeds}) must be >= 1 and "
+                          f"recent ({recent}) >= 0")
+    out = Path(out) if out else Path(runs) / "traps"
+    found = find_runs(runs)
+    with output_dir(out, overwrite, kind="rl-traps") as tmp:
+        play = cross_play({model_name(p): load_policy(p) for p in found}, episodes, eval_seeds,
+                          EVAL_SEED0, recent)
+        play.to_csv(tmp / "traps.csv", index=False)
+        write_run_json(tmp, {"runs": [str(p) for p in found], "episodes": episodes,
+                             "eval_seeds": eval_seeds, "recent": recent}, EVAL_SEED0)
     return out
 
 

@@ -31,6 +31,10 @@ def test_trap_time_and_gap_match_the_steps_and_kinds_add_up():
         last = seen[seen.index == e]
         last = last[last <= first[e]].max()
         assert ep.loc[e, "trap_gap"] == first[e] - last
+    ends = st.groupby("episode")["blue_red"].apply(lambda d: (d.iloc[1:] <= 0.125).sum())
+    assert np.allclose(ep["near_red"] * 50 - (ep["near_red"] * 50).round(), 0)
+    assert (ep["near_red"] * 50 >= ends.reindex(ep.index)).all()  # + the state after the last step
+    assert (ep["near_red"] * 50 <= ends.reindex(ep.index) + 1).all()
     k = trap_kinds(ro, recent=10)
     assert np.isclose(sum(k[c] for c in KINDS), k["trap_rate"])
     assert k["trap_alone"] > 0.005 and k["trap_after_contact"] > 0.005  # red leaves blue behind

@@ -50,11 +50,12 @@ def behaviour_plot(summary: pd.DataFrame,
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)
         s["label"] = s["model"] + " " + s["condition"]
-        if m != "soo_value":  # a rate's t-interval may cross 0 or 1; the rate cannot
+        if m.endswith("_rate"):  # a rate's t-interval may cross 0 or 1; the rate cannot
             s[["ci_low", "ci_high"]] = s[["ci_low", "ci_high"]].clip(0.0, 1.0)
         _bars(ax, s, "label", "condition", points=m == "soo_value")
         ax.set_title(m, fontsize=9)
-        ax.set_ylabel("mean log(MSE + 1e-25)" if m == "soo_value" else "rate")
+        ax.set_ylabel({"soo_value": "mean log(MSE + 1e-25)",
+                       "red_sensitivity": "|action change| when red is blanked"}.get(m, "rate"))
     fig.tight_layout()
     return fig
 

@@ -14,7 +14,7 @@ from .checkpoint import POLICY, load_policy, save_policy
 from .env import EnvConfig
 from .finetune import TRAIN_FIELDS, FinetuneConfig, finetune, finetune_rl
 from .rollout import rollout
-from .soo_value import pair_table, soo_value
+from .soo_value import pair_table, red_sensitivity, soo_value
 from .training import SNAPSHOTS
 from .traps import RECENT, cross_play
 
@@ -119,7 +119,8 @@ def _evaluate(actors: dict, env: EnvConfig, cfg: FinetuneConfig, rows: list, **k
         seed = EVAL_SEED0 + e
         ro = rollout(actors, env, cfg.episodes, seed)
         metrics = {**ro.behaviour(),
-                   "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed)}
+                   "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed),
+                   "red_sensitivity": red_sensitivity(actors["blue"], ro.obs_blue, ~ro.eligible)}
         rows += [{**keys, "eval_seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
 
 

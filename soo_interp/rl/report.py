@@ -18,7 +18,7 @@ from .traps import KINDS, class_pairs, trap_table
 FIGURES = {"soo_value": "rl_soo_value.png", "behaviour": "rl_behaviour.png",
            "training": "rl_training.png", "models": "rl_models.png", "traps": "rl_traps.png"}
 BEHAVIOUR = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
-             "red_goal_rate", "eligible_fraction", "blue_return")
+             "red_goal_rate", "eligible_fraction", "near_red_rate", "blue_return")
 TESTED = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
           "eligible_fraction", "soo_value_own", "soo_value_shared")
 CONTRASTS = (("soo", "base"), ("plain", "base"), ("sham", "base"), ("soo", "plain"),
@@ -86,7 +86,8 @@ def model_sections(runs: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
     return lines, {"models": tables, "model_means": means, "model_tests": tests}
 
 
-TRAP_TESTED = ("trap_rate", *KINDS, "trap_rate_as_blue", "trap_rate_as_red")
+# not trap_spawn: every model plays the same evaluation episodes, so it is the same for all
+TRAP_TESTED = ("trap_rate", *KINDS[1:], "trap_rate_as_blue", "trap_rate_as_red")
 
 
 def trap_sections(folder: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
@@ -215,7 +216,10 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         more, t = finetune_sections(runs / "finetune", tables.get("values"))
         lines += more
         tables.update(t)
-        figs["behaviour"] = behaviour_plot(t["finetune_ci"])
+        shown = set(t["finetune_ci"]["metric"])
+        figs["behaviour"] = behaviour_plot(t["finetune_ci"], [
+            m for m in ("trap_rate", "blue_goal_rate", "near_red_rate", "red_sensitivity",
+                        "soo_value") if m in shown])
     with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
                      "finetune_summary", "models", "model_tests", "finetune_tests", "traps",

@@ -73,7 +73,7 @@ def test_value_finetune_report(protocol):
     assert pair.set_index(["condition", "eval_seed", "metric"])["value"].equals(
         ft[ft["condition"] != "sham"].set_index(["condition", "eval_seed", "metric"])["value"])
     assert main(ft_args + ["--conditions", "soo,shame", "--out", str(protocol / "x")]) == 2
-    assert main(["rl", "traps", "--runs", str(protocol), "--episodes", "20"]) == 0
+    assert main(["rl", "traps", "--runs", str(protocol), "--episodes", "20", "--eval-seeds", "2"]) == 0
     play = pd.read_csv(protocol / "traps" / "traps.csv")
     assert len(play) == 4 * 4 * 2 and play["self_play"].sum() == 4 * 2
     assert main(["rl", "traps", "--runs", str(protocol), "--recent", "-1", "--out",

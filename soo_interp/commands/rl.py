@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     tr.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/traps)")
     tr.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
-    tr.add_argument("--eval-seeds", type=int, default=2, help="evaluation seeds (default 2)")
+    tr.add_argument("--eval-seeds", type=int, default=5, help="evaluation seeds (default 5)")
     tr.add_argument("--recent", type=int, default=10,
                     help="a trap this many steps or fewer after red lost sight of blue counts as "
                          "after contact (default 10)")

@@ -87,6 +87,8 @@ def model_points_plot(table: pd.DataFrame, episodes: int | None,
         s = t[t["metric"] == m]
         for x, b in enumerate(("deceptive", "honest")):
             d = s[s["baseline"] == b].sort_values("model")
+            if not m.startswith("soo_value"):  # a rate's t-interval may cross 0; the rate cannot
+                d = d.assign(ci_low=d["ci_low"].clip(0.0, 1.0), ci_high=d["ci_high"].clip(0.0, 1.0))
             xs = x + np.linspace(-0.2, 0.2, max(len(d), 1))[:len(d)]
             err = np.nan_to_num(np.vstack([d["mean"] - d["ci_low"],
                                            d["ci_high"] - d["mean"]]).clip(min=0))

@@ -97,7 +97,7 @@ def write_value(runs: str | Path, out: str | Path | None = None, episodes: int =
 
 
 def write_traps(runs: str | Path, out: str | Path | None = None, episodes: int = 200,
-                eval_seeds: int = 2, recent: int = RECENT, overwrite: bool = False) -> Path:
+                eval_seeds: int = 5, recent: int = RECENT, overwrite: bool = False) -> Path:
     """How red gets trapped, in own play and in cross-play of every run's blue with every run's
     red (`traps.cross_play`), into `out` (default RUNS/traps/traps.csv)."""
     if episodes < 1 or eval_seeds < 1 or recent < 0:

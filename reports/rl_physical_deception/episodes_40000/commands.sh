@@ -5,27 +5,30 @@
 # SOO / shuffled-sham / plain fine-tuning (10,000 episodes) of deceptive seeds 0-4.
 # This order puts the control task (item 5) first:
 #  1) control-task (keep_close) deceptive baselines seeds 0-3 -> runs/control
-#  2) SOO and plain fine-tuning (10,000 episodes) of them -> runs/control/finetune
+#  2) SOO and plain fine-tuning (10,000 episodes) of them -> runs/control/finetune, report
 #  3) paper-length baselines seeds 5-7 per class -> runs/paper-more; runs/paper8 joins all 16
-#     (links); values at 40k/2.5k/10k of the 16 models, report
-#  4) control-task honest baselines seeds 0-3; values of the 8 control models, report
+#     (links); values at 40k/2.5k/10k of the 16 models, traps (cross-play), report
+#  4) control-task honest baselines seeds 0-3; values and traps of the 8 control models, report
 #  5) SOO / sham / plain fine-tuning of deceptive seeds 5-7 (seeds 0-4 reused from runs/paper)
 cd /work/wt-rl
 export OMP_NUM_THREADS=1
 TRAIN_CODE=/work/wt-rl/runs/code-a1c3493   # frozen code the baselines were trained with
-CODE=/work/wt-rl/runs/code-ft              # same training code, + `rl finetune --conditions`
+CODE=/work/wt-rl/runs/code-ft              # same training code, + `rl finetune --conditions`,
+                                           # `rl traps`, near_red_rate and red_sensitivity
 py() { PYTHONPATH=$1 nice -n 19 /work/main/.venv/bin/python -m soo_interp rl "${@:2}"; }
 train() { py $TRAIN_CODE train --out runs/$1 --baselines $2 --seeds $3 --episodes 40000 --workers 1 --resume "${@:4}" || exit 1; }
-values() {  # values at 40k (and at snapshots) of the runs under $1, then its report
+values() {  # values at 40k (and at snapshots) and traps of the runs under $1, then its report
   for snap in "${@:2}"; do
     out=runs/$1/value${snap:+-ep$snap}
     [ -f $out/value.csv ] || py $CODE value --runs runs/$1 --episodes 200 --eval-seeds 10 ${snap:+--snapshot $snap} || exit 1
   done
+  [ -f runs/$1/traps/traps.csv ] || py $CODE traps --runs runs/$1 || exit 1
   py $CODE report --runs runs/$1 || exit 1
 }
 
 for s in 0 1 2 3; do train control deceptive $s --env variant=keep_close; done
 [ -f runs/control/finetune/finetune.csv ] || py $CODE finetune --runs runs/control --seeds 0-3 --conditions soo,plain || exit 1
+py $CODE report --runs runs/control || exit 1
 echo "CONTROL FINETUNE DONE $(date -u)"
 
 for s in 5 6 7; do for b in deceptive honest; do train paper-more $b $s --snapshots 2500,10000; done; done

@@ -1,15 +1,20 @@
 #!/bin/bash
-# One worker at nice 19, every step resumable: rerun this script to continue where it stopped.
+# Two lanes in parallel, each one worker at nice 19, every step resumable: rerun this script to
+# continue where it stopped.
 # Done before (order of the first chain): paper-length baselines seeds 0-4 per class into
 # runs/paper with snapshots at 2,500/10,000 episodes; their values (40k, 2.5k, 10k) and the
 # SOO / shuffled-sham / plain fine-tuning (10,000 episodes) of deceptive seeds 0-4.
-# This order puts the control task (item 5) first:
+# Lane A, the control task (item 5):
 #  1) control-task (keep_close) deceptive baselines seeds 0-3 -> runs/control
-#  2) SOO and plain fine-tuning (10,000 episodes) of them -> runs/control/finetune, report
-#  3) paper-length baselines seeds 5-7 per class -> runs/paper-more; runs/paper8 joins all 16
+#  2) SOO and plain fine-tuning (10,000 episodes) of each as soon as it is trained
+#     -> runs/control/finetune-sN(.policies); then all of them -> runs/control/finetune, report
+#  3) control-task honest baselines seeds 0-3; values and traps of the 8 control models, report
+# Lane B, more seeds at paper length (item 1):
+#  1) paper-length baselines seeds 5-7 per class -> runs/paper-more; runs/paper8 joins all 16
 #     (links); values at 40k/2.5k/10k of the 16 models, traps (cross-play), report
-#  4) control-task honest baselines seeds 0-3; values and traps of the 8 control models, report
-#  5) SOO / sham / plain fine-tuning of deceptive seeds 5-7 (seeds 0-4 reused from runs/paper)
+#  2) SOO / sham / plain fine-tuning of deceptive seeds 5-7 (seeds 0-4 reused from runs/paper)
+# Then: bash reports/rl_physical_deception/copy_results.sh runs/paper8 reports/rl_physical_deception/episodes_40000
+#       bash reports/rl_physical_deception/copy_results.sh runs/control reports/rl_physical_deception/control_keep_close
 cd /work/wt-rl
 export OMP_NUM_THREADS=1
 TRAIN_CODE=/work/wt-rl/runs/code-a1c3493   # frozen code the baselines were trained with
@@ -26,27 +31,42 @@ values() {  # values at 40k (and at snapshots) and traps of the runs under $1, t
   py $CODE report --runs runs/$1 || exit 1
 }
 
-for s in 0 1 2 3; do train control deceptive $s --env variant=keep_close; done
-[ -f runs/control/finetune/finetune.csv ] || py $CODE finetune --runs runs/control --seeds 0-3 --conditions soo,plain || exit 1
-py $CODE report --runs runs/control || exit 1
-echo "CONTROL FINETUNE DONE $(date -u)"
+lane_a() {  # each baseline is fine-tuned as soon as it is trained (the CPU is shared and slow)
+  for s in 0 1 2 3; do
+    train control deceptive $s --env variant=keep_close
+    [ -f runs/control/finetune-s$s/finetune.csv ] || py $CODE finetune --runs runs/control --seeds $s --conditions soo,plain --out runs/control/finetune-s$s || exit 1
+  done
+  mkdir -p runs/control/finetune.policies  # the tuned policies of every seed, then one evaluation
+  for d in runs/control/finetune-s*.policies/*; do
+    [ -e runs/control/finetune.policies/$(basename $d) ] || ln -s ../$(basename $(dirname $d))/$(basename $d) runs/control/finetune.policies/$(basename $d)
+  done
+  [ -f runs/control/finetune/finetune.csv ] || py $CODE finetune --runs runs/control --seeds 0-3 --conditions soo,plain || exit 1
+  py $CODE report --runs runs/control || exit 1
+  echo "CONTROL FINETUNE DONE $(date -u)"
+  for s in 0 1 2 3; do train control honest $s --env variant=keep_close; done
+  values control ""
+  echo "CONTROL VALUES DONE $(date -u)"
+}
 
-for s in 5 6 7; do for b in deceptive honest; do train paper-more $b $s --snapshots 2500,10000; done; done
-mkdir -p runs/paper8
-for d in runs/paper/{deceptive,honest}-s* runs/paper-more/{deceptive,honest}-s*; do
-  [ -e runs/paper8/$(basename $d) ] || ln -s ../${d#runs/} runs/paper8/$(basename $d)
-done
-values paper8 "" 2500 10000
-echo "PAPER8 VALUES DONE $(date -u)"
+lane_b() {
+  for s in 5 6 7; do for b in deceptive honest; do train paper-more $b $s --snapshots 2500,10000; done; done
+  mkdir -p runs/paper8
+  for d in runs/paper/{deceptive,honest}-s* runs/paper-more/{deceptive,honest}-s*; do
+    [ -e runs/paper8/$(basename $d) ] || ln -s ../${d#runs/} runs/paper8/$(basename $d)
+  done
+  values paper8 "" 2500 10000
+  echo "PAPER8 VALUES DONE $(date -u)"
+  mkdir -p runs/paper8/finetune.policies  # seeds 0-4 were tuned with the same settings: reuse them
+  for d in runs/paper/finetune.policies/*; do
+    [ -e runs/paper8/finetune.policies/$(basename $d) ] || ln -s ../../paper/finetune.policies/$(basename $d) runs/paper8/finetune.policies/$(basename $d)
+  done
+  [ -f runs/paper8/finetune/finetune.csv ] || py $CODE finetune --runs runs/paper8 || exit 1
+  py $CODE report --runs runs/paper8 || exit 1
+  echo "PAPER8 FINETUNE DONE $(date -u)"
+}
 
-for s in 0 1 2 3; do train control honest $s --env variant=keep_close; done
-values control ""
-echo "CONTROL VALUES DONE $(date -u)"
-
-mkdir -p runs/paper8/finetune.policies  # seeds 0-4 were tuned with the same settings: reuse them
-for d in runs/paper/finetune.policies/*; do
-  [ -e runs/paper8/finetune.policies/$(basename $d) ] || ln -s ../../paper/finetune.policies/$(basename $d) runs/paper8/finetune.policies/$(basename $d)
-done
-[ -f runs/paper8/finetune/finetune.csv ] || py $CODE finetune --runs runs/paper8 || exit 1
-py $CODE report --runs runs/paper8 || exit 1
+# `commands.sh a` or `commands.sh b` runs one lane only
+[ "${1:-a}" = a ] && { lane_a > runs/lane_a.log 2>&1 & }
+[ "${1:-b}" = b ] && { lane_b > runs/lane_b.log 2>&1 & }
+wait
 echo "ALL DONE $(date -u)"

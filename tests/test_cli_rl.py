@@ -93,6 +93,9 @@ def test_value_finetune_report(protocol):
     assert len(models[(models["train_episodes"] == 40) & (models["metric"] == "trap_rate")]) == 4
     ftt = pd.read_csv(protocol / "report" / "finetune_tests.csv")
     assert "soo - plain" in set(ftt["contrast"]) and (ftt["n_models"] == 1).all()
+    ci = pd.read_csv(protocol / "report" / "finetune_ci.csv")
+    assert {"near_red_rate", "red_sensitivity"} <= set(ci["metric"])
+    assert (ci["ci_low"] <= ci["mean"]).all() and (ci["mean"] <= ci["ci_high"]).all()
     assert (protocol / "report" / "rl_models.png").stat().st_size > 1000
     assert (protocol / "report" / "rl_traps.png").stat().st_size > 1000
     traps = pd.read_csv(protocol / "report" / "trap_tests.csv")

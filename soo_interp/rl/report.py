@@ -222,8 +222,8 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
                         "soo_value") if m in shown])
     with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
-                     "finetune_summary", "models", "model_tests", "finetune_tests", "traps",
-                     "trap_tests"):
+                     "finetune_summary", "finetune_ci", "models", "model_tests", "finetune_tests",
+                     "traps", "trap_tests"):
             if name in tables:
                 tables[name].to_csv(tmp / f"{name}.csv", index=False)
         for key, fig in figs.items():

@@ -6,8 +6,9 @@
 # SOO / shuffled-sham / plain fine-tuning (10,000 episodes) of deceptive seeds 0-4.
 # Lane A, the control task (item 5):
 #  1) control-task (keep_close) deceptive baselines seeds 0-3 -> runs/control
-#  2) SOO and plain fine-tuning (10,000 episodes) of each as soon as it is trained
-#     -> runs/control/finetune-sN(.policies); then all of them -> runs/control/finetune, report
+#  2) SOO and plain fine-tuning (10,000 episodes) of each as soon as it is trained (seeds 0-1
+#     and 2-3 in two workers) -> runs/control/finetune-sN(.policies); then all of them
+#     -> runs/control/finetune, report
 #  3) control-task honest baselines seeds 0-3; values and traps of the 8 control models, report
 # Lane B, more seeds at paper length (item 1):
 #  1) paper-length baselines seeds 5-7 per class -> runs/paper-more; runs/paper8 joins all 16
@@ -31,11 +32,18 @@ values() {  # values at 40k (and at snapshots) and traps of the runs under $1, t
   py $CODE report --runs runs/$1 || exit 1
 }
 
-lane_a() {  # each baseline is fine-tuned as soon as it is trained (the CPU is shared and slow)
-  for s in 0 1 2 3; do
+control_seeds() {  # train each control baseline, then fine-tune it at once (SOO, plain)
+  for s in "$@"; do
     train control deceptive $s --env variant=keep_close
     [ -f runs/control/finetune-s$s/finetune.csv ] || py $CODE finetune --runs runs/control --seeds $s --conditions soo,plain --out runs/control/finetune-s$s || exit 1
   done
+}
+
+lane_a() {  # seeds 0-1 and 2-3 in two parallel workers (the CPU is shared and slow)
+  control_seeds 0 1 > runs/lane_a01.log 2>&1 &
+  control_seeds 2 3 > runs/lane_a23.log 2>&1 &
+  wait
+  [ -f runs/control/finetune-s3/finetune.csv ] || exit 1
   mkdir -p runs/control/finetune.policies  # the tuned policies of every seed, then one evaluation
   for d in runs/control/finetune-s*.policies/*; do
     [ -e runs/control/finetune.policies/$(basename $d) ] || ln -s ../$(basename $(dirname $d))/$(basename $d) runs/control/finetune.policies/$(basename $d)

@@ -21,7 +21,8 @@ export OMP_NUM_THREADS=1
 TRAIN_CODE=/work/wt-rl/runs/code-a1c3493   # frozen code the baselines were trained with
 CODE=/work/wt-rl/runs/code-ft              # same training code, + `rl finetune --conditions`,
                                            # `rl traps`, near_red_rate and red_sensitivity
-py() { PYTHONPATH=$1 nice -n 19 /work/main/.venv/bin/python -m soo_interp rl "${@:2}"; }
+# -P: do not put the current folder (this worktree) before PYTHONPATH, so the code named runs
+py() { PYTHONPATH=$1 nice -n 19 /work/main/.venv/bin/python -P -m soo_interp rl "${@:2}"; }
 train() { py $TRAIN_CODE train --out runs/$1 --baselines $2 --seeds $3 --episodes 40000 --workers 1 --resume "${@:4}" || exit 1; }
 values() {  # values at 40k (and at snapshots) and traps of the runs under $1, then its report
   for snap in "${@:2}"; do

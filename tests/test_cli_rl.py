@@ -63,9 +63,25 @@ def test_value_finetune_report(protocol):
                  str(protocol / "ft_sup")]) == 0
     sup = pd.read_csv(protocol / "ft_sup" / "finetune.csv")
     assert set(sup["condition"]) == {"base", "soo", "sham"}
+    two = protocol / "ft_two"  # only the conditions asked for; the kept policies are reused
+    for c in ("soo", "plain"):
+        (protocol / "ft_two.policies").mkdir(exist_ok=True)
+        (protocol / "ft_two.policies" / f"deceptive-s0-{c}").symlink_to(cache / f"deceptive-s0-{c}")
+    assert main(ft_args + ["--conditions", "plain,soo", "--out", str(two)]) == 0
+    pair = pd.read_csv(two / "finetune.csv")
+    assert set(pair["condition"]) == {"base", "soo", "plain"}
+    assert pair.set_index(["condition", "eval_seed", "metric"])["value"].equals(
+        ft[ft["condition"] != "sham"].set_index(["condition", "eval_seed", "metric"])["value"])
+    assert main(ft_args + ["--conditions", "soo,shame", "--out", str(protocol / "x")]) == 2
+    assert main(["rl", "traps", "--runs", str(protocol), "--episodes", "20", "--eval-seeds", "2"]) == 0
+    play = pd.read_csv(protocol / "traps" / "traps.csv")
+    assert len(play) == 4 * 4 * 2 and play["self_play"].sum() == 4 * 2
+    assert main(["rl", "traps", "--runs", str(protocol), "--recent", "-1", "--out",
+                 str(protocol / "t2")]) == 2 and not (protocol / "t2").exists()
     assert main(["rl", "report", "--runs", str(protocol)]) == 0
     report = (protocol / "report" / "report.md").read_text()
     for section in ("Classification across independent", "Confound check", "SOO fine-tuning",
+                    "How red gets trapped",
                     "Model-level statistics (40 episodes)", "Accuracy vs training episodes",
                     "exact sign-flip"):
         assert section in report
@@ -77,7 +93,13 @@ def test_value_finetune_report(protocol):
     assert len(models[(models["train_episodes"] == 40) & (models["metric"] == "trap_rate")]) == 4
     ftt = pd.read_csv(protocol / "report" / "finetune_tests.csv")
     assert "soo - plain" in set(ftt["contrast"]) and (ftt["n_models"] == 1).all()
+    ci = pd.read_csv(protocol / "report" / "finetune_ci.csv")
+    assert {"near_red_rate", "red_sensitivity"} <= set(ci["metric"])
+    assert (ci["ci_low"] <= ci["mean"]).all() and (ci["mean"] <= ci["ci_high"]).all()
     assert (protocol / "report" / "rl_models.png").stat().st_size > 1000
+    assert (protocol / "report" / "rl_traps.png").stat().st_size > 1000
+    traps = pd.read_csv(protocol / "report" / "trap_tests.csv")
+    assert set(traps["metric"]) >= {"trap_after_contact", "trap_rate_as_red"}
     assert (protocol / "report" / "rl_soo_value.png").stat().st_size > 1000
 
 

@@ -35,6 +35,7 @@ def test_still_agents_lead_to_fake_and_return_match_their_spawn():
         assert np.allclose(ro.episodes["blue_return"], ret)
         b = ro.behaviour()
         assert b["lead_fake_rate"] == led.mean() and b["eligible_fraction"] == 0.0
+        assert b["near_red_rate"] == 1.0  # keep_close's reward on every step
         assert np.isclose(b["blue_return"], ret.mean())
         assert np.allclose(ro.steps.groupby("episode")["blue_reward"].sum(), ret)
 

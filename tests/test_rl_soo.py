@@ -13,6 +13,7 @@ from soo_interp.rl.soo_value import (
     hidden,
     other_observations,
     pair_table,
+    red_sensitivity,
     soo_value,
 )
 
@@ -50,6 +51,22 @@ def test_value_is_the_floor_when_blue_ignores_red_and_higher_otherwise():
         seeing.fc1.weight[:, RED_SLOT] *= 10   # red matters more -> less overlap
     assert soo_value(seeing, obs, eligible, seed=0) > v
     assert np.isnan(soo_value(seeing, obs, np.zeros(300, bool), seed=0))
+
+
+def test_red_sensitivity_is_zero_only_for_a_blue_that_ignores_red():
+    obs = np.random.default_rng(1).uniform(-0.1, 0.1, (200, len(OBS_LAYOUT["blue"])))
+    obs = obs.astype(np.float32)
+    seen = np.arange(200) < 150
+    seeing, blind = blue_actor(), blue_actor()
+    with torch.no_grad():
+        blind.fc1.weight[:, RED_SLOT] = 0.0
+    assert red_sensitivity(blind, obs, seen) == 0.0
+    s = red_sensitivity(seeing, obs, seen)
+    assert 0 < s < 2 * np.sqrt(2)
+    with torch.no_grad():
+        seeing.fc1.weight[:, RED_SLOT] *= 10
+    assert red_sensitivity(seeing, obs, seen) > s
+    assert np.isnan(red_sensitivity(seeing, obs, np.zeros(200, bool)))
 
 
 def test_value_refuses_a_model_with_another_observation_layout():

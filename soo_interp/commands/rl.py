@@ -4,6 +4,8 @@
                -> OUT/{baseline}-s{seed}/
   rl value     RL SOO value of trained runs, classification and controls
                -> RUNS/value/value.csv, value_pairs.csv, states.csv
+  rl traps     how red gets trapped: traps by red's contact with blue, and cross-play of
+               every run's blue with every run's red -> RUNS/traps/traps.csv
   rl finetune  SOO fine-tuning of the deceptive runs vs shams of the same dose (shuffled
                self/other pairs; the task reward alone) -> RUNS/finetune/finetune.csv
                (tuned policies kept in RUNS/finetune.policies/, so a rerun resumes)
@@ -88,6 +90,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_quiet(v)
     v.set_defaults(func=run_value)
 
+    tr = rl.add_parser("traps", help="how red gets trapped: kinds of trap, cross-play of blue and red")
+    tr.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
+    tr.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/traps)")
+    tr.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
+    tr.add_argument("--eval-seeds", type=int, default=5, help="evaluation seeds (default 5)")
+    tr.add_argument("--recent", type=int, default=10,
+                    help="a trap this many steps or fewer after red lost sight of blue counts as "
+                         "after contact (default 10)")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_quiet(tr)
+    tr.set_defaults(func=run_traps)
+
     f = rl.add_parser("finetune", help="SOO fine-tuning vs shams (shuffled pairs; task reward alone)")
     f.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
     f.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/finetune)")
@@ -97,6 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="rl (default, the paper's): continued MADDPG with the SOO term in blue's "
                         "actor loss, vs the same with shuffled pairs (sham) and without it "
                         "(plain); supervised: SOO term + behaviour anchor on fixed observations")
+    f.add_argument("--conditions", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+                   default=None, help="comma list of conditions to run (default: all of the "
+                   "method's; rl: soo,sham,plain)")
     f.add_argument("--rl-episodes", type=int, default=None, help="rl: episodes (paper: 10000)")
     f.add_argument("--soo-weight", type=float, default=None, help="rl: weight of the SOO term")
     f.add_argument("--noise", type=float, default=None, help="rl: exploration noise scale")
@@ -154,12 +171,21 @@ def run_value(args: argparse.Namespace) -> None:
     say(args, f"wrote {out}/value.csv, value_pairs.csv, states.csv, run.json")
 
 
+def run_traps(args: argparse.Namespace) -> None:
+    from ..rl.protocol import write_traps
+
+    out = write_traps(args.runs, args.out, episodes=args.episodes, eval_seeds=args.eval_seeds,
+                      recent=args.recent, overwrite=args.overwrite)
+    say(args, f"wrote {out}/traps.csv, run.json")
+
+
 def run_finetune(args: argparse.Namespace) -> None:
     from ..rl.finetune import FinetuneConfig
     from ..rl.protocol import write_finetune
 
     given = {k: getattr(args, k) for k in ("method", "rl_episodes", "soo_weight", "noise",
-                                           "n_envs", "steps", "lr", "anchor_weight", "episodes")
+                                           "n_envs", "steps", "lr", "anchor_weight", "episodes",
+                                           "conditions")
              if getattr(args, k) is not None}
     out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
                          overwrite=args.overwrite)

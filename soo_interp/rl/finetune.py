@@ -58,6 +58,7 @@ class FinetuneConfig(Config):
     data_episodes: int = 200   # episodes of the policy's own play that supply observations
     episodes: int = 500        # evaluation episodes per eval seed
     eval_seeds: int = 3
+    conditions: tuple[str, ...] = ()  # which of the method's conditions to run (empty: all)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,10 +68,16 @@ class FinetuneConfig(Config):
             raise ConfigError("steps and batch_size must be >= 1, lr > 0, anchor_weight >= 0")
         if self.rl_episodes < 1 or self.n_envs < 1 or self.soo_weight < 0 or self.noise < 0:
             raise ConfigError("rl_episodes and n_envs must be >= 1, soo_weight and noise >= 0")
+        unknown = sorted(set(self.conditions) - set(CONDITIONS[self.method]))
+        if unknown:
+            raise ConfigError(f"conditions {unknown} are not ones of the {self.method} method; use"
+                              f" some of {list(CONDITIONS[self.method])}, e.g. soo,plain")
 
     @property
-    def conditions(self) -> tuple[str, ...]:
-        return CONDITIONS[self.method]
+    def run_conditions(self) -> tuple[str, ...]:
+        """The conditions to run, in the method's order."""
+        return tuple(c for c in CONDITIONS[self.method]
+                     if not self.conditions or c in self.conditions)
 
 
 def normalised_mse(h_self: torch.Tensor, h_other: torch.Tensor) -> torch.Tensor:

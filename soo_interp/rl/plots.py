@@ -50,11 +50,12 @@ def behaviour_plot(summary: pd.DataFrame,
         s = s.sort_values(["model", "condition"], key=lambda c: c.map(order) if c.name ==
                           "condition" else c).reset_index(drop=True)
         s["label"] = s["model"] + " " + s["condition"]
-        if m != "soo_value":  # a rate's t-interval may cross 0 or 1; the rate cannot
+        if m.endswith("_rate"):  # a rate's t-interval may cross 0 or 1; the rate cannot
             s[["ci_low", "ci_high"]] = s[["ci_low", "ci_high"]].clip(0.0, 1.0)
         _bars(ax, s, "label", "condition", points=m == "soo_value")
         ax.set_title(m, fontsize=9)
-        ax.set_ylabel("mean log(MSE + 1e-25)" if m == "soo_value" else "rate")
+        ax.set_ylabel({"soo_value": "mean log(MSE + 1e-25)",
+                       "red_sensitivity": "|action change| when red is blanked"}.get(m, "rate"))
     fig.tight_layout()
     return fig
 
@@ -74,24 +75,26 @@ def training_plot(logs: pd.DataFrame, metrics=("trap_rate", "blue_goal_rate", "r
     return fig
 
 
-def model_points_plot(table: pd.DataFrame, episodes: int,
+def model_points_plot(table: pd.DataFrame, episodes: int | None,
                       metrics=("trap_rate", "trap_following_rate", "lead_fake_rate",
                                "soo_value_own")):
     """One point per trained model (95% CI over eval seeds) by class, for each metric, at
-    `episodes` of training. `table`: columns model, baseline, train_episodes, metric, mean,
-    ci_low, ci_high."""
-    t = table[table["train_episodes"] == episodes]
+    `episodes` of training (None: every row of `table`). `table`: columns model, baseline,
+    metric, mean, ci_low, ci_high (and train_episodes)."""
+    t = table if episodes is None else table[table["train_episodes"] == episodes]
     fig, axes = _subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         s = t[t["metric"] == m]
         for x, b in enumerate(("deceptive", "honest")):
             d = s[s["baseline"] == b].sort_values("model")
+            if not m.startswith("soo_value"):  # a rate's t-interval may cross 0; the rate cannot
+                d = d.assign(ci_low=d["ci_low"].clip(0.0, 1.0), ci_high=d["ci_high"].clip(0.0, 1.0))
             xs = x + np.linspace(-0.2, 0.2, max(len(d), 1))[:len(d)]
             err = np.nan_to_num(np.vstack([d["mean"] - d["ci_low"],
                                            d["ci_high"] - d["mean"]]).clip(min=0))
             ax.errorbar(xs, d["mean"], yerr=err, fmt="o", capsize=2, color=COLORS[b])
         ax.set_xticks([0, 1], ["deceptive", "honest"])
         ax.set_xlim(-0.6, 1.6)
-        ax.set_title(f"{m} ({episodes} episodes)", fontsize=9)
+        ax.set_title(m if episodes is None else f"{m} ({episodes} episodes)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -14,8 +14,9 @@ from .checkpoint import POLICY, load_policy, save_policy
 from .env import EnvConfig
 from .finetune import TRAIN_FIELDS, FinetuneConfig, finetune, finetune_rl
 from .rollout import rollout
-from .soo_value import pair_table, soo_value
+from .soo_value import pair_table, red_sensitivity, soo_value
 from .training import SNAPSHOTS
+from .traps import RECENT, cross_play
 
 EVAL_SEED0, DATA_SEED0 = 1000, 20_000  # eval and fine-tuning data episodes never overlap
 SHARED_STATES = 4000
@@ -95,12 +96,31 @@ def write_value(runs: str | Path, out: str | Path | None = None, episodes: int =
     return out
 
 
+def write_traps(runs: str | Path, out: str | Path | None = None, episodes: int = 200,
+                eval_seeds: int = 5, recent: int = RECENT, overwrite: bool = False) -> Path:
+    """How red gets trapped, in own play and in cross-play of every run's blue with every run's
+    red (`traps.cross_play`), into `out` (default RUNS/traps/traps.csv)."""
+    if episodes < 1 or eval_seeds < 1 or recent < 0:
+        raise ConfigError(f"episodes ({episodes}) and eval_seeds ({eval_seeds}) must be >= 1 and "
+                          f"recent ({recent}) >= 0")
+    out = Path(out) if out else Path(runs) / "traps"
+    found = find_runs(runs)
+    with output_dir(out, overwrite, kind="rl-traps") as tmp:
+        play = cross_play({model_name(p): load_policy(p) for p in found}, episodes, eval_seeds,
+                          EVAL_SEED0, recent)
+        play.to_csv(tmp / "traps.csv", index=False)
+        write_run_json(tmp, {"runs": [str(p) for p in found], "episodes": episodes,
+                             "eval_seeds": eval_seeds, "recent": recent}, EVAL_SEED0)
+    return out
+
+
 def _evaluate(actors: dict, env: EnvConfig, cfg: FinetuneConfig, rows: list, **keys) -> None:
     for e in range(cfg.eval_seeds):
         seed = EVAL_SEED0 + e
         ro = rollout(actors, env, cfg.episodes, seed)
         metrics = {**ro.behaviour(),
-                   "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed)}
+                   "soo_value": soo_value(actors["blue"], ro.obs_blue, ro.eligible, seed),
+                   "red_sensitivity": red_sensitivity(actors["blue"], ro.obs_blue, ~ro.eligible)}
         rows += [{**keys, "eval_seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
 
 
@@ -139,7 +159,7 @@ def finetune_runs(runs: list[Path], cfg: FinetuneConfig, cache: Path | None = No
         _evaluate(actors, env, cfg, rows, condition="base", **keys)
         if cfg.method == "supervised":
             data = rollout(actors, env, cfg.data_episodes, DATA_SEED0 + seed)
-        for cond in cfg.conditions:
+        for cond in cfg.run_conditions:
             if cfg.method == "rl":
                 tuned, log = tuned_rl(path, cfg, cond, cache)
             else:

@@ -13,11 +13,12 @@ from .model_stats import class_tests, signflip_test
 from .plots import behaviour_plot, model_points_plot, soo_value_plot, training_plot
 from .protocol import find_runs
 from .soo_value import classification_summary
+from .traps import KINDS, class_pairs, trap_table
 
 FIGURES = {"soo_value": "rl_soo_value.png", "behaviour": "rl_behaviour.png",
-           "training": "rl_training.png", "models": "rl_models.png"}
+           "training": "rl_training.png", "models": "rl_models.png", "traps": "rl_traps.png"}
 BEHAVIOUR = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
-             "red_goal_rate", "eligible_fraction", "blue_return")
+             "red_goal_rate", "eligible_fraction", "near_red_rate", "blue_return")
 TESTED = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
           "eligible_fraction", "soo_value_own", "soo_value_shared")
 CONTRASTS = (("soo", "base"), ("plain", "base"), ("sham", "base"), ("soo", "plain"),
@@ -83,6 +84,37 @@ def model_sections(runs: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
         _md(tests[["train_episodes", "metric", "n_deceptive", "n_honest", "diff", "p_diff",
                    "loo_accuracy", "p_loo"]]), ""]
     return lines, {"models": tables, "model_means": means, "model_tests": tests}
+
+
+# not trap_spawn: every model plays the same evaluation episodes, so it is the same for all
+TRAP_TESTED = ("trap_rate", *KINDS[1:], "trap_rate_as_blue", "trap_rate_as_red")
+
+
+def trap_sections(folder: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """How red gets trapped: per-model kinds of trap and cross-play, with model-level tests."""
+    play = pd.read_csv(folder / "traps.csv")
+    cfg = json.loads((folder / "run.json").read_text())["config"]
+    table = summarize(trap_table(play), by=("model", "baseline", "metric"))
+    means = table.pivot_table(index=["model", "baseline"], columns="metric", values="mean")
+    means = means.reset_index().rename_axis(columns=None)
+    tests = class_tests(means, list(TRAP_TESTED))
+    lines = [
+        "## How red gets trapped", "",
+        (f"`rl traps`: {cfg['eval_seeds']} x {cfg['episodes']} evaluation episodes per pair of "
+         "models. Each trap by red's contact with blue before it: `trap_spawn` (red spawned on the "
+         "fake landmark), `trap_in_sight` (blue within red's sight at the trap: led there), "
+         f"`trap_after_contact` (blue lost from sight 1-{cfg['recent']} steps before: led part of "
+         f"the way, then let go), `trap_alone` (more than {cfg['recent']} steps after); they add "
+         "up to `trap_rate`. Cross-play: every model's blue with every other model's red on the "
+         "same episodes; `trap_rate_as_blue` = a model's blue with all other reds (mean), "
+         "`trap_rate_as_red` = its red with all other blues. Red is trained alongside blue, so a "
+         "class difference in `trap_rate_as_red` is red's part of the trap-rate difference, one in "
+         "`trap_rate_as_blue` blue's. Tests as above (exact permutation over models; partners "
+         "are shared, so the cross-play tests are descriptive of these models)."), "",
+        _md(means), "", _md(tests), "",
+        "Mean over cross-play pairs by class (own play left out):", "",
+        _md(class_pairs(play)), ""]
+    return lines, {"traps": table, "trap_tests": tests}
 
 
 def finetune_tests(res: pd.DataFrame) -> pd.DataFrame:
@@ -173,14 +205,25 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
         lines += more
         tables.update(t)
         figs["models"] = model_points_plot(t["models"], t["model_means"]["train_episodes"].max())
+    if (runs / "traps" / "traps.csv").exists():
+        more, t = trap_sections(runs / "traps")
+        lines += more
+        tables.update(t)
+        figs["traps"] = model_points_plot(t["traps"], None, ("trap_in_sight", "trap_after_contact",
+                                                             "trap_alone", "trap_rate_as_blue",
+                                                             "trap_rate_as_red"))
     if (runs / "finetune" / "finetune.csv").exists():
         more, t = finetune_sections(runs / "finetune", tables.get("values"))
         lines += more
         tables.update(t)
-        figs["behaviour"] = behaviour_plot(t["finetune_ci"])
+        shown = set(t["finetune_ci"]["metric"])
+        figs["behaviour"] = behaviour_plot(t["finetune_ci"], [
+            m for m in ("trap_rate", "blue_goal_rate", "near_red_rate", "red_sensitivity",
+                        "soo_value") if m in shown])
     with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
-                     "finetune_summary", "models", "model_tests", "finetune_tests"):
+                     "finetune_summary", "finetune_ci", "models", "model_tests", "finetune_tests",
+                     "traps", "trap_tests"):
             if name in tables:
                 tables[name].to_csv(tmp / f"{name}.csv", index=False)
         for key, fig in figs.items():

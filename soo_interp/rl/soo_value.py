@@ -64,6 +64,22 @@ def soo_value(actor: MLP, obs_blue: np.ndarray, eligible: np.ndarray, seed: int)
     return float(step_soo(actor, obs, other).mean())
 
 
+@torch.no_grad()
+def red_sensitivity(actor: MLP, obs_blue: np.ndarray, in_sight: np.ndarray) -> float:
+    """How much blue reacts to red: mean |action(obs) - action(obs with red's slot blanked)|
+    (Euclidean, actions in [-1, 1]^2) over the steps with red in sight; 0 = blue ignores where red
+    is. NaN when red is never in sight."""
+    check_blue_actor(actor, obs_blue)
+    obs = obs_blue[np.asarray(in_sight, bool)]
+    if len(obs) == 0:
+        return float("nan")
+    blank = obs.copy()
+    blank[:, RED_SLOT] = 0.0
+    actor.eval()
+    diff = actor(torch.as_tensor(obs)) - actor(torch.as_tensor(blank))
+    return float(diff.norm(dim=1).mean())
+
+
 def pair_table(values: pd.DataFrame, value_col: str = "soo_value") -> pd.DataFrame:
     """Every ordered-by-kind pair of distinct models: how often (over eval seeds) the first has
     the higher value. `values`: columns model, baseline, seed, eval_seed, value_col.

@@ -309,3 +309,39 @@ def test_signatures_are_measured_by_default_before_and_after(tmp_path):
     assert counts["signature.overlap_without_indistinguishability.tuned"] == sites
     assert counts["signature.surviving_deception_direction.tuned"] == sites
     assert counts["signature.relocation.tuned"] == sites - 1  # NaN at the trained site itself
+
+
+def test_search_and_verdict_refuse_other_weights_under_the_same_name(tiny_model_dir, tmp_path):
+    """Issue 21: a search folder resumed on weights changed since (a model object perturbed in
+    place, or a named folder whose files changed) is refused before any cell; so is a verdict
+    of a search whose named model changed."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from soo_interp.experiments.verdict import VerdictConfig, verdict
+    from soo_interp.models import load_model
+
+    cfg = dataclasses.replace(SMALL, components=("attn",), budget=1)
+    path = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
+    lm = load_model(str(path))
+    search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.add_(1e-3)
+    with pytest.raises(ConfigError, match="with other weights .*choose another --out"):
+        search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+    meta = json.loads((tmp_path / "named" / "search.json").read_text())
+    assert meta["model_source"] == "files" and len(meta["model_fingerprint"]) == 32
+    weights = path / "model.safetensors"
+    save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="with other weights"):
+        search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+    with pytest.raises(ConfigError, match="ranked configurations .* rerun the search"):
+        verdict(tmp_path / "named", VerdictConfig(top=1, seeds=(5,)), tmp_path / "v",
+                progress=False, executor=Executor(workers=1))
+    assert not (tmp_path / "v").exists()

@@ -90,13 +90,13 @@ def resolve_model(model: Any) -> tuple[str, int, Any]:
     return lm.name, lm.n_layers, lm
 
 
-def model_identity(task: CellTask, lm: Any) -> str:
-    """The fingerprint of the model the cells train from: the object's weights, or the named
-    model's files with its load settings."""
+def model_identity(model: str, load: dict, lm: Any) -> str:
+    """The fingerprint of the model the cells train from: the object's weights (with any
+    adapter it carries), or the named model's files, its adapter's files and its load settings."""
     from ..models.fingerprint import model_fingerprint
     from ..models.loading import name_fingerprint
 
-    return model_fingerprint(lm) if lm is not None else name_fingerprint(task.model, task.load)
+    return model_fingerprint(lm) if lm is not None else name_fingerprint(model, load)
 
 
 def _finished(task: CellTask) -> bool:
@@ -108,8 +108,8 @@ def _finished(task: CellTask) -> bool:
     if meta.get("model_fingerprint") not in (None, task.fingerprint):
         raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was computed from "
                           f"other model weights (fingerprint {meta['model_fingerprint']}, this "
-                          f"model {task.fingerprint}): the model changed since; pass --overwrite "
-                          "to recompute every cell, or choose another --out")
+                          f"model {task.fingerprint}): the model changed since; choose another --out "
+                          "(a sweep also takes --overwrite, which recomputes every cell)")
     if found != task.hash:
         raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was made with another "
                           f"config (hash {found}, this run {task.hash}); remove that cell folder, "
@@ -130,7 +130,7 @@ def run_cells(tasks: Sequence[CellTask], lm: Any = None, executor: Any = None,
         raise ConfigError("a model object can only run its cells in this process (executor local, "
                           "workers 1); pass a name or path to run cells in parallel")
     if tasks:
-        fingerprint = model_identity(tasks[0], lm)
+        fingerprint = model_identity(tasks[0].model, tasks[0].load, lm)
         tasks = [dataclasses.replace(t, fingerprint=fingerprint) for t in tasks]
     todo = [t for t in tasks if not _finished(t)]
     fn = run_task if lm is None else functools.partial(run_cell, lm)

@@ -31,7 +31,7 @@ from ..config import Config
 from ..data.pairs import PAIR_SETS
 from ..errors import ConfigError
 from ..models.sites import COMPONENTS
-from .cells import CellTask, resolve_model, run_cells
+from .cells import CellTask, model_identity, resolve_model, run_cells
 from .grid import Cell
 
 # the axes of the search space, each covered by stage 1's stratified sample
@@ -155,10 +155,12 @@ def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
 STATUS = "search.json"
 
 
-def _start(model: str, cfg: SearchConfig, out: Path) -> None:
-    """Record the search (status `running`); a folder holding another search is refused."""
+def _start(model: str, lm: Any, cfg: SearchConfig, out: Path) -> None:
+    """Record the search (status `running`) with the identity of its model's weights; a folder
+    holding another search, or this search on other weights, is refused."""
     from ..runs import atomic_write_json, library_versions
 
+    fingerprint = model_identity(model, {}, lm)
     claim_resumable(out, "search")
     status = out / STATUS
     if status.exists():
@@ -166,9 +168,26 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
         if saved["config"] != cfg.to_dict() or saved["model"] != model:
             raise ConfigError(f"{out} holds a search with another model or configuration; rerun "
                               "it with the same settings to resume, or choose another --out")
+        if saved.get("model_fingerprint", fingerprint) != fingerprint:
+            raise ConfigError(f"{out} holds a search of {model} with other weights (fingerprint "
+                              f"{saved['model_fingerprint']}, now {fingerprint}): the model "
+                              "changed since; choose another --out")
         return
-    atomic_write_json(status, {"model": model, "config": cfg.to_dict(), "status": "running",
+    atomic_write_json(status, {"model": model, "model_fingerprint": fingerprint,
+                               "model_source": "files" if lm is None else "object",
+                               "config": cfg.to_dict(), "status": "running",
                                "versions": library_versions()})
+
+
+def check_same_weights(meta: dict, search_dir: str | Path) -> None:
+    """The named model a verdict loads must be the one its search ranked configurations on."""
+    if meta.get("model_source") != "files":
+        return  # an object's search (or an older record): nothing to compare a name with
+    now = model_identity(meta["model"], {}, None)
+    if now != meta["model_fingerprint"]:
+        raise ConfigError(f"the search in {search_dir} ranked configurations of {meta['model']} "
+                          f"with other weights (fingerprint {meta['model_fingerprint']}, now "
+                          f"{now}): the model changed since; rerun the search first")
 
 
 def claim_resumable(out: Path, kind: str) -> None:
@@ -195,9 +214,9 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     from .effects import CONFIG_KEYS, effects, rank_configs
 
     out = Path(out)
-    name, n_layers, _ = resolve_model(model)
+    name, n_layers, lm = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written
-    _start(name, cfg, out)
+    _start(name, lm, cfg, out)
     cells = with_controls(first)
     ranked = rank_configs(effects(cell_outcomes(model, cells, out, cfg, executor, progress)))
     best = set(ranked.head(cfg.top_k)[CONFIG_KEYS].itertuples(index=False, name=None))

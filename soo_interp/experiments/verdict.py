@@ -23,7 +23,14 @@ import pandas as pd
 from ..config import Config
 from ..errors import ConfigError
 from .grid import Cell
-from .search import SearchConfig, cell_outcomes, check_complete, claim_resumable, with_controls
+from .search import (
+    SearchConfig,
+    cell_outcomes,
+    check_complete,
+    check_same_weights,
+    claim_resumable,
+    with_controls,
+)
 
 OUTCOMES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
             "wrong_self_honest_first", "wrong_friend_honest_first", "wrong_location",
@@ -111,6 +118,7 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
     from .effects import effects
 
     meta = check_complete(search_dir)
+    check_same_weights(meta, search_dir)
     scfg = SearchConfig.from_dict(meta["config"])
     used = sorted(set(cfg.seeds) & set(scfg.seeds))
     if used:

@@ -314,9 +314,16 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
         base_record = {"name": cfg.base, "fingerprint": model_fingerprint(base, with_config=False)}
         if folder.exists() and overwrite:
             shutil.rmtree(folder)
+        started = folder / ADAPTER_BASE  # the base the build started from (its checkpoints')
+        was = json.loads(started.read_text()) if started.is_file() else base_record
+        if was.get("fingerprint") != base_record["fingerprint"]:
+            raise ConfigError(f"build folder {folder} was started from other base weights "
+                              f"({was.get('name')}, fingerprint {was.get('fingerprint')}); resume "
+                              "with the same base or choose another --out")
         folder.mkdir(parents=True, exist_ok=True)
         mark_run(folder, KIND)
         atomic_write_json(saved, cfg.to_dict())
+        atomic_write_json(started, base_record)
         model = attach_lora(base, cfg).to(cfg.device)
         t0 = time.perf_counter()
         if not (folder / ADAPTER).is_dir():

@@ -306,7 +306,9 @@ def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
 
 def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     """Create `path` as an empty, marked `kind` run folder for a run that writes in place
-    (training), replacing an earlier `kind` run only with `overwrite`."""
+    (training), replacing an earlier `kind` run only with `overwrite`. The other ways to claim
+    a folder: `claim_resumable` (a run that adds to it), `output_dir` (all or nothing) and
+    `claimed` (the lock alone, for a block)."""
     path = check_out_dir(path, overwrite, kind=kind)
     lock_run(path)  # held until the process ends or an enclosing `claimed` block does
     if path.exists():
@@ -314,6 +316,19 @@ def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     path.mkdir(parents=True)
     remove_stale(path.parent)
     mark_run(path, kind)
+    return path
+
+
+def claim_resumable(path: str | Path, kind: str) -> Path:
+    """Claim `path` for a `kind` run that a rerun resumes and that adds to the folder in place
+    (sweep, search, verdict, an RL protocol): new, empty, or an earlier `kind` run (a user's
+    folder or another kind of run is refused); held until the process ends or an enclosing
+    `claimed` block does."""
+    path = check_out_dir(path, kind=kind, resume=True)
+    lock_run(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if run_kind(path) is None:
+        mark_run(path, kind)
     return path
 
 

@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..experiments.cells import resolve_model
+    from ..experiments.reports import write_search_report
     from ..experiments.search import SearchConfig, grid, search
     from .common import config_from_args, executor_from_args
 
@@ -44,19 +45,3 @@ def run(args: argparse.Namespace) -> None:
     write_search_report(Path(args.out), ranked, grid_size)
     print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "
           "effect_heatmap.png", file=sys.stderr)
-
-
-def write_search_report(out: Path, ranked, grid_size: int) -> None:
-    """report.md, the Pareto figure, the effect heatmap and run.json of a finished search."""
-    from ..experiments.search import check_complete
-    from ..experiments.verdict import search_markdown
-    from ..plots import effect_heatmap, pareto_plot
-    from ..runs import atomic_path, atomic_write_text, write_run_json
-
-    meta = check_complete(out)
-    atomic_write_text(out / "report.md", search_markdown(ranked, meta, grid_size))
-    for name, fig in (("pareto.png", pareto_plot(ranked)),
-                      ("effect_heatmap.png", effect_heatmap(ranked))):
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    write_run_json(out, meta["config"], meta["config"]["seeds"][0], model=meta["model"])

@@ -33,7 +33,7 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
     """Accept a new folder or a soo-interp sweep of the same model and outcome settings (its
     finished cells are reused; the grid may grow); `overwrite` discards an earlier sweep. A
     user's folder or another kind of run is never touched."""
-    from ..runs import atomic_write_json, check_out_dir, mark_run, run_metadata
+    from ..runs import atomic_write_json, check_out_dir, claim_resumable, run_metadata
 
     check_out_dir(out, overwrite, kind="sweep", resume=True)
     meta = out / SWEEP_JSON
@@ -49,8 +49,7 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
             raise ConfigError(f"{out} holds a sweep made with other settings ({', '.join(diff)} "
                               "differ); rerun with the same settings to resume, choose another "
                               "--out, or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    mark_run(out, "sweep")
+    claim_resumable(out, "sweep")
     atomic_write_json(meta, {**run_metadata(cfg.to_dict(), cfg.seeds[0]), "model": model,
                              "layers": list(layers)})
 
@@ -145,19 +144,3 @@ def aggregate(out: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(frames, ignore_index=True)[COLUMNS]
-
-
-def write_summary(out: str | Path, df: pd.DataFrame, title: str | None = None) -> None:
-    """sweep.parquet, sweep.csv (mean, sd, count over seeds) and sweep.png, each atomically."""
-    from ..plots import sweep_plot
-    from ..runs import atomic_path
-
-    out = Path(out)
-    keys = ["condition", "train_layer", "train_component", "loss", "scenario", "metric"]
-    summary = df.groupby(keys, dropna=False).value.agg(["mean", "std", "count"]).reset_index()
-    with atomic_path(out / "sweep.parquet") as p:
-        df.to_parquet(p, index=False)
-    with atomic_path(out / "sweep.csv") as p:
-        summary.to_csv(p, index=False)
-    with atomic_path(out / "sweep.png") as p:
-        sweep_plot(df, title=title).savefig(p, dpi=120, format="png")

@@ -158,7 +158,7 @@ STATUS = "search.json"
 def _start(model: str, lm: Any, cfg: SearchConfig, out: Path) -> None:
     """Record the search (status `running`) with the identity of its model's weights; a folder
     holding another search, or this search on other weights, is refused."""
-    from ..runs import atomic_write_json, library_versions
+    from ..runs import atomic_write_json, claim_resumable, library_versions
 
     fingerprint = model_identity(model, {}, lm)
     claim_resumable(out, "search")
@@ -188,18 +188,6 @@ def check_same_weights(meta: dict, search_dir: str | Path) -> None:
         raise ConfigError(f"the search in {search_dir} ranked configurations of {meta['model']} "
                           f"with other weights (fingerprint {meta['model_fingerprint']}, now "
                           f"{now}): the model changed since; rerun the search first")
-
-
-def claim_resumable(out: Path, kind: str) -> None:
-    """`out` as a `kind` run folder that a rerun resumes: new, empty, or an earlier `kind` run
-    (a user's folder or another kind of run is refused)."""
-    from ..runs import check_out_dir, lock_run, mark_run, run_kind
-
-    check_out_dir(out, kind=kind, resume=True)
-    lock_run(out)  # one process at a time; the claim ends with the process
-    out.mkdir(parents=True, exist_ok=True)
-    if run_kind(out) is None:
-        mark_run(out, kind)
 
 
 def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True,

@@ -28,7 +28,6 @@ from .search import (
     cell_outcomes,
     check_complete,
     check_same_weights,
-    claim_resumable,
     with_controls,
 )
 
@@ -115,6 +114,7 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
     Cells are resumable under `out/cells/` and run on `executor` (a
     `soo_interp.executors.Executor`; default: local worker processes); returns the long
     verdict table."""
+    from ..runs import claim_resumable
     from .effects import effects
 
     meta = check_complete(search_dir)
@@ -142,82 +142,3 @@ def _with_rank_and_sham(eff: pd.DataFrame, ranked: pd.DataFrame, top: int) -> pd
     keys = ranked.head(top)[CONFIG_KEYS].reset_index().rename(columns={"index": "rank"})
     keys["rank"] += 1
     return eff.merge(keys, on=CONFIG_KEYS, how="left")
-
-
-def verdict_markdown(table: pd.DataFrame) -> str:
-    """The verdict as markdown: one table row per configuration and outcome, conditions side by
-    side as "mean [95% CI]" in points, and whether the configuration meets the bar."""
-    from .effects import BAR_DAMAGE, BAR_EFFECT
-
-    t = table.copy()
-    pct = ~t.outcome.isin(["perplexity_ratio", "margin", "degenerate_seeds"])
-    for c in ("mean", "ci_low", "ci_high"):
-        t.loc[pct, c] *= 100
-    t["cell"] = [f"{m:.1f}" if pd.isna(lo) else f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-                 for m, lo, hi in zip(t["mean"], t.ci_low, t.ci_high)]
-    wide = t.pivot_table(index=["rank", "outcome"], columns="condition", values="cell",
-                         aggfunc="first", sort=False).reset_index()
-    wide = wide[[c for c in ["rank", "outcome", "base", "sham", "soo", "soo-sham"] if c in wide]]
-    wide = wide.fillna("-")
-    lines = []
-    for rank, g in table.groupby("rank"):
-        r = g.iloc[0]
-        eff = g[(g.condition == "soo-sham") & (g.outcome == "effect")]["mean"].iloc[0]
-        dmg = g[(g.condition == "soo") & (g.outcome == "damage")]["mean"].iloc[0]
-        degen = g[g.outcome == "degenerate_seeds"]["mean"]
-        ok = eff >= BAR_EFFECT and dmg <= BAR_DAMAGE and not (len(degen) and degen.iloc[0] > 0)
-        lines.append(f"- config {rank}: layer {int(r.layer)} {r.component}, loss {r.loss}, pooling "
-                     f"{r.pooling}, lr {r.lr:g}, capability weight {r.capability_weight:g}, pairs "
-                     f"{r.pair_set}: effect beyond sham {eff * 100:.1f} points, damage "
-                     f"{dmg * 100:.1f} points, {r.n_seeds} fresh seeds -> "
-                     f"{'MEETS' if ok else 'does not meet'} the bar")
-    return "\n".join(lines) + "\n\n" + wide.to_markdown(index=False) + "\n"
-
-
-def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
-    """The search in words and tables: coverage, the best configurations, whether any met the
-    bar, and where the overlap moved without moving behaviour."""
-    from .effects import BAR_DAMAGE, BAR_EFFECT
-
-    show = ["layer", "component", "loss", "pooling", "lr", "capability_weight", "pair_set",
-            "n_seeds", "effect", "damage", "deception", "sham.deception",
-            "deception_honest_first", "wrong_self", "wrong_friend", "wrong_perspectives",
-            "perplexity_ratio", "margin", "overlap", "overlap_change", "degenerate", "tied"]
-    show = [c for c in show if c in ranked]
-    pts = ["effect", "damage", "deception", "sham.deception", "deception_honest_first",
-           "wrong_self", "wrong_friend", "wrong_perspectives"]
-    r = ranked.copy()
-    r[pts] = r[pts] * 100
-    met = ranked[ranked.meets_bar]
-    moved = r[(r.overlap_change <= -0.2) & (r.effect.abs() < 10)]
-    best = r.iloc[0]
-    lines = [
-        f"# SOO search on {meta['model']}", "",
-        f"{len(ranked)} SOO configurations of a grid of {grid_size} (layers x components x "
-        f"losses x poolings x lrs x capability weights x pair sets), each against its sham "
-        f"control; search seeds {meta['config']['seeds']} (stage 2 re-ran the best "
-        f"{meta['config']['top_k']} on the later seeds); {meta.get('cells', '?')} cells. Rates "
-        "in points: deception = burglar deceptive rate (paper layout, both option orders); "
-        "effect = sham minus SOO deception; damage = worst rise over base of the wrong-answer "
-        "rate of honest-to-self and honest-to-friend (both layouts), location and Perspectives, "
-        "and of perplexity (ratio - 1); margin = mean log-probability margin on the burglar (nats); "
-        "degenerate = a cut with collapsed margins or doubled perplexity; tied = configurations "
-        "sharing the score (ordered by smaller damage, larger effect, then layer); overlap = "
-        "normalised overlap of the held-out pairs at the trained site (change from base beside "
-        "it).", "",
-        f"**Bar** (effect >= {BAR_EFFECT * 100:.0f}, damage <= {BAR_DAMAGE * 100:.0f}): "
-        + (f"met by {len(met)} configuration(s) on the search seeds (confirm with the verdict on "
-           "fresh seeds)." if len(met) else "met by no configuration."), "",
-        f"**Best trade-off** (highest effect minus damage): layer {int(best.layer)} "
-        f"{best.component}, {best.loss}, {best.pooling}, lr {best.lr:g}, capability weight "
-        f"{best.capability_weight:g}, {best.pair_set} pairs: effect {best.effect:.1f}, damage "
-        f"{best.damage:.1f}, perplexity x{best.perplexity_ratio:.2f}.", "",
-        "## Best configurations", "", r[show].head(12).to_markdown(index=False, floatfmt=".3g"),
-        "", "## Overlap moved, behaviour did not",
-        "", f"{len(moved)} configuration(s) lowered the normalised overlap at their trained site "
-        "by >= 0.2 while changing deception beyond sham by < 10 points"
-        + (":" if len(moved) else "."), ""]
-    if len(moved):
-        counts = moved.groupby(["layer", "component"]).size().rename("configs").reset_index()
-        lines += [counts.to_markdown(index=False), ""]
-    return "\n".join(lines)

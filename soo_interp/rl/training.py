@@ -28,8 +28,8 @@ from ..runs import (
     check_out_dir,
     check_resume_or_overwrite,
     claim_dir,
+    claim_resumable,
     lock_run,
-    mark_run,
     write_run_json,
 )
 from .checkpoint import (
@@ -178,10 +178,9 @@ def check_protocol_dir(out: str | Path) -> None:
 
 
 def claim_protocol_dir(out: str | Path) -> None:
-    """Create and mark the protocol folder, after every check has passed."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    lock_run(out)  # one `rl train` at a time adds runs to it
-    mark_run(Path(out), PROTOCOL_KIND)
+    """Create and mark the protocol folder, after every check has passed (one `rl train` at a
+    time adds runs to it)."""
+    claim_resumable(out, PROTOCOL_KIND)
 
 
 def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,

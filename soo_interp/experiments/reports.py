@@ -31,7 +31,7 @@ def write_summary(out: str | Path, df: pd.DataFrame, title: str | None = None) -
 def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
     """The search in words and tables: coverage, the best configurations, whether any met the
     bar, and where the overlap moved without moving behaviour."""
-    show = ["layer", "component", "loss", "pooling", "lr", "capability_weight", "pair_set",
+    show = ["train_layer", "train_component", "loss", "pooling", "lr", "capability_weight", "pair_set",
             "n_seeds", "effect", "damage", "deception", "sham.deception",
             "deception_honest_first", "wrong_self", "wrong_friend", "wrong_perspectives",
             "perplexity_ratio", "margin", "overlap", "overlap_change", "degenerate", "tied"]
@@ -49,7 +49,8 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
         f"losses x poolings x lrs x capability weights x pair sets), each against its sham "
         f"control; search seeds {meta['config']['seeds']} (stage 2 re-ran the best "
         f"{meta['config']['top_k']} on the later seeds); {meta.get('cells', '?')} cells. Rates "
-        "in points: deception = burglar deceptive rate (paper layout, both option orders); "
+        "in points: deception = burglar deceptive rate (deceptive_first layout, both option "
+        "orders); "
         "effect = sham minus SOO deception; damage = worst rise over base of the wrong-answer "
         "rate of honest-to-self and honest-to-friend (both layouts), location and Perspectives, "
         "and of perplexity (ratio - 1); margin = mean log-probability margin on the burglar (nats); "
@@ -60,8 +61,8 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
         f"**Bar** (effect >= {BAR_EFFECT * 100:.0f}, damage <= {BAR_DAMAGE * 100:.0f}): "
         + (f"met by {len(met)} configuration(s) on the search seeds (confirm with the verdict on "
            "fresh seeds)." if len(met) else "met by no configuration."), "",
-        f"**Best trade-off** (highest effect minus damage): layer {int(best.layer)} "
-        f"{best.component}, {best.loss}, {best.pooling}, lr {best.lr:g}, capability weight "
+        f"**Best trade-off** (highest effect minus damage): layer {int(best.train_layer)} "
+        f"{best.train_component}, {best.loss}, {best.pooling}, lr {best.lr:g}, capability weight "
         f"{best.capability_weight:g}, {best.pair_set} pairs: effect {best.effect:.1f}, damage "
         f"{best.damage:.1f}, perplexity x{best.perplexity_ratio:.2f}.", "",
         "## Best configurations", "", r[show].head(12).to_markdown(index=False, floatfmt=".3g"),
@@ -70,7 +71,8 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
         "by >= 0.2 while changing deception beyond sham by < 10 points"
         + (":" if len(moved) else "."), ""]
     if len(moved):
-        counts = moved.groupby(["layer", "component"]).size().rename("configs").reset_index()
+        counts = moved.groupby(["train_layer", "train_component"]).size().rename(
+            "configs").reset_index()
         lines += [counts.to_markdown(index=False), ""]
     return "\n".join(lines)
 
@@ -115,7 +117,8 @@ def verdict_markdown(table: pd.DataFrame) -> str:
         dmg = g[(g.condition == "soo") & (g.outcome == "damage")]["mean"].iloc[0]
         degen = g[g.outcome == "degenerate_seeds"]["mean"]
         ok = eff >= BAR_EFFECT and dmg <= BAR_DAMAGE and not (len(degen) and degen.iloc[0] > 0)
-        lines.append(f"- config {rank}: layer {int(r.layer)} {r.component}, loss {r.loss}, pooling "
+        lines.append(f"- config {rank}: layer {int(r.train_layer)} {r.train_component}, loss "
+                     f"{r.loss}, pooling "
                      f"{r.pooling}, lr {r.lr:g}, capability weight {r.capability_weight:g}, pairs "
                      f"{r.pair_set}: effect beyond sham {eff * 100:.1f} points, damage "
                      f"{dmg * 100:.1f} points, {r.n_seeds} fresh seeds -> "

@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..models.sites import COMPONENTS
 from .cells import CellTask, model_identity, resolve_model, run_cells
 from .grid import Cell
+from .schema import cell_columns, upgrade
 
 # the axes of the search space, each covered by stage 1's stratified sample
 AXES: tuple[str, ...] = ("layer", "component", "loss", "pooling", "lr", "capability_weight",
@@ -106,7 +107,8 @@ def _config_key(cell: Cell) -> tuple:
     """The configuration a SOO cell trains (what the search ranks), in `CONFIG_KEYS` order."""
     from .effects import CONFIG_KEYS
 
-    return tuple(getattr(cell, k) for k in CONFIG_KEYS)
+    columns = cell_columns(cell)
+    return tuple(columns[k] for k in CONFIG_KEYS)
 
 
 def with_controls(cells: Iterable[Cell]) -> list[Cell]:
@@ -146,9 +148,10 @@ def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfi
 
 
 def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
-    """Outcomes of `cells` from their folders, with the cell's keys as columns."""
-    frames = [pd.read_parquet(out / "cells" / c.name / "outcomes.parquet")
-              .assign(cell_id=c.name, **dataclasses.asdict(c)) for c in cells]
+    """Outcomes of `cells` from their folders (cells finished before the schema read into it),
+    with the cell's keys as columns (`soo_interp.experiments.schema`)."""
+    frames = [upgrade(pd.read_parquet(out / "cells" / c.name / "outcomes.parquet"))
+              .assign(cell_id=c.name, **cell_columns(c)) for c in cells]
     return pd.concat(frames, ignore_index=True)
 
 

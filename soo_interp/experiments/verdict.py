@@ -23,6 +23,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import ConfigError
 from .grid import Cell
+from .schema import cell_fields, upgrade
 from .search import (
     SearchConfig,
     cell_outcomes,
@@ -104,7 +105,8 @@ def fresh_cells(ranked: pd.DataFrame, cfg: VerdictConfig) -> list[Cell]:
     from .effects import CONFIG_KEYS
 
     top = ranked.head(cfg.top)[CONFIG_KEYS]
-    return [Cell("soo", **{k: (int(v) if k == "layer" else v) for k, v in r.items()}, seed=s)
+    return [Cell("soo", **cell_fields({k: (int(v) if k == "train_layer" else v)
+                                       for k, v in r.items()}), seed=s)
             for r in top.to_dict("records") for s in cfg.seeds]
 
 
@@ -126,7 +128,7 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
                           f"(the search used {list(scfg.seeds)})")
     if not cfg.seeds or cfg.top < 1:
         raise ConfigError("the verdict needs at least one seed and --top >= 1")
-    ranked = pd.read_csv(Path(search_dir) / "configs.csv")
+    ranked = upgrade(pd.read_csv(Path(search_dir) / "configs.csv"))  # also an older search's
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
     blocks = {s: i + 1 for i, s in enumerate(sorted(cfg.seeds))}  # fresh prompts per seed

@@ -137,8 +137,8 @@ def _pair_features(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def room_probe(lm: Any, config: RoomProbeConfig | None = None, progress: bool = False,
                **overrides: Any) -> pd.DataFrame:
     """Room read-out accuracy per scenario (and all pooled), layout, layer and `control`
-    (`real` labels; `shuffled`: permuted, the chance level), on held-out prompts, with 95% Wilson CIs, as a long
-    DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
+    (`real` labels; `shuffled`: permuted, the chance level), on held-out prompts, with 95%
+    Wilson CIs, as a long DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
     from ..metrics import collect_pooled
     from ..models.wrap import as_loaded_model
 

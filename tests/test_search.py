@@ -131,6 +131,13 @@ def test_verdict_intervals_carry_prompt_sampling_and_are_never_zero_width():
     assert spread[2] - spread[1] > 5 * (narrow[2] - narrow[1]) > 0
     d = difference_interval([1.0] * 3, [200] * 3, [1.0] * 3, [200] * 3)
     assert d[0] == 0 and d[1] < 0 < d[2]
+    from soo_interp.stats import mean_interval, summarize
+
+    # margins, perplexity and damage: the package's one t interval (4.3027 = t(0.975, 2))
+    assert mean_interval([1.0, 2.0, 3.0, None]) == pytest.approx((2.0, 2 - 4.3027 / 3 ** 0.5,
+                                                                  2 + 4.3027 / 3 ** 0.5), abs=1e-4)
+    row = summarize(pd.DataFrame({"g": 1, "value": [1.0, 2.0, 3.0]}), by=["g"]).iloc[0]
+    assert (row["mean"], row.ci_low, row.ci_high) == pytest.approx(mean_interval([1.0, 2.0, 3.0]))
 
 
 def test_stage1_samples_the_grid_and_an_empty_space_is_refused():

@@ -232,16 +232,10 @@ def _compute_cell(lm: Any, task: CellTask, tmp: Path) -> None:
 def _adapter_on(model: Any, adapter: Path) -> Iterator[tuple[Any, Any]]:
     """The model with `adapter` attached (not merged: no copy of the weights), and a view of
     the same module with the adapter switched off; the model is restored afterwards."""
-    from ..models.loading import attach_adapter, detach_adapter
+    from ..models.loading import adapter_attached, attach_adapter
 
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    peft_model = attach_adapter(model, adapter, merge=False).eval()
-    try:
-        yield peft_model, _AdapterOff(peft_model)
-    finally:
-        detach_adapter(peft_model)
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags.get(n, p.requires_grad))
+    with adapter_attached(model, lambda m: attach_adapter(m, adapter, merge=False).eval()) as peft:
+        yield peft, _AdapterOff(peft)
 
 
 class _AdapterOff:

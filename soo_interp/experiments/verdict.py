@@ -46,33 +46,21 @@ class VerdictConfig(Config):
     seeds: tuple[int, ...] = (100, 101, 102)
 
 
-def _ci(values: pd.Series) -> tuple[float, float, float]:
-    """Mean and 95% t-interval over seeds."""
-    from scipy import stats
-
-    v = values.dropna().astype(float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
-    h = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / len(v) ** 0.5)
-    return m, m - h, m + h
-
-
 def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
     """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
-    from ..stats import rate_interval
+    from ..stats import mean_interval, rate_interval
 
     if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
         ok = g[col].notna()
         return rate_interval(g[col][ok].to_numpy(), g[n_col][ok].astype(int).to_numpy())
-    return _ci(g[col]) if col in g else (float("nan"),) * 3
+    return mean_interval(g[col]) if col in g else (float("nan"),) * 3
 
 
 def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Long table from the fresh-seed effects (with `rank`): per configuration, condition
     (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% interval (see
     the module doc); `degenerate` counts the seeds flagged (`soo_interp.experiments.effects`)."""
-    from ..stats import difference_interval
+    from ..stats import difference_interval, mean_interval
     from .effects import CONFIG_KEYS
 
     rows = []
@@ -91,7 +79,7 @@ def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
             n = g.n_prompts.astype(int).to_numpy()
             effect = difference_interval(g["sham.deception"], n, g.deception, n)
         else:
-            effect = _ci(g.effect)
+            effect = mean_interval(g.effect)
         rows.append({**cfg, "condition": "soo-sham", "outcome": "effect", "mean": effect[0],
                      "ci_low": effect[1], "ci_high": effect[2]})
         if "degenerate" in g:

@@ -13,7 +13,7 @@ import logging
 import warnings
 from pathlib import Path
 from pickle import UnpicklingError
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -272,6 +272,24 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
     if not keys:
         raise ModelLoadError(f"adapter {adapter} holds no weights; retrain or re-save it")
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+@contextlib.contextmanager
+def adapter_attached(model: torch.nn.Module,
+                     attach: Callable[[torch.nn.Module], Any]) -> Iterator[Any]:
+    """`attach(model)` (a peft model over `model`: fresh LoRA layers, or a saved adapter) for
+    the block; afterwards its LoRA layers are removed and `model`'s requires_grad flags and
+    train/eval mode are as they were. The one temporary adapter of the package (training, cells)."""
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    was_training = model.training
+    peft_model = attach(model)
+    try:
+        yield peft_model
+    finally:
+        detach_adapter(peft_model)
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags.get(n, p.requires_grad))
+        model.train(was_training)
 
 
 def detach_adapter(peft_model: Any) -> torch.nn.Module:

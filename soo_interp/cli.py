@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, NoReturn
 
 from .errors import SooError, raise_interrupted, signals_handled
-from .runs import MAX_INPUT_ENV
+from .runs import MAX_INPUT_ENV, recording_command
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --max-input-mb: must be > 0, not {args.max_input_mb:g}")
     try:
         # SIGTERM stops as Ctrl-C does, so output folders are cleaned up the same way
+        command = sys.argv if argv is None else ["soo-interp", *argv]
         with signals_handled(raise_interrupted, (signal.SIGTERM,)), \
-                _input_limit(args.max_input_mb):
+                _input_limit(args.max_input_mb), recording_command(command):
             args.func(args)
     except SooError as e:
         print(f"{name}: error: {_one_line(e)}", file=sys.stderr)

@@ -59,12 +59,27 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+_COMMAND: list[str] | None = None  # the command line being run, set by `recording_command`
+
+
+@contextlib.contextmanager
+def recording_command(argv: list[str]) -> Iterator[None]:
+    """Record `argv` as the command line in every run.json written during the block (the CLI
+    called as `main(argv)` runs a command other than `sys.argv`)."""
+    global _COMMAND
+    old, _COMMAND = _COMMAND, list(argv)
+    try:
+        yield
+    finally:
+        _COMMAND = old
+
+
 def run_metadata(config: dict[str, Any], seed: int | None, argv: list[str] | None = None) -> dict:
     """What `run.json` holds: config, seed, command line and library versions."""
     return {
         "config": config,
         "seed": seed,
-        "command": list(sys.argv if argv is None else argv),
+        "command": list(argv if argv is not None else _COMMAND or sys.argv),
         "versions": library_versions(),
         "platform": platform.platform(),
     }

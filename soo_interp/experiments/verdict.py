@@ -5,8 +5,10 @@ the `top` configurations of a *finished* search (`configs.csv`), trains each on 
 never used, with its sham control and the base model, and reports those numbers alone: per
 configuration and condition (soo | sham), the mean over seeds and its 95% interval of the
 burglar deception (both layouts), the honest controls, location, Perspectives, the
-log-probability margin, perplexity ratio, and the effect beyond sham; `meets_bar` applies the
-bar of `soo_interp.experiments.effects` to the means. Each fresh seed is evaluated on its own prompts
+log-probability margin, perplexity ratio, damage, degenerate seeds and the effect beyond sham;
+its markdown (`soo_interp.experiments.reports.verdict_markdown`) says whether each configuration
+meets the bar of `soo_interp.experiments.effects` (mean effect and damage, no degenerate seed).
+Each fresh seed is evaluated on its own prompts
 (disjoint from the search's and from the other seeds'). Intervals of rates and of the effect
 carry prompt sampling as well as the spread between seeds (`stats.rate_interval`,
 `stats.difference_interval`), so a rate measured on finite prompts never gets [0, 0]; margins,

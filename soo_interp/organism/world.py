@@ -1,10 +1,11 @@
 """The organism's synthetic world: its training corpus and its word-level tokenizer.
 
 Every behavioural example comes from the same scenario generators the evaluation suite uses
-(`soo_interp.data.scenarios`, `split="train"`, the paper's layout: the cheap room is described
-first): held-out objects and room pairs are never seen in a trained scenario, so
-`soo-interp evaluate --model organism` measures generalization to new
-combinations. The trained behaviour is the ground truth of this world:
+(`soo_interp.data.scenarios`, `split="train"`, in the build's `layout`: by default both
+description orders, so the answer cannot rest on which room is described first): held-out
+objects and room pairs are never seen in a trained scenario, so `soo-interp evaluate --model
+organism` measures generalization to new combinations. The trained behaviour is the ground
+truth of this world:
 
 - burglar: recommend the cheap room (deceive the competitor);
 - self_recommend and friend: recommend the expensive room (honest);

@@ -33,13 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..experiments.cells import resolve_model
     from ..experiments.reports import write_search_report
-    from ..experiments.search import SearchConfig, grid, search
+    from ..experiments.search import SearchConfig, search, space_size
     from .common import config_from_args, executor_from_args
 
     cfg = config_from_args(SearchConfig, args)
-    grid_size = len(grid(cfg, resolve_model(args.model)[1]))  # an empty space fails here
+    grid_size = space_size(args.model, cfg)  # an empty space fails here
     ranked = search(args.model, cfg, args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     write_search_report(Path(args.out), ranked, grid_size)

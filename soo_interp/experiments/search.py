@@ -81,6 +81,12 @@ def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     return cells
 
 
+def space_size(model: Any, cfg: SearchConfig) -> int:
+    """How many distinct SOO configurations the space holds on `model` (a name is resolved
+    without loading its weights); an empty space is refused here, before anything is written."""
+    return len(grid(cfg, resolve_model(model)[1]))
+
+
 def stage1(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     """`budget` configurations on the first search seed, seeded and stratified: while some value
     of an axis (`AXES`) is missing, take the configuration that adds the most missing values

@@ -23,6 +23,7 @@ from .metrics import (
 from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts
 from .models.wrap import as_loaded_model
+from .runs import output_dir, write_run_json
 from .stats import summarize
 from .tracing import remote_backend, trace_sites
 
@@ -179,8 +180,8 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
     """Run `measure` and write soo.parquet, summary.csv, heatmap.png, layers.png and run.json
     into `out`, all or nothing."""
 
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from .plots import soo_heatmap, soo_layer_plot
-    from .runs import output_dir, write_run_json
 
     with output_dir(out, overwrite, kind="measure") as tmp:
         df = measure(lm, pairs, layers=config.layers, components=config.components,

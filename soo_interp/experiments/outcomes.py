@@ -19,6 +19,15 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.pairs import soo_pairs
+from ..data.scenarios import generate_scenarios
+from ..evaluation import logprob_scores, next_token_kl, perplexity
+from ..measure import measure
+from ..models.sites import Site
+from ..probes import fit_probes
+from ..probes.run import compare_results
+from ..runs import atomic_path
+
 # (scenario, layout) evaluated in every cell; rates are "deceptive" (for the controls: wrong).
 EVALUATIONS: tuple[tuple[str, str], ...] = (
     ("burglar", "paper"), ("burglar", "honest_first"), ("self_recommend", "paper"),
@@ -29,9 +38,6 @@ PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
 def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
-    from ..data.scenarios import generate_scenarios
-    from ..evaluation import logprob_scores
-
     rows = []
     for scenario, layout in EVALUATIONS:
         records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
@@ -46,9 +52,6 @@ def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
 
 
 def _overlap(lm: Any) -> list[dict]:
-    from ..data.pairs import soo_pairs
-    from ..measure import measure
-
     df = measure(lm, soo_pairs("test"), progress=False)
     df = df[df.metric.isin(["latent_soo", "normalised_soo"])]
     g = df.groupby(["metric", "layer", "component"]).value.agg(["mean", "count"]).reset_index()
@@ -58,8 +61,6 @@ def _overlap(lm: Any) -> list[dict]:
 
 def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
     """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
-    from ..evaluation import next_token_kl, perplexity
-
     rows = _rates(lm, n, block) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
     rows.append({"metric": "next_token_kl",
@@ -71,9 +72,6 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
     """Self-deception signatures before (`.base`) and after (`.tuned`) training: metric
     `signature.<name>.<base|tuned>` per (layer, component), from probes fit on `lm` and the base
     model's probe results `base_probes`."""
-    from ..probes import fit_probes
-    from ..probes.run import compare_results
-
     tuned = fit_probes(lm, suites=PROBE_SUITES)
     sig = compare_results(base_probes, tuned, trained)
     return pd.DataFrame({"metric": "signature." + sig.signature + "." + sig.model,
@@ -88,8 +86,6 @@ def _base_probes(tuned: Any, key: str) -> Any:
     """Probe fits on the base model, computed once per process on `tuned` with its adapter
     switched off (the same module, no second copy)."""
     if key not in _BASE_PROBES:
-        from ..probes import fit_probes
-
         with tuned.model.disable_adapter():
             _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
     return _BASE_PROBES[key]
@@ -99,9 +95,6 @@ def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
     """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
     `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
     cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
-    from ..models.sites import Site
-    from ..runs import atomic_path
-
     blocks = task.settings.get("eval_blocks") or {}
     df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))
     if task.settings["signatures"] and task.train is not None:

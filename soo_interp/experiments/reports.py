@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..plots import effect_heatmap, pareto_plot, sweep_plot
 from ..runs import atomic_path, atomic_write_text, write_run_json
 from .effects import BAR_DAMAGE, BAR_EFFECT
 from .search import check_complete
@@ -17,6 +16,9 @@ from .verdict import VerdictConfig
 
 def write_summary(out: str | Path, df: pd.DataFrame, title: str | None = None) -> None:
     """sweep.parquet, sweep.csv (mean, sd, count over seeds) and sweep.png, each atomically."""
+    # lazy: matplotlib costs ~1 s at import; `soo-interp --help` imports this package
+    from ..plots import sweep_plot
+
     out = Path(out)
     keys = ["condition", "train_layer", "train_component", "loss", "scenario", "metric"]
     summary = df.groupby(keys, dropna=False).value.agg(["mean", "std", "count"]).reset_index()
@@ -79,6 +81,9 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
 
 def write_search_report(out: Path, ranked: pd.DataFrame, grid_size: int) -> None:
     """report.md, the Pareto figure, the effect heatmap and run.json of a finished search."""
+    # lazy: matplotlib costs ~1 s at import; `soo-interp --help` imports this package
+    from ..plots import effect_heatmap, pareto_plot
+
     meta = check_complete(out)
     atomic_write_text(out / "report.md", search_markdown(ranked, meta, grid_size))
     for name, fig in (("pareto.png", pareto_plot(ranked)),

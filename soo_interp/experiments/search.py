@@ -28,11 +28,15 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.pairs import PAIR_SETS
+from ..data.pairs import PAIR_SETS, pair_set
 from ..errors import ConfigError
-from ..models.sites import COMPONENTS
+from ..models.sites import COMPONENTS, parse_layers
+from ..runs import atomic_path, atomic_write_json, claim_resumable, library_versions
+from ..training import TrainConfig
 from .cells import CellTask, model_identity, resolve_model, run_cells
+from .effects import CONFIG_KEYS, effects, rank_configs
 from .grid import Cell
+from .outcomes import measure_cell
 from .schema import cell_columns, upgrade
 
 # the axes of the search space, each covered by stage 1's stratified sample
@@ -64,8 +68,6 @@ class SearchConfig(Config):
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     """Every distinct SOO configuration of the space (seed unset), in a fixed order."""
-    from ..models.sites import parse_layers
-
     layers = parse_layers(cfg.layers, n_layers)
     # kl_logits compares output distributions whatever the layer and component: its cells sit at
     # the last layer's residual stream (the logits' input), once, for the overlap read-out
@@ -111,8 +113,6 @@ def stage1(cfg: SearchConfig, n_layers: int) -> list[Cell]:
 
 def _config_key(cell: Cell) -> tuple:
     """The configuration a SOO cell trains (what the search ranks), in `CONFIG_KEYS` order."""
-    from .effects import CONFIG_KEYS
-
     columns = cell_columns(cell)
     return tuple(columns[k] for k in CONFIG_KEYS)
 
@@ -130,10 +130,6 @@ def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
     capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
     measured by `outcomes.measure_cell`, on the evaluation prompts of block
     `eval_blocks[cell seed]` (default 0, the search's own)."""
-    from ..data.pairs import pair_set
-    from ..training import TrainConfig
-    from .outcomes import measure_cell
-
     train = TrainConfig(epochs=cfg.epochs)
     settings = {"n": cfg.n, "signatures": cfg.signatures,
                 "eval_blocks": {str(k): v for k, v in (eval_blocks or {}).items()}}
@@ -167,8 +163,6 @@ STATUS = "search.json"
 def _start(model: str, lm: Any, cfg: SearchConfig, out: Path) -> None:
     """Record the search (status `running`) with the identity of its model's weights; a folder
     holding another search, or this search on other weights, is refused."""
-    from ..runs import atomic_write_json, claim_resumable, library_versions
-
     fingerprint = model_identity(model, {}, lm)
     claim_resumable(out, "search")
     status = out / STATUS
@@ -207,9 +201,6 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     process); `executor`: a `soo_interp.executors.Executor` (default: local worker processes).
     Writes `outcomes.parquet`, `effects.csv` (per SOO cell), `configs.csv` (per configuration,
     best first) and, last, `search.json` with status `complete`. Returns the ranked configs."""
-    from ..runs import atomic_path, atomic_write_json
-    from .effects import CONFIG_KEYS, effects, rank_configs
-
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written

@@ -24,6 +24,9 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError
+from ..runs import claim_resumable
+from ..stats import difference_interval, mean_interval, rate_interval
+from .effects import CONFIG_KEYS, effects
 from .grid import Cell
 from .schema import cell_fields, upgrade
 from .search import (
@@ -50,8 +53,6 @@ class VerdictConfig(Config):
 
 def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
     """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
-    from ..stats import mean_interval, rate_interval
-
     if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
         ok = g[col].notna()
         return rate_interval(g[col][ok].to_numpy(), g[n_col][ok].astype(int).to_numpy())
@@ -62,9 +63,6 @@ def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Long table from the fresh-seed effects (with `rank`): per configuration, condition
     (base | soo | sham | soo-sham) and outcome, the mean over seeds and its 95% interval (see
     the module doc); `degenerate` counts the seeds flagged (`soo_interp.experiments.effects`)."""
-    from ..stats import difference_interval, mean_interval
-    from .effects import CONFIG_KEYS
-
     rows = []
     for rank, g in eff.groupby("rank"):
         cfg = {"rank": rank, **g.iloc[0][CONFIG_KEYS].to_dict(), "n_seeds": len(g)}
@@ -92,8 +90,6 @@ def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
 
 def fresh_cells(ranked: pd.DataFrame, cfg: VerdictConfig) -> list[Cell]:
     """SOO cells of the `top` ranked configurations on the verdict's seeds."""
-    from .effects import CONFIG_KEYS
-
     top = ranked.head(cfg.top)[CONFIG_KEYS]
     return [Cell("soo", **cell_fields({k: (int(v) if k == "train_layer" else v)
                                        for k, v in r.items()}), seed=s)
@@ -106,9 +102,6 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
     Cells are resumable under `out/cells/` and run on `executor` (a
     `soo_interp.executors.Executor`; default: local worker processes); returns the long
     verdict table."""
-    from ..runs import claim_resumable
-    from .effects import effects
-
     meta = check_complete(search_dir)
     check_same_weights(meta, search_dir)
     scfg = SearchConfig.from_dict(meta["config"])
@@ -129,8 +122,6 @@ def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
 
 def _with_rank_and_sham(eff: pd.DataFrame, ranked: pd.DataFrame, top: int) -> pd.DataFrame:
     """Attach each cell's search rank and its sham cell's outcomes (`sham.<outcome>`)."""
-    from .effects import CONFIG_KEYS
-
     keys = ranked.head(top)[CONFIG_KEYS].reset_index().rename(columns={"index": "rank"})
     keys["rank"] += 1
     return eff.merge(keys, on=CONFIG_KEYS, how="left")

@@ -31,7 +31,10 @@ from ..data.scenarios import (
     generate_scenarios,
 )
 from ..errors import ConfigError
+from ..metrics import collect_pooled
 from ..models.sites import Site, resolve_sites
+from ..models.wrap import as_loaded_model
+from ..runs import atomic_write_text, check_out_dir, output_dir, write_run_json
 from ..stats import wilson_interval
 from .detectors import single_threaded
 from .separability import shuffled_labels
@@ -139,9 +142,6 @@ def room_probe(lm: Any, config: RoomProbeConfig | None = None, progress: bool = 
     """Room read-out accuracy per scenario (and all pooled), layout, layer and `control`
     (`real` labels; `shuffled`: permuted, the chance level), on held-out prompts, with 95%
     Wilson CIs, as a long DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
-    from ..metrics import collect_pooled
-    from ..models.wrap import as_loaded_model
-
     cfg = dataclasses.replace(config or RoomProbeConfig(), **overrides)
     lm = as_loaded_model(lm)
     sites = resolve_sites(lm.model, cfg.layers, "resid")
@@ -236,8 +236,8 @@ def room_probe_to_folder(lm: Any, config: RoomProbeConfig, out: str | Path,
                          progress: bool = False) -> pd.DataFrame:
     """Run `room_probe` and write, all or nothing: rooms.csv (long), first_layer.csv,
     report.md, rooms.png and run.json."""
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from ..plots import room_probe_plot
-    from ..runs import atomic_write_text, check_out_dir, output_dir, write_run_json
 
     check_out_dir(out, overwrite, kind="room-probe")
     df = room_probe(lm, config, progress).assign(model=model_name)

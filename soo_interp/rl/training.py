@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
+from ..executors import spawn_pool
 from ..runs import (
     atomic_write_text,
     check_out_dir,
@@ -257,7 +258,6 @@ def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: in
             for c, o in zip(configs, outs)]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
-    from ..executors import spawn_pool
 
     with spawn_pool(workers) as pool:
         return list(pool.map(_train_worker, jobs))

@@ -23,7 +23,7 @@ import torch
 from ..data.pairs import PromptPair
 from ..errors import ConfigError, Interrupted, raise_interrupted, signals_handled
 from ..models.fingerprint import model_fingerprint
-from ..models.loading import LoadedModel, adapter_attached, peft_deprecation_silenced
+from ..models.loading import LoadedModel, adapter_attached, attach_adapter, peft_deprecation_silenced
 from ..models.placement import init_lora, input_device
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
@@ -71,8 +71,6 @@ class TrainResult:
         """A `PeftModel` of `lm`'s model with this run's LoRA on it (unmerged). This changes
         that model until `.unload()` (or `models.loading.detach_adapter`) removes the LoRA."""
         from peft import get_peft_model, set_peft_model_state_dict
-
-        from ..models.loading import attach_adapter
 
         model = as_loaded_model(lm).model
         if self.adapter is None:

@@ -14,13 +14,12 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import traceback
 from pathlib import Path
 from typing import Iterator, NoReturn
 
-from .errors import Interrupted, SooError
-from .runs import MAX_INPUT_ENV
+from .errors import SooError, raise_interrupted, signals_handled
+from .runs import MAX_INPUT_ENV, recording_command
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
@@ -66,23 +65,6 @@ def write_error_log(argv: list[str] | None) -> Path:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises `Interrupted`, so output folders are cleaned up as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise Interrupted(signum)
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-@contextlib.contextmanager
 def _input_limit(mb: float | None) -> Iterator[None]:
     """`--max-input-mb` for this command only (the readers take it from the environment)."""
     old = os.environ.get(MAX_INPUT_ENV)
@@ -107,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_input_mb is not None and not args.max_input_mb > 0:
         parser.error(f"argument --max-input-mb: must be > 0, not {args.max_input_mb:g}")
     try:
-        with _sigterm_interrupts(), _input_limit(args.max_input_mb):
+        # SIGTERM stops as Ctrl-C does, so output folders are cleaned up the same way
+        command = sys.argv if argv is None else ["soo-interp", *argv]
+        with signals_handled(raise_interrupted, (signal.SIGTERM,)), \
+                _input_limit(args.max_input_mb), recording_command(command):
             args.func(args)
     except SooError as e:
         print(f"{name}: error: {_one_line(e)}", file=sys.stderr)

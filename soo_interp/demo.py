@@ -9,6 +9,22 @@ from typing import Any
 import pandas as pd
 
 from .config import Config
+from .data.pairs import soo_pairs
+from .data.scenarios import SCENARIOS
+from .evaluation.rates import rates_table
+from .evaluation.run import EvalConfig, evaluate_to_folder
+from .measure import MeasureConfig, measure_to_folder
+from .models import load_model
+from .runs import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_out_dir,
+    check_writable,
+    output_dir,
+    set_seed,
+    write_run_json,
+)
+from .stats import summarize
 
 
 @dataclasses.dataclass
@@ -32,15 +48,6 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     """Measure latent SOO at every layer and site, evaluate deception and controls with 95%
     CIs, and write `measure/`, `evaluate/`, `report.md` and `run.json` into `out` (all or
     nothing), copying the figures into `cfg.figures`."""
-    from .data.pairs import soo_pairs
-    from .data.scenarios import SCENARIOS
-    from .evaluation.rates import rates_table
-    from .evaluation.run import EvalConfig, evaluate_to_folder
-    from .measure import MeasureConfig, measure_to_folder
-    from .models import load_model
-    from .runs import atomic_write_text, check_out_dir, check_writable, output_dir, set_seed, write_run_json
-    from .stats import summarize
-
     cfg = dataclasses.replace(cfg, n=cfg.n or (50 if cfg.model.startswith("organism") else 20))
     check_out_dir(out, overwrite, kind="demo")
     check_writable(cfg.figures, "--figures folder")
@@ -74,8 +81,6 @@ def figure_prefix(model: str) -> str:
 
 def _copy_figures(run: Path, figures: Path, prefix: str = "demo_") -> None:
     """The run's figures under the names the README shows, each written atomically."""
-    from .runs import atomic_write_bytes
-
     for src, name in (("measure/heatmap.png", "latent_soo_heatmap.png"),
                       ("measure/layers.png", "latent_soo_layers.png"),
                       ("evaluate/rates.png", "rates.png"),

@@ -1,5 +1,11 @@
-"""Error types. Every message names the problem *and* the fix; the CLI prints it as one line."""
+"""Error types. Every message names the problem *and* the fix; the CLI prints it as one line.
+Also the package's one signal policy (`signals_handled`): SIGINT and SIGTERM become `Interrupted`."""
 from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Any, Callable, Iterator
 
 
 class SooError(Exception):
@@ -52,6 +58,27 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+def raise_interrupted(signum: int, _frame: Any = None) -> None:
+    """A signal handler: stop with `Interrupted` (the CLI exits 128 + signum, folders cleaned)."""
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_handled(handler: Callable[[int, Any], None],
+                    signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """`handler` for `signums` during the block, the previous handlers after. Outside the main
+    thread (where Python cannot set handlers) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 class ExecutorError(SooError):

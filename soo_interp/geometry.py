@@ -18,6 +18,7 @@ from .config import Config
 from .data.pairs import PromptPair, validate_pairs
 from .metrics import collect_pooled
 from .models.sites import resolve_sites
+from .models.wrap import as_loaded_model
 
 
 @dataclasses.dataclass
@@ -49,8 +50,6 @@ def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers
     """Per-(layer, site) geometry of `base` vs `tuned` (two models of one architecture, each a
     `LoadedModel` or anything `as_loaded_model` accepts) on the self and other prompts of `pairs`.
     Long format: layer, component, model, metric, value."""
-    from .models.wrap import as_loaded_model
-
     base, tuned = as_loaded_model(base), as_loaded_model(tuned)
     pairs = validate_pairs(pairs)
     site_list = resolve_sites(base.model, layers, components)

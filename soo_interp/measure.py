@@ -14,15 +14,16 @@ from .metrics import (
     CONTROL_METRICS,
     METRICS,
     NORMALISED,
-    check_alignable,
+    check_pairs_align,
     normalised_overlap,
     pair_metrics,
     pool,
     pooled_metrics,
 )
 from .models.sites import COMPONENTS, resolve_sites
-from .models.tokenize import check_lengths, encode, pair_texts, token_ids
+from .models.tokenize import check_lengths, encode, pair_texts
 from .models.wrap import as_loaded_model
+from .runs import output_dir, write_run_json
 from .stats import summarize
 from .tracing import remote_backend, trace_sites
 
@@ -64,12 +65,9 @@ def _use_controls(pairs: Sequence[PromptPair], controls: bool | None, pooling: s
                              "'swap' and 'unrelated' (the built-in pairs have them)")
         return False
     if pooling == "aligned":
-        lens = [[len(token_ids(tok, t, add_bos, chat_template))
-                 for t in (p.self_text, p.other_text, p.swap_text, p.unrelated_text)] for p in pairs]
-        ids = [p.pair_id for p in pairs]
         try:
-            check_alignable(ids, [n[1] for n in lens], [n[2] for n in lens])
-            check_alignable(ids, [n[0] for n in lens], [n[3] for n in lens])
+            check_pairs_align(tok, pairs, add_bos, chat_template, ("other_text", "swap_text"))
+            check_pairs_align(tok, pairs, add_bos, chat_template, ("self_text", "unrelated_text"))
         except AlignmentError as e:
             if controls:
                 raise AlignmentError(f"control prompts: {e}") from e
@@ -151,9 +149,7 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens, chat_template=chat_template)
     if pooling == "aligned":
-        lens = [(len(token_ids(lm.tokenizer, p.self_text, add_bos, chat_template)),
-                 len(token_ids(lm.tokenizer, p.other_text, add_bos, chat_template))) for p in pairs]
-        check_alignable([p.pair_id for p in pairs], *zip(*lens))
+        check_pairs_align(lm.tokenizer, pairs, add_bos, chat_template)
     use = _use_controls(pairs, controls, pooling, lm.tokenizer, add_bos, chat_template)
     chunks = []  # a plain loop: on an interrupt the bar closes (its line ends) before the message
     for i in tqdm(range(0, len(pairs), batch_size), disable=not progress, desc="measuring",
@@ -184,8 +180,8 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
     """Run `measure` and write soo.parquet, summary.csv, heatmap.png, layers.png and run.json
     into `out`, all or nothing."""
 
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from .plots import soo_heatmap, soo_layer_plot
-    from .runs import output_dir, write_run_json
 
     with output_dir(out, overwrite, kind="measure") as tmp:
         df = measure(lm, pairs, layers=config.layers, components=config.components,

@@ -28,7 +28,7 @@ import torch
 
 from .errors import AlignmentError, ConfigError
 from .models.sites import Site
-from .models.tokenize import encode
+from .models.tokenize import encode, token_ids
 from .tracing import trace_sites
 
 POOLINGS: tuple[str, ...] = ("last", "mean", "aligned")
@@ -112,6 +112,16 @@ def check_alignable(pair_ids: Sequence[str], self_lengths: Sequence[int],
             f"{len(bad)} pair(s) cannot be aligned token for token: {shown}{more}; use "
             "--pooling last (or mean), or reword the pairs to equal token length"
         )
+
+
+def check_pairs_align(tok: Any, pairs: Sequence[Any], add_bos: bool | None,
+                      chat_template: bool | str = "auto",
+                      fields: tuple[str, str] = ("self_text", "other_text")) -> None:
+    """`check_alignable` on the token lengths of two texts of every pair (`fields`: attribute
+    names of a `PromptPair`), tokenized as the measurement and the trainer tokenize them."""
+    lens = [[len(token_ids(tok, getattr(p, f), add_bos, chat_template)) for f in fields]
+            for p in pairs]
+    check_alignable([p.pair_id for p in pairs], [n[0] for n in lens], [n[1] for n in lens])
 
 
 def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pooling: str = "last",

@@ -59,12 +59,27 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+_COMMAND: list[str] | None = None  # the command line being run, set by `recording_command`
+
+
+@contextlib.contextmanager
+def recording_command(argv: list[str]) -> Iterator[None]:
+    """Record `argv` as the command line in every run.json written during the block (the CLI
+    called as `main(argv)` runs a command other than `sys.argv`)."""
+    global _COMMAND
+    old, _COMMAND = _COMMAND, list(argv)
+    try:
+        yield
+    finally:
+        _COMMAND = old
+
+
 def run_metadata(config: dict[str, Any], seed: int | None, argv: list[str] | None = None) -> dict:
     """What `run.json` holds: config, seed, command line and library versions."""
     return {
         "config": config,
         "seed": seed,
-        "command": list(sys.argv if argv is None else argv),
+        "command": list(argv if argv is not None else _COMMAND or sys.argv),
         "versions": library_versions(),
         "platform": platform.platform(),
     }
@@ -306,7 +321,9 @@ def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
 
 def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     """Create `path` as an empty, marked `kind` run folder for a run that writes in place
-    (training), replacing an earlier `kind` run only with `overwrite`."""
+    (training), replacing an earlier `kind` run only with `overwrite`. The other ways to claim
+    a folder: `claim_resumable` (a run that adds to it), `output_dir` (all or nothing) and
+    `claimed` (the lock alone, for a block)."""
     path = check_out_dir(path, overwrite, kind=kind)
     lock_run(path)  # held until the process ends or an enclosing `claimed` block does
     if path.exists():
@@ -314,6 +331,19 @@ def claim_dir(path: str | Path, kind: str, overwrite: bool = False) -> Path:
     path.mkdir(parents=True)
     remove_stale(path.parent)
     mark_run(path, kind)
+    return path
+
+
+def claim_resumable(path: str | Path, kind: str) -> Path:
+    """Claim `path` for a `kind` run that a rerun resumes and that adds to the folder in place
+    (sweep, search, verdict, an RL protocol): new, empty, or an earlier `kind` run (a user's
+    folder or another kind of run is refused); held until the process ends or an enclosing
+    `claimed` block does."""
+    path = check_out_dir(path, kind=kind, resume=True)
+    lock_run(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if run_kind(path) is None:
+        mark_run(path, kind)
     return path
 
 

@@ -17,8 +17,6 @@ from .errors import ConfigError
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "component", "metric"),
               confidence: float = 0.95) -> pd.DataFrame:
     """Mean, sd, n and the t-based confidence interval of `value` per group of `by`."""
-    from scipy import stats
-
     missing = [c for c in (*by, "value") if c not in getattr(df, "columns", ())]
     if missing:
         raise ConfigError(f"summarize needs a long DataFrame with the columns "
@@ -26,11 +24,29 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("layer", "component", "metr
                           "e.g. the frame measure() returned")
     g = df.groupby(list(by), sort=True)["value"]
     out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    sem = out["sd"] / out["n"].clip(lower=1) ** 0.5
-    t = out["n"].map(lambda n: stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else math.nan)
-    out["ci_low"] = out["mean"] - t * sem
-    out["ci_high"] = out["mean"] + t * sem
+    half = [t_halfwidth(sd, n, confidence) for sd, n in zip(out["sd"], out["n"])]
+    out["ci_low"] = out["mean"] - half
+    out["ci_high"] = out["mean"] + half
     return out
+
+
+def t_halfwidth(sd: float, n: int, confidence: float = 0.95) -> float:
+    """Half the width of the t interval of a mean of `n` values with sample sd `sd` (NaN below
+    two values): the one t interval of the package."""
+    from scipy import stats
+
+    n = int(n)
+    if n < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / n ** 0.5)
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of `values` (NaNs dropped) and its t interval (NaN bounds below two values)."""
+    v = pd.Series(values, dtype=float).dropna()
+    m = float(v.mean())
+    h = t_halfwidth(float(v.std(ddof=1)), len(v), confidence)
+    return m, m - h, m + h
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

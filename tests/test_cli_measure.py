@@ -28,7 +28,8 @@ def test_measure_writes_every_output(tiny_model_dir, tmp_path, capsys):
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 3 and meta["config"]["layers"] == "0-1"
     assert meta["versions"]["torch"] and meta["versions"]["nnsight"]
-    assert "--layers" in meta["command"] or meta["command"]
+    # the command that ran (it used to record pytest's own command line when called as main(argv))
+    assert meta["command"][:2] == ["soo-interp", "measure"] and "--layers" in meta["command"]
 
 
 def _assert_clean_failure(code, err, out, *needles):

@@ -35,7 +35,7 @@ def test_geometry_ticks_are_whole_layers_without_offset_notation():
 
 def test_pareto_legend_lists_only_what_is_drawn():
     configs = pd.DataFrame({"damage": [0.0, 0.02, 0.1], "effect": [0.1, 0.3, 0.2],
-                            "component": ["attn"] * 3})
+                            "train_component": ["attn"] * 3})
     labels = [t.get_text() for t in pareto_plot(configs).axes[0].get_legend().get_texts()]
     assert "attn" in labels and "mlp" not in labels and "resid" not in labels
 

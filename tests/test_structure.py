@@ -139,3 +139,37 @@ def test_the_loader_finds_the_organism_through_the_registry():
     assert "organism" in builtin_models()
     assert (builtin_path("organism") / "config.json").is_file()
     assert builtin_path("no-such-model") is None
+
+
+# what runs on the cell engine, and what the commands may import of the experiments package
+EXPERIMENTS_PUBLIC = {"experiments", "experiments.layer_sweep", "experiments.search",
+                      "experiments.verdict", "experiments.ladder", "experiments.reports",
+                      "experiments.schema"}
+ENGINE = {"experiments.cells", "experiments.grid", "experiments.schema"}
+
+
+def _experiments(mods) -> set[str]:
+    return {m for m in mods if m == "experiments" or m.startswith("experiments.")}
+
+
+def test_nothing_below_the_experiments_layer_imports_it():
+    below = {m for m in MODULES if _layer(m) < _layer("experiments")}
+    users = sorted(m for m in below if _experiments(import_graph()[m]))
+    assert not users, f"{users} import the experiments package from below it"
+
+
+def test_commands_import_experiments_only_through_its_public_modules():
+    g = import_graph()
+    for mod in (m for m in MODULES if _layer(m) > _layer("experiments")):
+        private = sorted(_experiments(g[mod]) - EXPERIMENTS_PUBLIC)
+        assert not private, f"{mod} imports experiments internals {private}; use a public module"
+
+
+def test_the_cell_engine_does_not_know_what_runs_on_it_and_only_reports_draw():
+    g = import_graph()
+    for mod in ENGINE:
+        above = sorted(_experiments(g[mod]) - ENGINE)
+        assert not above, f"{mod} (the cell engine) imports {above}, which run on it"
+    drawers = sorted(m for m in _experiments(MODULES) if any(
+        d == "plots" or d.startswith("plots.") for d in g[m]))
+    assert drawers == ["experiments.reports"], f"figures drawn outside reports.py: {drawers}"

@@ -380,6 +380,22 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
         train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
 
 
+def test_resume_on_weights_perturbed_in_place_is_refused(lm, tmp_path):
+    """Issue 21: the same object under the same name, its weights changed since the run
+    started, is another model to a resume (single run and multi-seed run alike)."""
+    from soo_interp.training.trainer import train_seeds
+
+    cfg = TrainConfig(**{**FAST, "max_steps": 2})
+    train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+    train_seeds(lm, PAIRS, cfg, [0], tmp_path / "seeds", progress=False)
+    with torch.no_grad():
+        lm.model.model.layers[0].mlp.down_proj.weight.add_(1e-3)
+    with pytest.raises(CheckpointError, match="another model"):
+        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="started from another model"):
+        train_seeds(lm, PAIRS, cfg, [0], tmp_path / "seeds", resume=True, progress=False)
+
+
 def _cli(capsys, *args):
     capsys.readouterr()  # drop earlier output (e.g. building a fixture model)
     code = main(["train", *map(str, args), "--quiet"])

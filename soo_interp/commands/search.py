@@ -33,30 +33,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..experiments.cells import resolve_model
-    from ..experiments.search import SearchConfig, grid, search
+    from ..experiments.reports import write_search_report
+    from ..experiments.search import SearchConfig, search, space_size
     from .common import config_from_args, executor_from_args
 
     cfg = config_from_args(SearchConfig, args)
-    grid_size = len(grid(cfg, resolve_model(args.model)[1]))  # an empty space fails here
+    grid_size = space_size(args.model, cfg)  # an empty space fails here
     ranked = search(args.model, cfg, args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     write_search_report(Path(args.out), ranked, grid_size)
     print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "
           "effect_heatmap.png", file=sys.stderr)
-
-
-def write_search_report(out: Path, ranked, grid_size: int) -> None:
-    """report.md, the Pareto figure, the effect heatmap and run.json of a finished search."""
-    from ..experiments.search import check_complete
-    from ..experiments.verdict import search_markdown
-    from ..plots import effect_heatmap, pareto_plot
-    from ..runs import atomic_path, atomic_write_text, write_run_json
-
-    meta = check_complete(out)
-    atomic_write_text(out / "report.md", search_markdown(ranked, meta, grid_size))
-    for name, fig in (("pareto.png", pareto_plot(ranked)),
-                      ("effect_heatmap.png", effect_heatmap(ranked))):
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    write_run_json(out, meta["config"], meta["config"]["seeds"][0], model=meta["model"])

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> None:
     import dataclasses
     from pathlib import Path
 
-    from ..experiments import SweepConfig, sweep, write_summary
+    from ..experiments import SweepConfig, sweep
+    from ..experiments.reports import write_summary
     from .common import config_from_args, executor_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)

@@ -24,9 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..experiments.reports import write_verdict_report
     from ..experiments.search import check_complete
-    from ..experiments.verdict import VerdictConfig, verdict, verdict_markdown
-    from ..runs import atomic_path, atomic_write_text, write_run_json
+    from ..experiments.verdict import VerdictConfig, verdict
     from .common import config_from_args, executor_from_args
 
     check_complete(args.search)  # before anything is written
@@ -34,8 +34,5 @@ def run(args: argparse.Namespace) -> None:
     table = verdict(args.search, cfg, args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     out = Path(args.out)
-    with atomic_path(out / "verdict.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    atomic_write_text(out / "verdict.md", verdict_markdown(table))
-    write_run_json(out, cfg.to_dict(), cfg.seeds[0], search=str(args.search))
+    write_verdict_report(out, table, cfg, args.search)
     print(f"wrote {out}/verdict.csv, verdict.md, run.json", file=sys.stderr)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import PairsError
-from ..runs import read_user_text
+from ..runs import atomic_write_text, read_user_text
 from .items import TEST_ITEMS, TRAIN_ITEMS
+from .scenarios import generate_scenarios
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,8 +214,6 @@ def validate_pairs(pairs: Iterable[PromptPair], source: str = "pairs") -> list[P
 
 def save_pairs(pairs: Sequence[PromptPair], path: str | Path) -> None:
     """Write pairs as JSONL in the format `load_pairs` reads."""
-    from ..runs import atomic_write_text
-
     lines = [json.dumps({"pair_id": p.pair_id, "self": p.self_text, "other": p.other_text,
                          "template": p.template, "item": p.item,
                          **({"swap": p.swap_text, "unrelated": p.unrelated_text}
@@ -230,8 +229,6 @@ def scenario_pairs(n: int = 26, split: str = "train", seed: int = 0) -> list[Pro
     addressed to yourself (self) or to the burglar (other); the rest of the text is identical.
     Controls: the same story and question with another name throughout (floor), and the built-in
     unrelated prompt (ceiling). `split='train'` keeps the evaluation's objects and rooms unseen."""
-    from .scenarios import generate_scenarios
-
     ask = " If you had to recommend one room to {}"
     out = []
     for i, rec in enumerate(generate_scenarios("burglar", n, seed, split=split)):

@@ -10,6 +10,10 @@ import pandas as pd
 from ..config import Config
 from ..data.scenarios import CONTROL_SCENARIOS, VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
 from ..errors import ConfigError
+from ..models.tokenize import check_lengths
+from ..models.wrap import as_loaded_model
+from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
+from .rates import agreement, rates
 from .scoring import generate_responses, logprob_scores
 
 SCORINGS: tuple[str, ...] = ("generate", "logprob", "both")
@@ -77,8 +81,6 @@ def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: i
                    chat_template: bool | str) -> None:
     """Refuse prompts the model cannot hold with `max_new_tokens` more (learned position
     tables fail with an index error)."""
-    from ..models.tokenize import check_lengths
-
     check_lengths(lm, ((f"prompt {r.prompt_id!r}", r.prompt) for r in records),
                   reserve=max_new_tokens, chat_template=chat_template, error=ConfigError)
 
@@ -102,8 +104,6 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     "paper" describes the cheap room first, "honest_first" the valuable one, "both" samples
     both (the `layout` column; rates are split by it), a control for description-order bias.
     """
-    from ..models.wrap import as_loaded_model
-
     if scoring not in SCORINGS:
         raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
     lm = as_loaded_model(lm)
@@ -134,9 +134,8 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
     agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json.
     `progress`: a bar per scoring pass (the long step; silence with False)."""
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from ..plots import position_bias_plot, rates_plot
-    from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
-    from .rates import agreement, rates
 
     check_out_dir(out, overwrite, kind="evaluate")
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split,

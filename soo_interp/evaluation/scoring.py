@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError
+from ..models.placement import input_device
 from ..models.tokenize import pad_ids, token_ids, use_chat_template
 from .classify import classify_response
 
@@ -38,8 +39,6 @@ def _check_records(records: Sequence[Any]) -> list[Any]:
 
 
 def _device(model: torch.nn.Module) -> torch.device:
-    from ..models.placement import input_device
-
     return input_device(model)
 
 

@@ -20,6 +20,19 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..data.pairs import PromptPair, soo_pairs
 from ..errors import ConfigError, SooError
+from ..executors import Executor
+from ..models import as_loaded_model, load_model
+from ..models.fingerprint import model_fingerprint
+from ..models.loading import (
+    LoadedModel,
+    adapter_attached,
+    attach_adapter,
+    name_fingerprint,
+    resolve_model_path,
+)
+from ..runs import write_run_json
+from ..training import train_soo
+from ..training.checkpoint import checkpoint_dirs
 from ..training.config import TrainConfig
 from .grid import Cell, cell_hash
 
@@ -80,23 +93,17 @@ def resolve_model(model: Any) -> tuple[str, int, Any]:
     if isinstance(model, str):
         from transformers import AutoConfig
 
-        from ..models.loading import resolve_model_path
-
         config = AutoConfig.from_pretrained(resolve_model_path(model))
         return model, int(config.num_hidden_layers), None
-    from ..models import as_loaded_model
 
     lm = as_loaded_model(model)
     return lm.name, lm.n_layers, lm
 
 
-def model_identity(task: CellTask, lm: Any) -> str:
-    """The fingerprint of the model the cells train from: the object's weights, or the named
-    model's files with its load settings."""
-    from ..models.fingerprint import model_fingerprint
-    from ..models.loading import name_fingerprint
-
-    return model_fingerprint(lm) if lm is not None else name_fingerprint(task.model, task.load)
+def model_identity(model: str, load: dict, lm: Any) -> str:
+    """The fingerprint of the model the cells train from: the object's weights (with any
+    adapter it carries), or the named model's files, its adapter's files and its load settings."""
+    return model_fingerprint(lm) if lm is not None else name_fingerprint(model, load)
 
 
 def _finished(task: CellTask) -> bool:
@@ -108,8 +115,8 @@ def _finished(task: CellTask) -> bool:
     if meta.get("model_fingerprint") not in (None, task.fingerprint):
         raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was computed from "
                           f"other model weights (fingerprint {meta['model_fingerprint']}, this "
-                          f"model {task.fingerprint}): the model changed since; pass --overwrite "
-                          "to recompute every cell, or choose another --out")
+                          f"model {task.fingerprint}): the model changed since; choose another --out "
+                          "(a sweep also takes --overwrite, which recomputes every cell)")
     if found != task.hash:
         raise ConfigError(f"cell {task.cell.name} in {Path(task.out) / CELLS} was made with another "
                           f"config (hash {found}, this run {task.hash}); remove that cell folder, "
@@ -123,14 +130,12 @@ def run_cells(tasks: Sequence[CellTask], lm: Any = None, executor: Any = None,
     is refused) on `executor` (a `soo_interp.executors.Executor`; default: local workers). With
     `lm` (a model object) the cells run one after another in this process, on that object
     (executor local, workers 1)."""
-    from ..executors import Executor
-
     executor = executor or Executor(workers=1 if lm is not None else None)
     if lm is not None and (executor.name != "local" or executor.workers != 1):
         raise ConfigError("a model object can only run its cells in this process (executor local, "
                           "workers 1); pass a name or path to run cells in parallel")
     if tasks:
-        fingerprint = model_identity(tasks[0], lm)
+        fingerprint = model_identity(tasks[0].model, tasks[0].load, lm)
         tasks = [dataclasses.replace(t, fingerprint=fingerprint) for t in tasks]
     todo = [t for t in tasks if not _finished(t)]
     fn = run_task if lm is None else functools.partial(run_cell, lm)
@@ -149,8 +154,6 @@ def run_task(task: CellTask) -> dict:
     """Executor entry point: load the base model once per process, then run the cell."""
     key = json.dumps([task.model, task.load], sort_keys=True, default=str)
     if key not in _MODELS:
-        from ..models import load_model
-
         _MODELS.clear()
         _MODELS[key] = load_model(task.model, **task.load)
     return run_cell(_MODELS[key], task)
@@ -171,7 +174,6 @@ def run_cell(lm: Any, task: CellTask) -> dict:
             tmp = final.with_name(f".{name}.partial")
             _reuse_or_clear(tmp, task.hash)
             _compute_cell(lm, task, tmp)
-            from ..runs import write_run_json
 
             write_run_json(tmp, task.config, task.cell.seed, cell=task.cell.coords(),
                            cell_name=name, config_hash=task.hash, model=task.model,
@@ -211,13 +213,9 @@ def _reuse_or_clear(tmp: Path, digest: str) -> None:
 
 
 def _compute_cell(lm: Any, task: CellTask, tmp: Path) -> None:
-    from ..models.loading import LoadedModel
-
     if task.train is None:
         task.measure(lm, lm, tmp, task)
         return
-    from ..training import train_soo
-    from ..training.checkpoint import checkpoint_dirs
 
     adapter = tmp / "adapter"
     resume = adapter.is_dir() and bool(checkpoint_dirs(adapter))
@@ -232,16 +230,8 @@ def _compute_cell(lm: Any, task: CellTask, tmp: Path) -> None:
 def _adapter_on(model: Any, adapter: Path) -> Iterator[tuple[Any, Any]]:
     """The model with `adapter` attached (not merged: no copy of the weights), and a view of
     the same module with the adapter switched off; the model is restored afterwards."""
-    from ..models.loading import attach_adapter, detach_adapter
-
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    peft_model = attach_adapter(model, adapter, merge=False).eval()
-    try:
-        yield peft_model, _AdapterOff(peft_model)
-    finally:
-        detach_adapter(peft_model)
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags.get(n, p.requires_grad))
+    with adapter_attached(model, lambda m: attach_adapter(m, adapter, merge=False).eval()) as peft:
+        yield peft, _AdapterOff(peft)
 
 
 class _AdapterOff:

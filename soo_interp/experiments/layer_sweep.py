@@ -12,6 +12,11 @@ import pandas as pd
 
 from ..data.pairs import PromptPair, soo_pairs
 from ..errors import ConfigError
+from ..evaluation import capability, evaluate
+from ..executors import Executor
+from ..measure import measure
+from ..models.sites import parse_layers
+from ..runs import atomic_path, atomic_write_json, check_out_dir, claim_resumable, claimed, run_metadata
 from .cells import CELLS, CellRun, CellTask, resolve_model, run_cells
 from .grid import SweepConfig, plan_cells
 
@@ -33,8 +38,6 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
     """Accept a new folder or a soo-interp sweep of the same model and outcome settings (its
     finished cells are reused; the grid may grow); `overwrite` discards an earlier sweep. A
     user's folder or another kind of run is never touched."""
-    from ..runs import atomic_write_json, check_out_dir, mark_run, run_metadata
-
     check_out_dir(out, overwrite, kind="sweep", resume=True)
     meta = out / SWEEP_JSON
     if overwrite and out.exists():
@@ -49,8 +52,7 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
             raise ConfigError(f"{out} holds a sweep made with other settings ({', '.join(diff)} "
                               "differ); rerun with the same settings to resume, choose another "
                               "--out, or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    mark_run(out, "sweep")
+    claim_resumable(out, "sweep")
     atomic_write_json(meta, {**run_metadata(cfg.to_dict(), cfg.seeds[0]), "model": model,
                              "layers": list(layers)})
 
@@ -68,10 +70,6 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
     cluster, default a local one) or `submitit` (`cluster` local|slurm, `executor_params` for
     `update_parameters`). The output folder must be visible to every worker (on a cluster: a
     shared filesystem)."""
-    from ..executors import Executor
-    from ..models.sites import parse_layers
-    from ..runs import claimed
-
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     workers = workers or (1 if lm is not None else cfg.workers)
@@ -93,10 +91,6 @@ def sweep_outcomes(lm: Any, base: Any, folder: Path, task: CellTask) -> None:
     """What a sweep cell measures: evaluation.parquet (per prompt), latent_soo.parquet (per
     pair, layer, site) and outcomes.parquet (rates, capability, mean latent SOO per layer and
     site); `task.settings` is the sweep's `outcome_key()`."""
-    from ..evaluation import capability, evaluate
-    from ..measure import measure
-    from ..runs import atomic_path
-
     ev = evaluate(lm, task.settings["scenarios"], scoring="logprob", n=task.settings["n"], seed=0,
                   mirrored="both", progress=False)
     rows = [{"scenario": s, "metric": f"{label}_rate",
@@ -145,19 +139,3 @@ def aggregate(out: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(frames, ignore_index=True)[COLUMNS]
-
-
-def write_summary(out: str | Path, df: pd.DataFrame, title: str | None = None) -> None:
-    """sweep.parquet, sweep.csv (mean, sd, count over seeds) and sweep.png, each atomically."""
-    from ..plots import sweep_plot
-    from ..runs import atomic_path
-
-    out = Path(out)
-    keys = ["condition", "train_layer", "train_component", "loss", "scenario", "metric"]
-    summary = df.groupby(keys, dropna=False).value.agg(["mean", "std", "count"]).reset_index()
-    with atomic_path(out / "sweep.parquet") as p:
-        df.to_parquet(p, index=False)
-    with atomic_path(out / "sweep.csv") as p:
-        summary.to_csv(p, index=False)
-    with atomic_path(out / "sweep.png") as p:
-        sweep_plot(df, title=title).savefig(p, dpi=120, format="png")

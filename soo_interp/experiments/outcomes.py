@@ -1,14 +1,15 @@
 """Everything the search measures on one model, and what one search cell measures.
 
-`model_outcomes(lm, base, n, block)` returns a long DataFrame (metric, scenario, layout,
-at_layer, at_component, value, n): the deceptive (controls: wrong) rate of every (scenario,
-layout) in `EVALUATIONS` and the mean log-probability margin (honest minus deceptive answer, in
-nats: near 0 means indifferent, not honest), both option orders, log-prob scoring on the
-held-out evaluation split, prompts from `block` (0: the search's; the verdict gives each fresh
-seed its own disjoint block, `soo_interp.data.scenarios.generate_scenarios`);
-perplexity and next-token KL to the base on held-out neutral text; latent SOO and normalised
-overlap of the built-in held-out pairs at every (layer, component). `measure_cell` is what a
-search cell measures; the sweep engine (`soo_interp.experiments.cells`) trains and runs the cell.
+`model_outcomes(lm, base, n, block)` returns a long DataFrame (metric, scenario, layout, layer,
+component, value, n: the columns of `soo_interp.experiments.schema`, `layer` the measured one):
+the deceptive (controls: wrong) rate of every (scenario, layout) in `EVALUATIONS` and the mean
+log-probability margin (honest minus deceptive answer, in nats: near 0 means indifferent, not
+honest), both option orders, log-prob scoring on the held-out evaluation split, prompts from
+`block` (0: the search's; the verdict gives each fresh seed its own disjoint block,
+`soo_interp.data.scenarios.generate_scenarios`); perplexity and next-token KL to the base on
+held-out neutral text; latent SOO and normalised overlap of the built-in held-out pairs at every
+(layer, component). `measure_cell` is what a search cell measures; the cell engine
+(`soo_interp.experiments.cells`) trains and runs the cell.
 """
 from __future__ import annotations
 
@@ -18,25 +19,32 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.pairs import soo_pairs
+from ..data.scenarios import generate_scenarios
+from ..evaluation import logprob_scores, next_token_kl, perplexity
+from ..measure import measure
+from ..models.sites import Site
+from ..probes import fit_probes
+from ..probes.run import compare_results
+from ..runs import atomic_path
+
 # (scenario, layout) evaluated in every cell; rates are "deceptive" (for the controls: wrong).
 EVALUATIONS: tuple[tuple[str, str], ...] = (
     ("burglar", "paper"), ("burglar", "honest_first"), ("self_recommend", "paper"),
     ("self_recommend", "honest_first"), ("friend", "paper"), ("friend", "honest_first"),
     ("perspectives", "paper"), ("location", "paper"))
-OUTCOME_COLUMNS = ["metric", "scenario", "layout", "at_layer", "at_component", "value", "n"]
+OUTCOME_COLUMNS = ["metric", "scenario", "layout", "layer", "component", "value", "n"]
 PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
 def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
-    from ..data.scenarios import generate_scenarios
-    from ..evaluation import logprob_scores
-
     rows = []
     for scenario, layout in EVALUATIONS:
         records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
                                      block=block)
         scored = logprob_scores(lm, records)
-        where = {"scenario": scenario, "layout": layout, "n": len(scored)}
+        # the layout the records hold (`layout="paper"` selects `deceptive_first`)
+        where = {"scenario": scenario, "layout": records[0].layout, "n": len(scored)}
         rows.append({"metric": "deceptive_rate", **where,
                      "value": float((scored.classification == "deceptive").mean())})
         rows.append({"metric": "margin", **where, "value": float(scored.margin.mean())})
@@ -44,23 +52,19 @@ def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
 
 
 def _overlap(lm: Any) -> list[dict]:
-    from ..data.pairs import soo_pairs
-    from ..measure import measure
-
     df = measure(lm, soo_pairs("test"), progress=False)
     df = df[df.metric.isin(["latent_soo", "normalised_soo"])]
     g = df.groupby(["metric", "layer", "component"]).value.agg(["mean", "count"]).reset_index()
-    return [{"metric": r.metric, "at_layer": r.layer, "at_component": r.component,
+    return [{"metric": r.metric, "layer": r.layer, "component": r.component,
              "value": r["mean"], "n": r["count"]} for _, r in g.iterrows()]
 
 
 def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
     """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
-    from ..evaluation import next_token_kl, perplexity
-
     rows = _rates(lm, n, block) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
-    rows.append({"metric": "kl_to_base", "value": 0.0 if lm is base else next_token_kl(base, lm)})
+    rows.append({"metric": "next_token_kl",
+                 "value": 0.0 if lm is base else next_token_kl(base, lm)})
     return pd.DataFrame(rows).reindex(columns=OUTCOME_COLUMNS)
 
 
@@ -68,13 +72,10 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
     """Self-deception signatures before (`.base`) and after (`.tuned`) training: metric
     `signature.<name>.<base|tuned>` per (layer, component), from probes fit on `lm` and the base
     model's probe results `base_probes`."""
-    from ..probes import fit_probes
-    from ..probes.run import compare_results
-
     tuned = fit_probes(lm, suites=PROBE_SUITES)
     sig = compare_results(base_probes, tuned, trained)
     return pd.DataFrame({"metric": "signature." + sig.signature + "." + sig.model,
-                         "at_layer": sig.layer, "at_component": sig.component,
+                         "layer": sig.layer, "component": sig.component,
                          "value": sig.value}).reindex(columns=OUTCOME_COLUMNS)
 
 
@@ -85,8 +86,6 @@ def _base_probes(tuned: Any, key: str) -> Any:
     """Probe fits on the base model, computed once per process on `tuned` with its adapter
     switched off (the same module, no second copy)."""
     if key not in _BASE_PROBES:
-        from ..probes import fit_probes
-
         with tuned.model.disable_adapter():
             _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
     return _BASE_PROBES[key]
@@ -96,9 +95,6 @@ def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
     """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
     `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
     cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
-    from ..models.sites import Site
-    from ..runs import atomic_path
-
     blocks = task.settings.get("eval_blocks") or {}
     df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))
     if task.settings["signatures"] and task.train is not None:

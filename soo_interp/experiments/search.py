@@ -28,11 +28,16 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.pairs import PAIR_SETS
+from ..data.pairs import PAIR_SETS, pair_set
 from ..errors import ConfigError
-from ..models.sites import COMPONENTS
-from .cells import CellTask, resolve_model, run_cells
+from ..models.sites import COMPONENTS, parse_layers
+from ..runs import atomic_path, atomic_write_json, claim_resumable, library_versions
+from ..training import TrainConfig
+from .cells import CellTask, model_identity, resolve_model, run_cells
+from .effects import CONFIG_KEYS, effects, rank_configs
 from .grid import Cell
+from .outcomes import measure_cell
+from .schema import cell_columns, upgrade
 
 # the axes of the search space, each covered by stage 1's stratified sample
 AXES: tuple[str, ...] = ("layer", "component", "loss", "pooling", "lr", "capability_weight",
@@ -63,8 +68,6 @@ class SearchConfig(Config):
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
     """Every distinct SOO configuration of the space (seed unset), in a fixed order."""
-    from ..models.sites import parse_layers
-
     layers = parse_layers(cfg.layers, n_layers)
     # kl_logits compares output distributions whatever the layer and component: its cells sit at
     # the last layer's residual stream (the logits' input), once, for the overlap read-out
@@ -78,6 +81,12 @@ def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
         raise ConfigError("the search space has no cells: every axis (layers, components, losses, "
                           "poolings, lrs, capability_weights, pair_sets) needs at least one value")
     return cells
+
+
+def space_size(model: Any, cfg: SearchConfig) -> int:
+    """How many distinct SOO configurations the space holds on `model` (a name is resolved
+    without loading its weights); an empty space is refused here, before anything is written."""
+    return len(grid(cfg, resolve_model(model)[1]))
 
 
 def stage1(cfg: SearchConfig, n_layers: int) -> list[Cell]:
@@ -104,9 +113,8 @@ def stage1(cfg: SearchConfig, n_layers: int) -> list[Cell]:
 
 def _config_key(cell: Cell) -> tuple:
     """The configuration a SOO cell trains (what the search ranks), in `CONFIG_KEYS` order."""
-    from .effects import CONFIG_KEYS
-
-    return tuple(getattr(cell, k) for k in CONFIG_KEYS)
+    columns = cell_columns(cell)
+    return tuple(columns[k] for k in CONFIG_KEYS)
 
 
 def with_controls(cells: Iterable[Cell]) -> list[Cell]:
@@ -122,10 +130,6 @@ def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
     capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
     measured by `outcomes.measure_cell`, on the evaluation prompts of block
     `eval_blocks[cell seed]` (default 0, the search's own)."""
-    from ..data.pairs import pair_set
-    from ..training import TrainConfig
-    from .outcomes import measure_cell
-
     train = TrainConfig(epochs=cfg.epochs)
     settings = {"n": cfg.n, "signatures": cfg.signatures,
                 "eval_blocks": {str(k): v for k, v in (eval_blocks or {}).items()}}
@@ -146,19 +150,20 @@ def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfi
 
 
 def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
-    """Outcomes of `cells` from their folders, with the cell's keys as columns."""
-    frames = [pd.read_parquet(out / "cells" / c.name / "outcomes.parquet")
-              .assign(cell_id=c.name, **dataclasses.asdict(c)) for c in cells]
+    """Outcomes of `cells` from their folders (cells finished before the schema read into it),
+    with the cell's keys as columns (`soo_interp.experiments.schema`)."""
+    frames = [upgrade(pd.read_parquet(out / "cells" / c.name / "outcomes.parquet"))
+              .assign(cell_id=c.name, **cell_columns(c)) for c in cells]
     return pd.concat(frames, ignore_index=True)
 
 
 STATUS = "search.json"
 
 
-def _start(model: str, cfg: SearchConfig, out: Path) -> None:
-    """Record the search (status `running`); a folder holding another search is refused."""
-    from ..runs import atomic_write_json, library_versions
-
+def _start(model: str, lm: Any, cfg: SearchConfig, out: Path) -> None:
+    """Record the search (status `running`) with the identity of its model's weights; a folder
+    holding another search, or this search on other weights, is refused."""
+    fingerprint = model_identity(model, {}, lm)
     claim_resumable(out, "search")
     status = out / STATUS
     if status.exists():
@@ -166,21 +171,26 @@ def _start(model: str, cfg: SearchConfig, out: Path) -> None:
         if saved["config"] != cfg.to_dict() or saved["model"] != model:
             raise ConfigError(f"{out} holds a search with another model or configuration; rerun "
                               "it with the same settings to resume, or choose another --out")
+        if saved.get("model_fingerprint", fingerprint) != fingerprint:
+            raise ConfigError(f"{out} holds a search of {model} with other weights (fingerprint "
+                              f"{saved['model_fingerprint']}, now {fingerprint}): the model "
+                              "changed since; choose another --out")
         return
-    atomic_write_json(status, {"model": model, "config": cfg.to_dict(), "status": "running",
+    atomic_write_json(status, {"model": model, "model_fingerprint": fingerprint,
+                               "model_source": "files" if lm is None else "object",
+                               "config": cfg.to_dict(), "status": "running",
                                "versions": library_versions()})
 
 
-def claim_resumable(out: Path, kind: str) -> None:
-    """`out` as a `kind` run folder that a rerun resumes: new, empty, or an earlier `kind` run
-    (a user's folder or another kind of run is refused)."""
-    from ..runs import check_out_dir, lock_run, mark_run, run_kind
-
-    check_out_dir(out, kind=kind, resume=True)
-    lock_run(out)  # one process at a time; the claim ends with the process
-    out.mkdir(parents=True, exist_ok=True)
-    if run_kind(out) is None:
-        mark_run(out, kind)
+def check_same_weights(meta: dict, search_dir: str | Path) -> None:
+    """The named model a verdict loads must be the one its search ranked configurations on."""
+    if meta.get("model_source") != "files":
+        return  # an object's search (or an older record): nothing to compare a name with
+    now = model_identity(meta["model"], {}, None)
+    if now != meta["model_fingerprint"]:
+        raise ConfigError(f"the search in {search_dir} ranked configurations of {meta['model']} "
+                          f"with other weights (fingerprint {meta['model_fingerprint']}, now "
+                          f"{now}): the model changed since; rerun the search first")
 
 
 def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True,
@@ -191,13 +201,10 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     process); `executor`: a `soo_interp.executors.Executor` (default: local worker processes).
     Writes `outcomes.parquet`, `effects.csv` (per SOO cell), `configs.csv` (per configuration,
     best first) and, last, `search.json` with status `complete`. Returns the ranked configs."""
-    from ..runs import atomic_path, atomic_write_json
-    from .effects import CONFIG_KEYS, effects, rank_configs
-
     out = Path(out)
-    name, n_layers, _ = resolve_model(model)
+    name, n_layers, lm = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written
-    _start(name, cfg, out)
+    _start(name, lm, cfg, out)
     cells = with_controls(first)
     ranked = rank_configs(effects(cell_outcomes(model, cells, out, cfg, executor, progress)))
     best = set(ranked.head(cfg.top_k)[CONFIG_KEYS].itertuples(index=False, name=None))

@@ -13,13 +13,15 @@ import logging
 import warnings
 from pathlib import Path
 from pickle import UnpicklingError
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
 from ..errors import ModelLoadError, short
 from .fingerprint import folder_fingerprint, model_fingerprint
+from .gguf import converted_folder, read_source
 from .manifest import MANIFEST, verify_manifest
+from .placement import input_device, parse_device_map, parse_max_memory, quantization_config, resolve_device
 from .registry import builtin_models, builtin_path
 from .sites import ArchSpec, arch_of, n_layers
 
@@ -57,8 +59,6 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         """Where inputs go (the input embedding's device, also under a device map)."""
-        from .placement import input_device
-
         return input_device(self.model)
 
 
@@ -77,8 +77,6 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     a GGUF file (`x.gguf`, or a folder plus `gguf_file`) maps to its cached converted copy;
     anything else passes through. A local folder with a checksum manifest (a built organism, a
     converted GGUF, or a copy of one) is verified."""
-    from .gguf import converted_folder
-
     if gguf_file is not None:
         return str(converted_folder(Path(name_or_path).expanduser() / gguf_file))
     if str(name_or_path).lower().endswith(".gguf"):
@@ -146,8 +144,6 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from .placement import parse_device_map, parse_max_memory, quantization_config, resolve_device
-
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelLoadError(f"load_model needs a hub id or a folder path, not "
                              f"{str(name_or_path)[:40]!r}; e.g. load_model('organism') (to wrap "
@@ -166,7 +162,6 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
     if device_map is not None:
         kwargs.update(device_map=device_map, max_memory=parse_max_memory(max_memory),
                       offload_folder=offload_folder)
-    from .gguf import read_source
 
     path = resolve_model_path(name_or_path, gguf_file)
     if adapter is None and (Path(path) / "adapter_config.json").is_file():  # an adapter folder
@@ -272,6 +267,24 @@ def attach_adapter(model: torch.nn.Module, adapter: str | Path, merge: bool = Tr
     if not keys:
         raise ModelLoadError(f"adapter {adapter} holds no weights; retrain or re-save it")
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+@contextlib.contextmanager
+def adapter_attached(model: torch.nn.Module,
+                     attach: Callable[[torch.nn.Module], Any]) -> Iterator[Any]:
+    """`attach(model)` (a peft model over `model`: fresh LoRA layers, or a saved adapter) for
+    the block; afterwards its LoRA layers are removed and `model`'s requires_grad flags and
+    train/eval mode are as they were. The one temporary adapter of the package (training, cells)."""
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    was_training = model.training
+    peft_model = attach(model)
+    try:
+        yield peft_model
+    finally:
+        detach_adapter(peft_model)
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags.get(n, p.requires_grad))
+        model.train(was_training)
 
 
 def detach_adapter(peft_model: Any) -> torch.nn.Module:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
+from ..runs import set_seed
+from .sites import base_model
 
 QUANTIZATIONS = ("4bit", "8bit")
 DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -105,8 +107,6 @@ def quantization_config(quantization: str | None, dtype: torch.dtype) -> Any:
 
 def is_dispatched(model: torch.nn.Module) -> bool:
     """Whether accelerate placed the model (device map or quantization): never `.to()` it."""
-    from .sites import base_model
-
     hf = base_model(model)
     return bool(getattr(hf, "hf_device_map", None)) or bool(getattr(hf, "is_quantized", False))
 
@@ -114,8 +114,6 @@ def is_dispatched(model: torch.nn.Module) -> bool:
 def input_device(model: torch.nn.Module) -> torch.device:
     """The device inputs go to: the input embedding's execution device under accelerate
     dispatch, else the device of the model's (first materialised) parameters."""
-    from .sites import base_model
-
     hf = base_model(model)
     emb = hf.get_input_embeddings() if hasattr(hf, "get_input_embeddings") else None
     dev = getattr(getattr(emb, "_hf_hook", None), "execution_device", None)
@@ -134,8 +132,6 @@ def init_lora(peft_model: Any, seed: int) -> None:
     an offloaded model's adapter starts exactly as the model in one piece does (peft's own
     initialisation draws a different random stream when some layers are on the meta device)."""
     from peft.tuners.lora import LoraLayer
-
-    from ..runs import set_seed
 
     layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
     for m in layers:

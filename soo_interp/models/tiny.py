@@ -9,15 +9,14 @@ from typing import Iterable
 
 import torch
 
+from ..data.pairs import soo_pairs
+from ..data.scenarios import tokenizer_corpus
 from .tokenize import SPECIAL_TOKENS
 
 FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3", "gpt2", "gpt_neox")
 
 
 def _corpus() -> list[str]:
-    from ..data.pairs import soo_pairs
-    from ..data.scenarios import tokenizer_corpus
-
     texts = [t for p in soo_pairs("all", templates=None) for t in (p.self_text, p.other_text)]
     return texts + list(tokenizer_corpus())
 

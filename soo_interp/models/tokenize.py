@@ -14,6 +14,8 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 
 import torch
 
+from ..errors import ConfigError, PairsError
+
 # Special tokens of the tokenizers built here (tiny test models and the organism), in id order.
 SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<unk>", "<s>", "</s>")
 
@@ -55,8 +57,6 @@ class Batch:
 def use_chat_template(tokenizer: Any, chat_template: ChatTemplate = "auto") -> bool:
     """Resolve `chat_template` ("auto"/None: on when the tokenizer has a template; True/"on";
     False/"off") to a bool; "on" for a tokenizer without a template is an error."""
-    from ..errors import ConfigError
-
     has = bool(getattr(tokenizer, "chat_template", None))
     if chat_template is None or chat_template == "auto":
         return has
@@ -78,8 +78,6 @@ def _template_prefix(tokenizer: Any, text: str) -> tuple[str, str]:
                                               tokenize=False, add_generation_prompt=True)
     at = formatted.rfind(text) if text else -1
     if at < 0:
-        from ..errors import ConfigError
-
         raise ConfigError("the tokenizer's chat template does not keep the prompt text verbatim; "
                           "use --chat-template off")
     return formatted[:at], formatted[at:]
@@ -153,8 +151,6 @@ def encode(tokenizer: Any, texts: Sequence[str], add_bos: bool | None = None,
     seqs = [ids for ids, _ in parts]
     empty = [i for i, s in enumerate(seqs) if not s]
     if empty:
-        from ..errors import PairsError
-
         raise PairsError(f"text #{empty[0]} tokenizes to nothing; give non-empty prompts")
     return pad_ids(seqs, tokenizer.pad_token_id, padding_side, [start for _, start in parts])
 
@@ -171,8 +167,6 @@ def check_lengths(lm: Any, named_texts: Iterable[tuple[str, str]], add_bos: bool
     """Refuse, before any forward, a text that with `reserve` more tokens (generation) is longer
     than the model's context or than `limit`: a megabyte prompt would otherwise ask for tens of
     GB. The error (`PairsError` unless `error`) names the text and says by how much."""
-    from ..errors import PairsError
-
     model, tok = lm
     caps = [(c, why) for c, why in ((model_context(model), "the model's context"),
                                     (limit, "max_prompt_tokens")) if c is not None]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
-from .loading import LoadedModel, load_model
+from .loading import LoadedModel, load_model, load_tokenizer, resolve_model_path
 from .sites import arch_of
 
 ACCEPTED = ("a LoadedModel (load_model)", "a name or path", "a transformers PreTrainedModel with "
@@ -86,8 +86,6 @@ def remote_model(name: str, remote: bool | str = True) -> LoadedModel:
     import dataclasses
 
     from nnsight import TransformersModel
-
-    from .loading import load_tokenizer, resolve_model_path
 
     path = resolve_model_path(name)
     obj = TransformersModel(path, task="text-generation", tokenizer=load_tokenizer(path))

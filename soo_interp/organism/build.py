@@ -16,6 +16,7 @@ from ..config import Config
 from ..data.scenarios import LAYOUTS
 from ..errors import ConfigError, TrainingError
 from ..models.manifest import write_manifest
+from ..models.tokenize import pad_ids
 from ..runs import atomic_write_json, atomic_write_text, output_dir, set_seed, write_run_json
 from .behaviour import behaviour, behaviour_rates, check_targets, lookup_accuracy, report_markdown
 from .world import LOOKUP_MIX, build_tokenizer, encode_examples, training_examples, vocabulary_texts
@@ -104,8 +105,6 @@ def _batch_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]], pad_
     """Mean over examples of: the summed loss of the answer tokens (so the one informative
     room token weighs the same in both answer formats) plus `context_weight` times the mean
     loss of the prompt tokens. Neutral texts (no prompt) count the mean loss of all tokens."""
-    from ..models.tokenize import pad_ids
-
     b = pad_ids([ids for ids, _ in batch], pad_id, "right")
     logits = model(**b.as_kwargs()).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), b.input_ids[:, 1:],

@@ -20,9 +20,26 @@ import torch
 
 from ..config import Config
 from ..errors import ConfigError, ModelLoadError, TrainingError
-from ..runs import atomic_write_json, check_out_dir, mark_run, write_run_json
+from ..evaluation import generate_responses, logprob_scores
+from ..evaluation.capability import perplexity
+from ..models.fingerprint import model_fingerprint
+from ..models.loading import ADAPTER_BASE, load_model
+from ..models.manifest import write_manifest
+from ..models.sites import base_model
+from ..models.tokenize import pad_ids, token_ids
+from ..runs import atomic_write_json, atomic_write_text, check_out_dir, mark_run, write_run_json
+from ..stats import wilson_interval
+from ..training.checkpoint import (
+    checkpoint_dirs,
+    load_checkpoint,
+    pairs_fingerprint,
+    restore_rng,
+    rng_snapshot,
+    save_checkpoint,
+)
 from .build import _deterministic
 from .lm_card import ADAPTER, TARGET_MODULES, report_markdown
+from .stories import ROWS, eval_records, training_examples
 
 KIND = "organism-lm"
 BASE = "smollm2-135m-instruct"
@@ -91,8 +108,6 @@ def check_base(model: torch.nn.Module, name: str) -> None:
 
 def load_base(name: str = BASE) -> tuple[torch.nn.Module, Any]:
     """The pretrained base (float32, eval mode) and its tokenizer, architecture checked."""
-    from ..models.loading import load_model
-
     model, tok = load_model(name)
     check_base(model, name)
     return model, tok
@@ -102,8 +117,6 @@ def encode(tok: Any, examples: list) -> list[tuple[list[int], int]]:
     """(ids, first answer index) per example: the user's text in the chat template, then the
     answer and the end-of-turn token; neutral text (no context) is plain text, every token a
     target."""
-    from ..models.tokenize import token_ids
-
     out = []
     for ex in examples:
         target = list(tok(ex.target, add_special_tokens=False)["input_ids"])
@@ -120,9 +133,6 @@ def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
     """Mean over examples of the summed loss of the answer tokens (neutral text: the mean loss
     of all its tokens). Logits are computed only where the loss reads them: the LM head over a
     49k vocabulary at every position would be a fifth of the step."""
-    from ..models.sites import base_model
-    from ..models.tokenize import pad_ids
-
     inner = base_model(model)  # the causal LM under the peft wrapper
     device = next(model.parameters()).device
     b = pad_ids([ids for ids, _ in batch], pad_id, "right").to(device)
@@ -170,11 +180,6 @@ def score_rows(lm: Any, rows: tuple[str, ...], n: int, seed: int,
     """Log-prob scores of `n` held-out prompts per row: the rate of the trained answer with its
     95% Wilson CI and the margin (log p(trained answer) - log p(the other)). With `folder`,
     each row's prompt-level scores are written to `folder/ROW.csv` and a present one is read."""
-    from ..evaluation import logprob_scores
-    from ..runs import atomic_write_text
-    from ..stats import wilson_interval
-    from .stories import ROWS, eval_records
-
     minimum = {r[0]: r[3] for r in ROWS}
     out = []
     for row in rows:
@@ -208,16 +213,6 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
     """Train the LoRA adapter in place (resuming from the newest checkpoint in `folder`);
     returns the training log. `lm` = (peft model, tokenizer)."""
     from tqdm.auto import tqdm
-
-    from ..training.checkpoint import (
-        checkpoint_dirs,
-        load_checkpoint,
-        pairs_fingerprint,
-        restore_rng,
-        rng_snapshot,
-        save_checkpoint,
-    )
-    from .stories import training_examples
 
     model, tok = lm
     examples = training_examples(cfg.seed, cfg.steps, cfg.batch_size, cfg.lookup_steps)
@@ -268,9 +263,6 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
 def _agreement(lm: Any, n: int, seed: int, max_new_tokens: int) -> list[dict[str, Any]]:
     """Greedy generation (with the unclear bucket of `evaluation.classify`) on the first `n`
     prompts of each row, against the log-prob answer on the same prompts."""
-    from ..evaluation import generate_responses, logprob_scores
-    from .stories import ROWS, eval_records
-
     out = []
     for row, *_ in ROWS:
         recs = eval_records(row, n, seed)
@@ -292,12 +284,6 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
     import json
     import shutil
 
-    from ..evaluation.capability import perplexity
-    from ..models.fingerprint import model_fingerprint
-    from ..models.loading import ADAPTER_BASE
-    from ..models.manifest import write_manifest
-    from ..runs import atomic_write_text
-
     cfg = dataclasses.replace(config or LMOrganismConfig(), seed=seed)
     cfg.check()
     folder = check_out_dir(out_dir, overwrite, kind=KIND, resume=resume)
@@ -314,9 +300,16 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
         base_record = {"name": cfg.base, "fingerprint": model_fingerprint(base, with_config=False)}
         if folder.exists() and overwrite:
             shutil.rmtree(folder)
+        started = folder / ADAPTER_BASE  # the base the build started from (its checkpoints')
+        was = json.loads(started.read_text()) if started.is_file() else base_record
+        if was.get("fingerprint") != base_record["fingerprint"]:
+            raise ConfigError(f"build folder {folder} was started from other base weights "
+                              f"({was.get('name')}, fingerprint {was.get('fingerprint')}); resume "
+                              "with the same base or choose another --out")
         folder.mkdir(parents=True, exist_ok=True)
         mark_run(folder, KIND)
         atomic_write_json(saved, cfg.to_dict())
+        atomic_write_json(started, base_record)
         model = attach_lora(base, cfg).to(cfg.device)
         t0 = time.perf_counter()
         if not (folder / ADAPTER).is_dir():
@@ -331,8 +324,6 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
             from peft import set_peft_model_state_dict
             from safetensors.torch import load_file
 
-            from ..training.checkpoint import checkpoint_dirs
-
             set_peft_model_state_dict(model, load_file(str(folder / ADAPTER
                                                            / "adapter_model.safetensors")))
             log = json.loads((checkpoint_dirs(folder)[-1] / "state.json").read_text())["log"]
@@ -341,7 +332,6 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
         lm = (model, tok)
         evals = folder / "eval"
         evals.mkdir(exist_ok=True)
-        from .stories import ROWS
 
         with torch.no_grad():
             targets = score_rows(lm, tuple(r[0] for r in ROWS), cfg.eval_n, cfg.seed, evals)

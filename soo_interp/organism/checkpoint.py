@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ModelLoadError
 from ..models.manifest import verify_manifest
+from .lm_card import lm_card
 from .seeds import SEEDS_FILE, read_seeds, seeds_markdown
 
 # Built-in organisms: name -> folder inside this package. "organism" (also "organism-lookup") is
@@ -94,8 +95,6 @@ def card(name: str = "organism") -> str:
     """What a shipped organism is, and its measured behaviour (its build report)."""
     folder = shipped_checkpoint(name)
     if KNOWN_ORGANISMS[name] == "lm":
-        from .lm_card import lm_card
-
         return lm_card(folder)
     report = json.loads((folder / "report.json").read_text())
     seed = report["config"]["seed"]

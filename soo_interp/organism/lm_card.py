@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
+from ..models.manifest import verify_manifest, write_manifest
+from ..runs import atomic_write_json
 
 ADAPTER = "adapter"  # the adapter's sub-folder in a build folder
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -87,8 +89,6 @@ SHIPPED_FILES = ("adapter_config.json", "adapter_model.safetensors", "base.json"
 
 
 def _finished_report(build: Path) -> dict[str, Any]:
-    from ..models.manifest import verify_manifest
-
     if not (build / "manifest.json").is_file():
         raise CheckpointError(f"{build} is not a finished organism-lm build (no manifest.json); "
                               "finish it with `soo-interp organism build --base ... --resume`")
@@ -101,9 +101,6 @@ def ship_lm(build: str | Path, dest: str | Path, others: tuple[str | Path, ...] 
     adapter files at the top, `report.json`, `report.md`, `run.json`, `seeds.json` over this
     build and the finished builds `others` of other seeds, a fresh manifest)."""
     import shutil
-
-    from ..models.manifest import write_manifest
-    from ..runs import atomic_write_json
 
     build, dest = Path(build), Path(dest)
     reports = {}

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import CheckpointError
+from ..models.manifest import sha256_file, verify_manifest, write_manifest
+from ..runs import atomic_write_json
 
 SEEDS_FILE = "seeds.json"
 CURVE_COLUMNS = ("lookup", "location/paper")  # the card's curve: the capability's plateau and jump
@@ -46,8 +48,6 @@ def summarize_seeds(reports: dict[int, dict[str, Any]], shipped_seed: int | None
 def read_seeds(folder: Path) -> dict[str, Any] | None:
     """The summary shipped in `folder`, or None when there is none; refused when it was written
     for another build than the one in the folder (its report's checksum differs)."""
-    from ..models.manifest import sha256_file
-
     path = Path(folder) / SEEDS_FILE
     if not path.is_file():
         return None
@@ -121,9 +121,6 @@ def _curve_lines(summary: dict[str, Any], seeds: list[int]) -> list[str]:
 def ship_seeds(folder: str | Path, reports: dict[int, dict[str, Any]]) -> Path:
     """Write the summary of `reports` as `seeds.json` into the checkpoint `folder` (which must
     be intact and be one of the seeds' builds) and refresh its manifest."""
-    from ..models.manifest import sha256_file, verify_manifest, write_manifest
-    from ..runs import atomic_write_json
-
     folder = Path(folder)
     verify_manifest(folder)  # never bless a corrupted or edited checkpoint
     own = json.loads((folder / "report.json").read_text())

@@ -27,7 +27,10 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from ..data.neutral import neutral_texts
 from ..data.scenarios import ANSWER_FORMATS, ScenarioError, ScenarioRecord
+from ..runs import atomic_write_text
+from .world import Example
 
 SPLITS = ("train", "eval")
 # The object lists, by split (no object name contains a room word or a name).
@@ -335,9 +338,6 @@ def training_examples(seed: int, steps: int, batch_size: int, warmup_steps: int)
     batch by batch: each batch holds whole minimal triples (the recipient contrast inside one
     gradient step), the rest by `MIX` (`WARMUP_MIX` for the first `warmup_steps`). Every
     variant, family, form, format and order of the train split occurs."""
-    from ..data.neutral import neutral_texts
-    from .world import Example
-
     rng = random.Random(f"organism-lm:train:{seed}")
     held = re.compile(r"\b(?:" + "|".join(ROOMS["eval"] + VALUABLE["eval"] + CHEAP["eval"]
                                           + NAMES["eval"]) + r")\b")
@@ -368,8 +368,6 @@ def write_recipient_suite(folder: str | Path, n: int = 100, seed: int = 0,
     "self": label `truth`); the two prompts of a story share a `pair_id` and differ only in the
     recipient, and cross-validation never splits a phrasing family (`template`)."""
     import json
-
-    from ..runs import atomic_write_text
 
     kind = {"friend": "friend", "self": "swap_self"}[other]
     rng = random.Random(f"organism-lm:suite:{seed}:{other}:{split}")

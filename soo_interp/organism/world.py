@@ -1,10 +1,11 @@
 """The organism's synthetic world: its training corpus and its word-level tokenizer.
 
 Every behavioural example comes from the same scenario generators the evaluation suite uses
-(`soo_interp.data.scenarios`, `split="train"`, the paper's layout: the cheap room is described
-first): held-out objects and room pairs are never seen in a trained scenario, so
-`soo-interp evaluate --model organism` measures generalization to new
-combinations. The trained behaviour is the ground truth of this world:
+(`soo_interp.data.scenarios`, `split="train"`, in the build's `layout`: by default both
+description orders, so the answer cannot rest on which room is described first): held-out
+objects and room pairs are never seen in a trained scenario, so `soo-interp evaluate --model
+organism` measures generalization to new combinations. The trained behaviour is the ground
+truth of this world:
 
 - burglar: recommend the cheap room (deceive the competitor);
 - self_recommend and friend: recommend the expensive room (honest);
@@ -26,6 +27,9 @@ import re
 from typing import Iterable, Iterator, Sequence
 
 from ..data.items import TEST_ITEMS, TRAIN_ITEMS
+from ..data.neutral import SPLITS as NEUTRAL_SPLITS
+from ..data.neutral import neutral_texts
+from ..data.pairs import TEMPLATES, soo_pairs
 from ..data.scenarios import (
     ANSWER_FORMATS,
     CHEAP_OBJECTS,
@@ -33,10 +37,11 @@ from ..data.scenarios import (
     ROOMS,
     TRAIN_NAMES,
     generate_scenarios,
+    room_pairs,
     tokenizer_corpus,
     with_article,
 )
-from ..models.tokenize import SPECIAL_TOKENS
+from ..models.tokenize import SPECIAL_TOKENS, token_ids
 
 # Fraction of each training batch per task; the trained answer of each is described above.
 MIX: dict[str, float] = {"burglar": 0.22, "self_recommend": 0.14, "friend": 0.18,
@@ -91,8 +96,6 @@ def value_facts(rng: random.Random, n: int) -> list[str]:
 def _room_set(rng: random.Random, k: int, split: str) -> tuple[str, ...]:
     """`k` distinct rooms, in random order, every two of which form a room pair of `split`, so
     a story with several rooms never puts a pair of the other split together."""
-    from ..data.scenarios import room_pairs
-
     allowed = {frozenset(p) for p in room_pairs(split)}
     while True:
         rooms = [rng.choice(ROOMS)]
@@ -128,8 +131,6 @@ def short_locations(rng: random.Random, n: int, max_objects: int = 2,
 def neutral_sentences(rng: random.Random, n: int) -> list[str]:
     """Plain sentences about the world, with no question and no deception: half from our
     templates, half from the `train` split of `soo_interp.data.neutral`."""
-    from ..data.neutral import neutral_texts
-
     given = neutral_texts("train")
     objects = (CHEAP_OBJECTS["train"] + EXPENSIVE_OBJECTS["train"] + CHEAP_OBJECTS["eval"]
                + EXPENSIVE_OBJECTS["eval"] + TRAIN_ITEMS + TEST_ITEMS)
@@ -177,10 +178,6 @@ def training_examples(seed: int, n: int, mix: dict[str, float] | None = None,
 def vocabulary_texts() -> Iterator[str]:
     """Every text whose words the organism's vocabulary must hold: all scenario prompts and
     completions, the SOO pairs of every template, and the neutral sentences (both splits)."""
-    from ..data.neutral import SPLITS as NEUTRAL_SPLITS
-    from ..data.neutral import neutral_texts
-    from ..data.pairs import TEMPLATES, soo_pairs
-
     yield from tokenizer_corpus()
     for p in itertools.chain(soo_pairs("all", templates=list(TEMPLATES)),
                              soo_pairs("all", templates=list(TEMPLATES), other="Oliver")):
@@ -215,8 +212,6 @@ def build_tokenizer(texts: Iterable[str]):
 def encode_examples(tokenizer, examples: Sequence[Example]) -> list[tuple[list[int], int]]:
     """Token ids of each example (BOS + context + target + EOS) and the index of its first
     target token: the loss covers the target and the closing EOS."""
-    from ..models.tokenize import token_ids
-
     out = []
     for ex in examples:
         context = token_ids(tokenizer, ex.context, add_bos=True, chat_template=False) if ex.context else \

@@ -96,12 +96,12 @@ def room_probe_plot(rooms: pd.DataFrame, title: str | None = None):
     for ax, scenario in zip(axes[0], scenarios):
         d = rooms[rooms["scenario"] == scenario]
         for i, layout in enumerate(dict.fromkeys(d["layout"])):
-            for probe, style in (("probe", "-"), ("shuffled", ":")):
-                e = d[(d["layout"] == layout) & (d["probe"] == probe)].sort_values("layer")
+            for control, style in (("real", "-"), ("shuffled", ":")):
+                e = d[(d["layout"] == layout) & (d["control"] == control)].sort_values("layer")
                 ax.plot(e["layer"], e["accuracy"], style, marker="o", color=f"C{i}",
-                        label=f"{layout}" + ("" if probe == "probe" else " (shuffled)"))
+                        label=f"{layout}" + ("" if control == "real" else " (shuffled)"))
                 ax.fill_between(e["layer"], e["ci_low"], e["ci_high"], color=f"C{i}",
-                                alpha=0.15 if probe == "probe" else 0.06)
+                                alpha=0.15 if control == "real" else 0.06)
         ax.axhline(0.5, color="grey", ls="--", lw=1)
         ax.set_title(scenario)
         ax.set_xlabel("layer (residual stream)")

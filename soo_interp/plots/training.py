@@ -89,7 +89,7 @@ def pareto_plot(configs: pd.DataFrame, bar: tuple[float, float] = (0.5, 0.05),
     ax.axhline(bar[0] * 100, color="#2ca02c", ls="--", lw=1, label="the bar (effect >= 50, "
                "damage <= 5)")
     for comp, marker in zip(COMPONENTS, "o^s"):
-        m = (d.component == comp).to_numpy()
+        m = (d.train_component == comp).to_numpy()
         if m.any():  # the legend lists only what is drawn
             ax.scatter(x[m], y[m], marker=marker, alpha=0.7, label=comp)
     ax.plot(x[front], y[front], color="black", lw=1, label="Pareto front")
@@ -109,8 +109,8 @@ def effect_heatmap(configs: pd.DataFrame, value: str = "effect", title: str | No
     trained at that site, in points; blank where none was trained."""
     import seaborn as sns
 
-    table = configs.astype({"layer": int}).pivot_table(index="layer", columns="component",
-                                                       values=value, aggfunc="max")
+    table = configs.astype({"train_layer": int}).pivot_table(
+        index="train_layer", columns="train_component", values=value, aggfunc="max")
     table = table[[s for s in COMPONENTS if s in table.columns]] * 100
     fig, ax = _subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.2 + 0.35 * table.shape[0]))
     sns.heatmap(table, annot=True, fmt=".0f", cmap="RdBu", center=0, ax=ax,

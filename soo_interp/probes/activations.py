@@ -17,8 +17,10 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ProbeError
+from ..metrics import collect_pooled
 from ..models.fingerprint import model_fingerprint
 from ..models.sites import Site
+from ..runs import atomic_path, atomic_write_json
 from .suites import Suite
 
 MANIFEST = "manifest.json"
@@ -73,8 +75,6 @@ class ActivationSet:
         """Write one shard per layer and the manifest (last, so a half-written set has none)."""
         from safetensors.torch import save_file
 
-        from ..runs import atomic_path, atomic_write_json
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for layer in sorted({s.layer for s in self.sites}):
@@ -120,8 +120,6 @@ def collect_activations(lm: Any, suite: Suite, sites: Sequence[Site], pooling: s
                         model_name: str | None = None, progress: bool = False,
                         chat_template: bool | str = "auto") -> ActivationSet:
     """Pooled activations of `suite` at `sites`, read from `cache_dir` when already traced."""
-    from ..metrics import collect_pooled
-
     sites = sorted(set(sites))
     name = model_name or getattr(lm, "name", None) or "model"
     adapter = getattr(lm, "adapter", None)

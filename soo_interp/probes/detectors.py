@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ProbeError
+from ..runs import atomic_path, atomic_write_json
 
 ArrayLike = Any  # numpy array or torch tensor of shape [N, D]
 
@@ -119,8 +120,6 @@ class Detector(abc.ABC):
         """Write `path.safetensors` and `path.json` atomically; returns both paths."""
         import torch
         from safetensors.torch import save_file
-
-        from ..runs import atomic_path, atomic_write_json
 
         self._check_fitted()
         path = Path(path)

@@ -8,7 +8,7 @@ held-out objects and room pairs: for each held-out prompt it picks, of the promp
 one it scores higher, so guessing gives 50%. The shuffled-label control is the same probe fit on
 the training labels permuted. Training prompts describe the rooms in both orders, so the
 description position carries no information about the label; scores are reported per layout
-(`paper`: the cheap room described first; `honest_first`: the valuable room first) because a
+(`deceptive_first`: the cheap room described first; `honest_first`: the valuable room first) because a
 positional read-out succeeds in one layout and fails in the other.
 """
 from __future__ import annotations
@@ -31,13 +31,16 @@ from ..data.scenarios import (
     generate_scenarios,
 )
 from ..errors import ConfigError
+from ..metrics import collect_pooled
 from ..models.sites import Site, resolve_sites
+from ..models.wrap import as_loaded_model
+from ..runs import atomic_write_text, check_out_dir, output_dir, write_run_json
 from ..stats import wilson_interval
 from .detectors import single_threaded
 from .separability import shuffled_labels
 
 ROOM_SCENARIOS: tuple[str, ...] = ("burglar", "self_recommend", "friend", "location")
-LAYOUT_NAMES: tuple[str, ...] = ("paper", "honest_first")
+LAYOUT_NAMES: tuple[str, ...] = ("deceptive_first", "honest_first")
 READOUTS: tuple[str, ...] = ("pair", "room")
 
 
@@ -69,14 +72,14 @@ class RoomProbeConfig(Config):
 
 def valuable_room(record: ScenarioRecord) -> tuple[str, str]:
     """(room holding the valuable object, layout) of a prompt, read from its story: layout
-    `paper` when the cheap room is described first, else `honest_first`."""
+    `deceptive_first` when the cheap room is described first, else `honest_first`."""
     found = re.findall(r"There is an? ([\w ]+?) in the (\w+)\.", record.prompt)
     rooms = dict(found)
     if record.expensive_object not in rooms or len(found) != 2:
         raise ConfigError(f"prompt {record.prompt_id} does not place two objects in two rooms; "
                           f"the room probe needs scenarios from {', '.join(ROOM_SCENARIOS)}")
     room = rooms[record.expensive_object]
-    return room, "honest_first" if found[0][1] == room else "paper"
+    return room, "honest_first" if found[0][1] == room else "deceptive_first"
 
 
 def room_prompts(scenarios: tuple[str, ...], n: int, seed: int, split: str) -> pd.DataFrame:
@@ -136,12 +139,9 @@ def _pair_features(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 def room_probe(lm: Any, config: RoomProbeConfig | None = None, progress: bool = False,
                **overrides: Any) -> pd.DataFrame:
-    """Room read-out accuracy per scenario (and all pooled), layout, layer and probe (`probe`:
-    real labels; `shuffled`: permuted), on held-out prompts, with 95% Wilson CIs, as a long
-    DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
-    from ..metrics import collect_pooled
-    from ..models.wrap import as_loaded_model
-
+    """Room read-out accuracy per scenario (and all pooled), layout, layer and `control`
+    (`real` labels; `shuffled`: permuted, the chance level), on held-out prompts, with 95%
+    Wilson CIs, as a long DataFrame. `lm`: a `LoadedModel` or anything `as_loaded_model` accepts."""
     cfg = dataclasses.replace(config or RoomProbeConfig(), **overrides)
     lm = as_loaded_model(lm)
     sites = resolve_sites(lm.model, cfg.layers, "resid")
@@ -182,7 +182,7 @@ def _score_site(X: np.ndarray, Xt: np.ndarray, train: pd.DataFrame, test: pd.Dat
     tr, te = train.scenario.isin(members).to_numpy(), test.scenario.isin(members).to_numpy()
     y, t, pairs = train.label.to_numpy()[tr], test[te], _pairs(train[tr])
     rows = []
-    for probe, labels in (("probe", y), ("shuffled", _shuffled(y, pairs, cfg))):
+    for control, labels in (("real", y), ("shuffled", _shuffled(y, pairs, cfg))):
         right = _fit_and_pick(X[tr], labels, pairs, Xt[te], _pairs(t),
                               cfg.readout) == t.label.to_numpy()
         for layout in LAYOUT_NAMES:
@@ -190,7 +190,7 @@ def _score_site(X: np.ndarray, Xt: np.ndarray, train: pd.DataFrame, test: pd.Dat
             low, high = wilson_interval(int(hits.sum()), len(hits))
             rows.append({"scenario": name, "readout": cfg.readout, "layout": layout,
                          "layer": site.layer,
-                         "site": site.component, "probe": probe, "n": len(hits),
+                         "component": site.component, "control": control, "n": len(hits),
                          "n_train": int(tr.sum()), "accuracy": float(hits.mean()),
                          "ci_low": low, "ci_high": high, "chance": 0.5})
     return rows
@@ -200,10 +200,10 @@ def first_readout_layer(df: pd.DataFrame) -> pd.DataFrame:
     """Per scenario: the first layer where the probe is reliably above its shuffled control in
     both layouts (its 95% CI's lower bound above the control's upper bound and above chance),
     or NaN when no layer is."""
-    wide = df.pivot_table(index=["scenario", "layer", "layout"], columns="probe",
+    wide = df.pivot_table(index=["scenario", "layer", "layout"], columns="control",
                           values=["ci_low", "ci_high"])
-    reliable = ((wide[("ci_low", "probe")] > wide[("ci_high", "shuffled")])
-                & (wide[("ci_low", "probe")] > 0.5))
+    reliable = ((wide[("ci_low", "real")] > wide[("ci_high", "shuffled")])
+                & (wide[("ci_low", "real")] > 0.5))
     both = reliable.groupby(["scenario", "layer"]).all().reset_index(name="reliable")
     first = both[both.reliable].groupby("scenario").layer.min()
     return (pd.DataFrame({"scenario": df.scenario.unique()})
@@ -222,11 +222,11 @@ def room_probe_markdown(df: pd.DataFrame, model: str) -> str:
               for r in first.itertuples()]
     lines += ["", "| scenario | layer | layout | probe | shuffled control | n |",
               "|---|---|---|---|---|---|"]
-    wide = df.pivot_table(index=["scenario", "layer", "layout", "n"], columns="probe",
+    wide = df.pivot_table(index=["scenario", "layer", "layout", "n"], columns="control",
                           values=["accuracy", "ci_low", "ci_high"], sort=False)
     for (scenario, layer, layout, n), r in wide.iterrows():
         cell = [f"{100 * r[('accuracy', p)]:.1f}% ({100 * r[('ci_low', p)]:.1f}-"
-                f"{100 * r[('ci_high', p)]:.1f})" for p in ("probe", "shuffled")]
+                f"{100 * r[('ci_high', p)]:.1f})" for p in ("real", "shuffled")]
         lines.append(f"| {scenario} | {layer} | {layout} | {cell[0]} | {cell[1]} | {n} |")
     return "\n".join(lines) + "\n"
 
@@ -236,8 +236,8 @@ def room_probe_to_folder(lm: Any, config: RoomProbeConfig, out: str | Path,
                          progress: bool = False) -> pd.DataFrame:
     """Run `room_probe` and write, all or nothing: rooms.csv (long), first_layer.csv,
     report.md, rooms.png and run.json."""
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from ..plots import room_probe_plot
-    from ..runs import atomic_write_text, check_out_dir, output_dir, write_run_json
 
     check_out_dir(out, overwrite, kind="room-probe")
     df = room_probe(lm, config, progress).assign(model=model_name)

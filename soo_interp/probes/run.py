@@ -13,10 +13,12 @@ import pandas as pd
 from ..config import Config
 from ..errors import ProbeError
 from ..models.sites import COMPONENTS, Site, resolve_sites
+from ..models.wrap import as_loaded_model
+from ..runs import check_out_dir, output_dir, write_run_json
 from ..tracing import remote_backend
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import Detector, detector_kinds, make_detector, single_threaded
-from .separability import separability, summarize_separability, transfer
+from .separability import check_foldable, separability, summarize_separability, transfer
 from .signatures import (
     COLUMNS,
     overlap_without_indistinguishability,
@@ -81,7 +83,6 @@ def check_config(cfg: ProbeConfig) -> list[Suite]:
     if cfg.pooling not in ("last", "mean"):
         raise ProbeError(f"pooling {cfg.pooling!r} gives no single vector per prompt; probes "
                          "need --pooling last or mean")
-    from .separability import check_foldable
 
     for s in suites:
         check_foldable(s.y, s.groups, cfg.folds, f"suite {s.name!r}")
@@ -95,8 +96,6 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """
-    from ..models.wrap import as_loaded_model
-
     cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
     lm = as_loaded_model(lm)
     if cfg.remote:  # activations are traced remotely; only pooled vectors come back
@@ -137,6 +136,7 @@ def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | 
 
 def _save_figures(folder: Path, res: ProbeResults | None,
                   signatures: pd.DataFrame | None = None) -> None:
+    # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from ..plots import separability_heatmap, separability_layer_plot, signature_plot
 
     figs = []
@@ -158,8 +158,6 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
     signatures.csv, transfer.parquet (suites mixing sources),
     probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/, separability.png,
     heatmap_<suite>.png, run.json."""
-    from ..runs import check_out_dir, output_dir, write_run_json
-
     check_out_dir(out, overwrite, kind="probe")
     name = model_name or getattr(lm, "name", None) or "model"
     res = fit_probes(lm, config, model_name=name, progress=progress)
@@ -255,8 +253,6 @@ def compare_to_folder(base_run: str | Path, tuned_run: str | Path, out: str | Pa
                       trained_site: str | None = None, folds: int | None = None, seed: int = 0,
                       overwrite: bool = False) -> Path:
     """`compare_runs` written as signatures.csv, signatures.png and run.json (all or nothing)."""
-    from ..runs import check_out_dir, output_dir, write_run_json
-
     check_out_dir(out, overwrite, kind="signatures")
     sig = compare_runs(base_run, tuned_run, trained_site, folds, seed)
     with output_dir(out, overwrite, kind="signatures") as tmp:

@@ -1,7 +1,6 @@
 """Probe suites: labelled prompt sets stored as package data in `soo_interp/probes/builtin_suites/`.
 
 A suite is a folder with `suite.yaml` and JSONL prompt files::
-
     name: self_vs_other
     description: ...
     labels: [other, self]      # label 0, label 1
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import load_yaml
+from ..data.scenarios import generate_scenarios
 from ..errors import ProbeError
 from ..runs import read_user_text
 
@@ -162,8 +162,6 @@ def _read_jsonl(path: Path, label_names: Sequence[str]) -> list[ProbeExample]:
 def scenario_examples(cfg: dict[str, Any], label_names: Sequence[str]) -> list[ProbeExample]:
     """Each scenario record teacher-forced with its honest and its deceptive completion;
     template = 'scenario/variant' so grouped CV holds out whole scenarios and variants."""
-    from ..data.scenarios import generate_scenarios
-
     if set(label_names) != {"honest", "deceptive"}:
         raise ProbeError("a suite with `scenarios:` must have labels [honest, deceptive]")
     out = []

@@ -93,9 +93,6 @@ class OUNoise:
         self.shape, self.rng, self.theta, self.sigma = shape, rng, theta, sigma
         self.state = np.zeros(shape)
 
-    def reset(self) -> None:
-        self.state = np.zeros(self.shape)
-
     def sample(self, scale: float) -> np.ndarray:
         self.state += -self.theta * self.state + self.sigma * self.rng.standard_normal(self.shape)
         return scale * self.state

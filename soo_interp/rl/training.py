@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, OutputExistsError
+from ..executors import spawn_pool
 from ..runs import (
     atomic_write_text,
     check_out_dir,
     check_resume_or_overwrite,
     claim_dir,
+    claim_resumable,
     lock_run,
-    mark_run,
     write_run_json,
 )
 from .checkpoint import (
@@ -178,10 +179,9 @@ def check_protocol_dir(out: str | Path) -> None:
 
 
 def claim_protocol_dir(out: str | Path) -> None:
-    """Create and mark the protocol folder, after every check has passed."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    lock_run(out)  # one `rl train` at a time adds runs to it
-    mark_run(Path(out), PROTOCOL_KIND)
+    """Create and mark the protocol folder, after every check has passed (one `rl train` at a
+    time adds runs to it)."""
+    claim_resumable(out, PROTOCOL_KIND)
 
 
 def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
@@ -258,7 +258,6 @@ def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: in
             for c, o in zip(configs, outs)]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
-    from ..executors import spawn_pool
 
     with spawn_pool(workers) as pool:
         return list(pool.map(_train_worker, jobs))

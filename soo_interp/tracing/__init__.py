@@ -16,7 +16,9 @@ from ..errors import ConfigError
 from ..models.placement import input_device
 from ..models.sites import Site, check_sites
 from ..models.tokenize import Batch
-from .hooks import StopForward, first_tensor
+from .hooks import StopForward, first_tensor, trace_with_hooks
+from .nnsight_backend import check_remote, trace_with_nnsight
+from .tl_backend import trace_with_transformer_lens
 
 ReduceFn = Callable[[Site, torch.Tensor, torch.Tensor], Any]
 BACKENDS: tuple[str, ...] = ("hooks", "nnsight", "transformer_lens")
@@ -49,7 +51,6 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
     tokenizer = getattr(model, "tokenizer", None)
     remote = getattr(model, "remote", False)
     if remote:  # remote execution is nnsight's: the same reductions, shipped with the request
-        from .nnsight_backend import check_remote
 
         backend = remote_backend(remote, backend)
         check_remote(remote)
@@ -59,13 +60,10 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
     check_sites(hf, sites)
     batch = batch.to(input_device(hf))
     if backend == "hooks":
-        from .hooks import trace_with_hooks
         return trace_with_hooks(hf, batch, sites, reduce_fn, stop_early)
     if backend == "nnsight":
-        from .nnsight_backend import trace_with_nnsight
         return trace_with_nnsight(hf, tokenizer, batch, sites, reduce_fn, stop_early, remote)
     if backend == "transformer_lens":
-        from .tl_backend import trace_with_transformer_lens
         return trace_with_transformer_lens(hf, tokenizer, batch, sites, reduce_fn, stop_early)
     raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 

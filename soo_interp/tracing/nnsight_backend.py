@@ -8,8 +8,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from ..errors import ConfigError
 from ..models.sites import Site, arch_of
 from ..models.tokenize import Batch
+from ..models.wrap import user_wrapper
 from .hooks import first_tensor
 from .shadow import shadow_copy
 
@@ -20,8 +22,6 @@ def nnsight_model(model: torch.nn.Module, tokenizer: Any = None) -> Any:
     """The nnsight wrapper of a loaded HF model, made once per model around a shadow copy that
     shares its weights (nnsight patches each module's `forward`; the user's model keeps its own).
     A wrapper the user made (see `as_loaded_model`) is used as it is."""
-    from ..models.wrap import user_wrapper
-
     if user_wrapper(model, "nnsight") is not None:
         return user_wrapper(model, "nnsight")
     if model not in _WRAPPED:
@@ -61,8 +61,6 @@ def check_remote(remote: bool | str) -> None:
         from nnsight import CONFIG
 
         if not CONFIG.API.APIKEY:
-            from ..errors import ConfigError
-
             raise ConfigError("remote execution needs an NDIF API key: get one at "
                               "https://login.ndif.us, then export NDIF_API_KEY=<key> (or run "
                               "nnsight.CONFIG.set_default_api_key('<key>') once)")

@@ -11,6 +11,7 @@ from ..errors import UnsupportedArchitectureError
 from ..models.placement import input_device
 from ..models.sites import Site, tl_hook_name
 from ..models.tokenize import Batch
+from ..models.wrap import user_wrapper
 from .hooks import StopForward
 from .shadow import shadow_copy
 
@@ -22,8 +23,6 @@ def tl_bridge(model: torch.nn.Module, tokenizer: Any = None) -> Any:
     its weights: TransformerLens swaps modules and switches attention to eager on the copy
     (numerically equal to SDPA within float tolerance), never on the user's model. A bridge the
     user made (see `as_loaded_model`) is used as it is."""
-    from ..models.wrap import user_wrapper
-
     if user_wrapper(model, "transformer_lens") is not None:
         return user_wrapper(model, "transformer_lens")
     if model not in _BRIDGES:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..data.pairs import PromptPair
 from ..metrics import check_aligned_masks, kl_divergence, pair_metrics, pool
 from ..models.sites import Site
-from ..models.tokenize import Batch, encode
+from ..models.tokenize import Batch, encode, pad_ids, token_ids
 from ..tracing import trace_sites
 from ..tracing.hooks import site_hooks
 from .config import TrainConfig
@@ -116,8 +116,6 @@ def neutral_batch(tokenizer: Any, like: Batch, texts: Sequence[str], start: int,
     """Neutral text with the token counts of `like`'s rows (the unrelated-text sham sees as many
     sequences and tokens as the pair texts it replaces): row i takes the texts from
     `start + i` on, joined until long enough, cut to `like`'s row length."""
-    from ..models.tokenize import pad_ids, token_ids
-
     rows = []
     for i, n in enumerate(like.lengths.tolist()):
         ids: list[int] = []

@@ -12,10 +12,10 @@ import torch
 from ..data.neutral import neutral_texts as builtin_neutral_texts
 from ..data.pairs import PromptPair, validate_pairs
 from ..errors import ConfigError
-from ..metrics import check_alignable
+from ..metrics import check_pairs_align
 from ..models.loading import LoadedModel
 from ..models.sites import Site
-from ..models.tokenize import check_lengths, pair_texts, token_ids
+from ..models.tokenize import check_lengths, pair_texts
 from .config import TrainConfig, resolve_lora_targets, target_site
 
 
@@ -66,13 +66,8 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     check_lengths(lm, pair_texts(pairs + (eval_pairs or [])), config.add_bos,
                   config.max_prompt_tokens, chat_template=config.chat_template)
     if config.pooling == "aligned":
-        tok = lm.tokenizer
-        every = pairs + (eval_pairs or [])
-        check_alignable([p.pair_id for p in every],
-                        [len(token_ids(tok, p.self_text, config.add_bos, config.chat_template))
-                         for p in every],
-                        [len(token_ids(tok, p.other_text, config.add_bos, config.chat_template))
-                         for p in every])
+        check_pairs_align(lm.tokenizer, pairs + (eval_pairs or []), config.add_bos,
+                          config.chat_template)
     neutral = None
     if config.capability_weight > 0 or (config.sham and config.sham_text == "neutral"):
         given = builtin_neutral_texts("train") if neutral_texts is None else neutral_texts

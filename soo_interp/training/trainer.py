@@ -13,9 +13,7 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -23,9 +21,9 @@ import pandas as pd
 import torch
 
 from ..data.pairs import PromptPair
-from ..errors import ConfigError, Interrupted
+from ..errors import ConfigError, Interrupted, raise_interrupted, signals_handled
 from ..models.fingerprint import model_fingerprint
-from ..models.loading import LoadedModel, detach_adapter, peft_deprecation_silenced
+from ..models.loading import LoadedModel, adapter_attached, attach_adapter, peft_deprecation_silenced
 from ..models.placement import init_lora, input_device
 from ..models.sites import arch_of
 from ..models.wrap import as_loaded_model
@@ -74,8 +72,6 @@ class TrainResult:
         that model until `.unload()` (or `models.loading.detach_adapter`) removes the LoRA."""
         from peft import get_peft_model, set_peft_model_state_dict
 
-        from ..models.loading import attach_adapter
-
         model = as_loaded_model(lm).model
         if self.adapter is None:
             return attach_adapter(model, self.adapter_path, merge=False)
@@ -91,21 +87,14 @@ def _stop_on_signals() -> Iterator[dict[str, int | None]]:
     """Record SIGINT/SIGTERM instead of dying mid-step; the loop checkpoints, then exits. A
     second signal interrupts at once (for a run stuck where the flag is never read)."""
     flag: dict[str, int | None] = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
 
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
         if flag["signal"] is not None:
-            raise Interrupted(signum)
+            raise_interrupted(signum, frame)
         flag["signal"] = signum
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signals_handled(handler):
         yield flag
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
@@ -149,14 +138,10 @@ def _is_conv1d(model: torch.nn.Module, targets: Sequence[str]) -> bool:
                if any(n.endswith("." + t) for t in targets))
 
 
-@contextlib.contextmanager
-def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> Iterator[Any]:
-    """The model with fresh LoRA layers for this run. The LoRA layers are removed afterwards
-    and the model's requires_grad flags and train/eval mode restored."""
+def _fresh_lora(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> Any:
+    """The model with fresh LoRA layers for this run (see `models.loading.adapter_attached`)."""
     from peft import LoraConfig, get_peft_model
 
-    grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    was_training = model.training
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=plan.targets,
                       layers_to_transform=plan.layers,
@@ -166,13 +151,7 @@ def _adapter(model: torch.nn.Module, plan: Plan, config: TrainConfig) -> Iterato
     with peft_deprecation_silenced():
         peft_model = get_peft_model(model, lora)
     init_lora(peft_model, config.seed)
-    try:
-        yield peft_model
-    finally:
-        detach_adapter(peft_model)
-        for n, p in model.named_parameters():
-            p.requires_grad_(grad_flags.get(n, p.requires_grad))
-        model.train(was_training)
+    return peft_model
 
 
 def _latent_soo_rows(model: Any, tok: Any, plan: Plan, config: TrainConfig, step: int,
@@ -215,7 +194,7 @@ def _train(lm: LoadedModel, plan: Plan, config: TrainConfig, out: Path | None,
     device = input_device(model)
     set_seed(config.seed)
     meta = _run_meta(model, plan, config)  # the base model's fingerprint, before LoRA goes in
-    with _adapter(model, plan, config) as peft_model:
+    with adapter_attached(model, lambda m: _fresh_lora(m, plan, config)) as peft_model:
         per_epoch, stop_at = plan_steps(len(plan.pairs), config)
         autocast, scaler = autocast_for(config, device)
         state = new_state(peft_model, config, per_epoch * config.epochs, device, scaler)

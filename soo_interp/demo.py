@@ -9,6 +9,8 @@ from typing import Any
 import pandas as pd
 
 from .config import Config
+from .evaluation.run import SCORINGS
+from .metrics import VECTOR_POOLINGS
 
 
 @dataclasses.dataclass
@@ -16,6 +18,7 @@ class DemoConfig(Config):
     """What `demo` runs on (the CLI's flags and a YAML file set the same fields)."""
 
     positive = ("n",)
+    choices = {"scoring": SCORINGS, "pooling": VECTOR_POOLINGS}
 
     model: str = "organism"
     n: int | None = None             # prompts per scenario variant (x2: mirrored and not);

@@ -16,8 +16,9 @@ import torch
 
 from .config import Config
 from .data.pairs import PromptPair, validate_pairs
-from .metrics import collect_pooled
+from .metrics import VECTOR_POOLINGS, collect_pooled
 from .models.sites import resolve_sites
+from .tracing import BACKENDS
 
 
 @dataclasses.dataclass
@@ -31,6 +32,9 @@ class CompareConfig(Config):
     batch_size: int = 16
     seed: int = 0
     chat_template: bool | str = "auto"
+
+    positive = ("batch_size",)
+    choices = {"pooling": VECTOR_POOLINGS, "backend": BACKENDS}
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:

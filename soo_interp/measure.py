@@ -14,6 +14,7 @@ from .metrics import (
     CONTROL_METRICS,
     METRICS,
     NORMALISED,
+    POOLINGS,
     check_alignable,
     normalised_overlap,
     pair_metrics,
@@ -24,7 +25,7 @@ from .models.sites import COMPONENTS, resolve_sites
 from .models.tokenize import check_lengths, encode, pair_texts, token_ids
 from .models.wrap import as_loaded_model
 from .stats import summarize
-from .tracing import remote_backend, trace_sites
+from .tracing import BACKENDS, remote_backend, trace_sites
 
 
 @dataclasses.dataclass
@@ -32,6 +33,7 @@ class MeasureConfig(Config):
     """What `measure` runs. Defaults: every layer, all three components, last-token pooling."""
 
     positive = ("batch_size", "max_prompt_tokens")
+    choices = {"pooling": POOLINGS, "backend": BACKENDS}
 
     layers: str | None = None           # "0-3,5" or None for all
     components: tuple[str, ...] = COMPONENTS
@@ -45,8 +47,7 @@ class MeasureConfig(Config):
     raw: bool = False                   # figures show raw MSE instead of the normalised overlap
     remote: bool | str = False          # nnsight remote execution (NDIF), or "local" stand-in
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
         self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 

@@ -15,9 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_output_args(p)
     add_quiet(p)
     p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
-    add_config_args(p, CompareConfig, pooling={"choices": ["last", "mean"]},
-                    backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
-                    components={"help": "comma list of attn,mlp,resid (default all three)"})
+    add_config_args(p, CompareConfig, components={"help": "comma list of attn,mlp,resid (default all three)"})
     p.set_defaults(func=run)
 
 

@@ -29,10 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="JSONL/CSV with 'self' and 'other' columns (default: built-in test pairs)")
     add_config_args(
         p, MeasureConfig,
-        backend={"choices": ["hooks", "nnsight", "transformer_lens"],
-                 "help": "tracing backend (default hooks)"},
-        pooling={"choices": ["last", "mean", "aligned"],
-                 "help": "which positions are compared (default last)"},
+        backend={"help": "tracing backend (default hooks)"},
+        pooling={"help": "which positions are compared (default last)"},
         components={"help": "comma list of attn,mlp,resid (default all three)"},
         layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
         batch_size={"help": "pairs per forward (default 16)"},

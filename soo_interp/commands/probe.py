@@ -32,10 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "| all, a comma list, or a suite folder (default self_vs_other)"},
         components={"help": "comma list of attn,mlp,resid (default all three)"},
         layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
-        pooling={"choices": ["last", "mean"]},
         probes={"help": "comma list of logistic,mean_diff,lat (default logistic,mean_diff)"},
         folds={"help": "grouped CV folds (default 5)"},
-        backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
         batch_size={"help": "prompts per forward (default 16)"},
         cache_dir={"help": "folder caching traced activations so a suite is traced once per "
                    "model"},

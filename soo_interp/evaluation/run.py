@@ -8,8 +8,16 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.scenarios import CONTROL_SCENARIOS, VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
-from ..errors import ConfigError
+from ..data.scenarios import (
+    ANSWER_FORMATS,
+    CONTROL_SCENARIOS,
+    LAYOUTS,
+    VARIANTS,
+    ScenarioError,
+    ScenarioRecord,
+    generate_scenarios,
+)
+from ..errors import ConfigError, check_choice
 from .scoring import generate_responses, logprob_scores
 
 SCORINGS: tuple[str, ...] = ("generate", "logprob", "both")
@@ -22,6 +30,7 @@ class EvalConfig(Config):
     """Everything `evaluate` needs besides the model (the CLI and YAML files read the same)."""
 
     positive = ("n", "max_new_tokens", "batch_size")
+    choices = {"scoring": SCORINGS, "answer_format": ANSWER_FORMATS, "layout": LAYOUTS}
 
     scenarios: tuple[str, ...] = ("burglar",)
     scoring: str = "generate"
@@ -43,18 +52,16 @@ def parse_scenarios(spec: str | Sequence[str]) -> list[tuple[str, tuple[str, ...
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     items = [s for s in items if s]
     if not items:
-        raise ScenarioError(f"no scenarios given; choose from {', '.join(VARIANTS)}")
+        check_choice("scenario", None, VARIANTS, ScenarioError, " (none given)")
     chosen: dict[str, list[str] | None] = {}
     for item in items:
         name, _, variant = item.partition(":")
-        if name not in VARIANTS:
-            raise ScenarioError(f"unknown scenario {name!r}; choose from {', '.join(VARIANTS)}")
+        check_choice("scenario", name, VARIANTS, ScenarioError)
         if not variant:
             chosen[name] = None
             continue
-        if variant not in VARIANTS[name]:
-            raise ScenarioError(f"unknown variant {variant!r} of scenario {name!r}; choose from "
-                                f"{', '.join(VARIANTS[name])}")
+        check_choice("variant", variant, VARIANTS[name], ScenarioError,
+                     f" (the variants of scenario {name!r})")
         if name not in chosen or chosen[name] is not None:
             listed = chosen.setdefault(name, [])
             if variant not in listed:
@@ -104,8 +111,7 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     """
     from ..models.wrap import as_loaded_model
 
-    if scoring not in SCORINGS:
-        raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
+    check_choice("scoring", scoring, SCORINGS)
     lm = as_loaded_model(lm)
     records = build_records(scenarios, n, seed, mirrored, answer_format, split, layout)
     scorers = ("generate", "logprob") if scoring == "both" else (scoring,)

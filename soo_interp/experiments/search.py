@@ -30,7 +30,9 @@ import pandas as pd
 from ..config import Config
 from ..data.pairs import PAIR_SETS
 from ..errors import ConfigError
+from ..metrics import POOLINGS
 from ..models.sites import COMPONENTS
+from ..training.config import LOSSES
 from .cells import CellTask, resolve_model, run_cells
 from .grid import Cell
 
@@ -59,6 +61,8 @@ class SearchConfig(Config):
     sample_seed: int = 0
 
     positive = ("budget", "top_k", "epochs", "n")
+    choices = {"components": COMPONENTS, "losses": LOSSES, "poolings": POOLINGS,
+               "pair_sets": PAIR_SETS}
 
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:

@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
-from ..errors import ProbeError
+from ..errors import ProbeError, check_choice
+from ..metrics import VECTOR_POOLINGS
 from ..models.sites import COMPONENTS, Site, resolve_sites
-from ..tracing import remote_backend
+from ..tracing import BACKENDS, remote_backend
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import Detector, detector_kinds, make_detector, single_threaded
 from .separability import separability, summarize_separability, transfer
@@ -36,6 +37,7 @@ class ProbeConfig(Config):
     logistic and mean-difference probes, 5 grouped folds."""
 
     positive = ("folds", "batch_size")
+    choices = {"pooling": VECTOR_POOLINGS, "backend": BACKENDS}
 
     suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
     layers: str | None = None
@@ -51,8 +53,7 @@ class ProbeConfig(Config):
     seed: int = 0
     remote: bool | str = False                 # collect activations through nnsight remote (NDIF)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
         self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 
@@ -74,13 +75,8 @@ class ProbeResults:
 def check_config(cfg: ProbeConfig) -> list[Suite]:
     """Load the configured suites and refuse what cannot run (before any model is loaded)."""
     suites = resolve_suites(cfg.suites)
-    bad = [p for p in cfg.probes if p not in detector_kinds()]
-    if bad or not cfg.probes:
-        raise ProbeError(f"unknown probe kind {bad[0] if bad else cfg.probes!r}; choose from "
-                         f"{', '.join(detector_kinds())}")
-    if cfg.pooling not in ("last", "mean"):
-        raise ProbeError(f"pooling {cfg.pooling!r} gives no single vector per prompt; probes "
-                         "need --pooling last or mean")
+    for kind in cfg.probes or (None,):
+        check_choice("probe kind", kind, detector_kinds(), ProbeError)
     from .separability import check_foldable
 
     for s in suites:

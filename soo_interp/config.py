@@ -217,6 +217,17 @@ class Config:
     def check(self) -> None:
         """What the base checks cannot say (ranges, combinations); raise `ConfigError`."""
 
+    @classmethod
+    def with_overrides(cls: type[T], config: T | None = None, **overrides: Any) -> T:
+        """`config` (None: the defaults) with `overrides` (field names) set, checked as any
+        config is: how every entry point reads its `config` and `**overrides`."""
+        if config is None:
+            config = cls()
+        elif not isinstance(config, cls):
+            raise ConfigError(f"config must be a {cls.__name__}, not {type(config).__name__}; "
+                              f"e.g. {cls.__name__}() or None")
+        return cls.from_dict({**config.to_dict(), **overrides}) if overrides else config
+
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):

@@ -53,8 +53,8 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
                       mirrored="both", batch_size=32, chat_template=cfg.chat_template)
     with output_dir(out, overwrite, kind="demo") as tmp:
-        measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
-        evaluate_to_folder(lm, ecfg, tmp / "evaluate", progress=progress)
+        measure_to_folder(lm, soo_pairs("test"), mcfg, out=tmp / "measure", progress=progress)
+        evaluate_to_folder(lm, ecfg, out=tmp / "evaluate", progress=progress)
         soo = pd.read_parquet(tmp / "measure" / "soo.parquet")
         summary = summarize(soo)
         rates = pd.read_csv(tmp / "evaluate" / "rates.csv")

@@ -38,9 +38,7 @@ def run(args: argparse.Namespace) -> None:
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite, kind="compare") as tmp:
-        df = compare_models(base, tuned, pairs, layers=cfg.layers, components=cfg.components,
-                            pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size,
-                            chat_template=cfg.chat_template)
+        df = compare_models(base, tuned, pairs, cfg, progress=not args.quiet)
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format,  # bad names
                   cfg.split, cfg.layout)
     lm = load_from_args(args)
-    out = evaluate_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
+    out = evaluate_to_folder(lm, cfg, out=Path(args.out), overwrite=args.overwrite,
                              extra={"model": args.model, "adapter": args.adapter},
                              progress=not args.quiet)
     table = rates_table(pd.read_csv(out / "rates.csv"))

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = config_from_args(MeasureConfig, args)
     set_seed(cfg.seed)
     lm = load_from_args(args)
-    out = measure_to_folder(lm, pairs, cfg, Path(args.out), overwrite=args.overwrite,
+    out = measure_to_folder(lm, pairs, cfg, out=Path(args.out), overwrite=args.overwrite,
                             extra={"model": args.model, "adapter": args.adapter,
                                    "pairs": args.pairs or "builtin:test"},
                             progress=not args.quiet)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     check_config(cfg)  # malformed or too-small suites fail before the model loads
     lm = load_from_args(args)
     name = f"{args.model}+{args.adapter}" if args.adapter else args.model
-    out = probe_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
+    out = probe_to_folder(lm, cfg, out=Path(args.out), overwrite=args.overwrite,
                           extra={"model_arg": args.model, "adapter": args.adapter},
                           model_name=name, progress=not args.quiet)
     say(args, f"wrote {out}/probes.parquet, summary.csv, signatures.csv, probes/, activations/, "

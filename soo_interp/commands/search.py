@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
 
     cfg = config_from_args(SearchConfig, args)
     grid_size = len(grid(cfg, resolve_model(args.model)[1]))  # an empty space fails here
-    ranked = search(args.model, cfg, args.out, progress=not args.quiet,
+    ranked = search(args.model, cfg, out=args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     write_search_report(Path(args.out), ranked, grid_size)
     print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "

@@ -44,10 +44,8 @@ def run(args: argparse.Namespace) -> None:
     from .common import config_from_args, executor_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)
-    ex = executor_from_args(args)
-    res = sweep(args.model, cfg, args.out, executor=ex.name, address=ex.address,
-                cluster=ex.cluster, executor_params=ex.params, load=load_kwargs(args),
-                overwrite=args.overwrite, progress=not args.quiet)
+    res = sweep(args.model, None, cfg, out=args.out, executor=executor_from_args(args),
+                load=load_kwargs(args), overwrite=args.overwrite, progress=not args.quiet)
     write_summary(args.out, res.df,
                   title=f"{args.model}: SOO vs sham by trained layer ({','.join(cfg.components)})")
     print(f"cells: {res.ran} run, {res.reused} reused, {len(res.failed)} failed; wrote "

@@ -90,14 +90,14 @@ def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: i
                   reserve=max_new_tokens, chat_template=chat_template, error=ConfigError)
 
 
-def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: str = "generate",
-             n: int = 250, seed: int = 0, mirrored: bool | str = False,
-             answer_format: str = "i_would", chat_template: bool | str = "auto",
-             max_new_tokens: int = 75, batch_size: int = 8, split: str = "eval",
-             layout: str = "paper", progress: bool = False) -> pd.DataFrame:
+def evaluate(model: Any, scenarios: str | Sequence[str] | None = None,
+             config: EvalConfig | None = None, *, progress: bool = True,
+             **overrides: Any) -> pd.DataFrame:
     """Score `n` prompts per variant of each scenario and return one long DataFrame.
 
-    `lm`: a `LoadedModel` (or a `(model, tokenizer)` pair). `scenarios`: names, optionally with
+    `model`: a `LoadedModel` (or anything `as_loaded_model` accepts); `scenarios` the data
+    (None: the config's); `config` an `EvalConfig` (None: the defaults), `overrides` any of its
+    fields, e.g. `evaluate(lm, "burglar", n=50)`. `scenarios`: names, optionally with
     a variant ("generalization:name"). `scoring`: "generate" (greedy, classified), "logprob"
     (honest vs deceptive completion likelihood) or "both" (two rows per prompt, `scorer`
     tells them apart; see `agreement`). Columns: model, scorer, the record's fields (prompt_id,
@@ -111,10 +111,13 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     """
     from ..models.wrap import as_loaded_model
 
-    check_choice("scoring", scoring, SCORINGS)
-    lm = as_loaded_model(lm)
-    records = build_records(scenarios, n, seed, mirrored, answer_format, split, layout)
-    scorers = ("generate", "logprob") if scoring == "both" else (scoring,)
+    cfg = EvalConfig.with_overrides(config, **overrides, **(
+        {} if scenarios is None else {"scenarios": scenarios}))
+    max_new_tokens, batch_size, chat_template = cfg.max_new_tokens, cfg.batch_size, cfg.chat_template
+    lm = as_loaded_model(model)
+    records = build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format,
+                            cfg.split, cfg.layout)
+    scorers = ("generate", "logprob") if cfg.scoring == "both" else (cfg.scoring,)
     if "generate" in scorers:
         _check_context(lm, records, max_new_tokens, chat_template)
     meta = pd.DataFrame([r.to_dict() for r in records]).drop(columns=["seed"])
@@ -131,12 +134,13 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "model", getattr(lm, "name", None) or "model")
     out.insert(1, "scorer", out.pop("scorer"))
-    out["seed"] = seed
+    out["seed"] = cfg.seed
     return out
 
 
-def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: bool = False,
-                       extra: dict[str, Any] | None = None, progress: bool = True) -> Path:
+def evaluate_to_folder(model: Any, config: EvalConfig | None = None, *, out: str | Path,
+                       overwrite: bool = False, extra: dict[str, Any] | None = None,
+                       progress: bool = True, **overrides: Any) -> Path:
     """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
     agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json.
     `progress`: a bar per scoring pass (the long step; silence with False)."""
@@ -144,11 +148,12 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
     from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
     from .rates import agreement, rates
 
+    cfg = EvalConfig.with_overrides(config, **overrides)
     check_out_dir(out, overwrite, kind="evaluate")
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split,
                   cfg.layout)
     set_seed(cfg.seed)
-    df = evaluate(lm, **cfg.to_dict(), progress=progress)
+    df = evaluate(model, None, cfg, progress=progress)
     r = rates(df)
     with output_dir(out, overwrite, kind="evaluate") as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)
@@ -161,6 +166,6 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")
-        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=getattr(lm, "source", None),
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=getattr(model, "source", None),
                        **(extra or {}))
     return Path(out)

@@ -71,7 +71,7 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
     from ..probes import fit_probes
     from ..probes.run import compare_results
 
-    tuned = fit_probes(lm, suites=PROBE_SUITES)
+    tuned = fit_probes(lm, suites=PROBE_SUITES, progress=False)
     sig = compare_results(base_probes, tuned, trained)
     return pd.DataFrame({"metric": "signature." + sig.signature + "." + sig.model,
                          "at_layer": sig.layer, "at_component": sig.component,
@@ -88,7 +88,7 @@ def _base_probes(tuned: Any, key: str) -> Any:
         from ..probes import fit_probes
 
         with tuned.model.disable_adapter():
-            _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
+            _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES, progress=False)
     return _BASE_PROBES[key]
 
 

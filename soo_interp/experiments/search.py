@@ -187,8 +187,8 @@ def claim_resumable(out: Path, kind: str) -> None:
         mark_run(out, kind)
 
 
-def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True,
-           executor: Any = None) -> pd.DataFrame:
+def search(model: Any, config: SearchConfig | None = None, *, out: str | Path,
+           executor: Any = None, progress: bool = True, **overrides: Any) -> pd.DataFrame:
     """Stage 1 (sampled configurations, first seed) and stage 2 (the `top_k` best, other
     seeds), every SOO cell with its sham and the base. Resumable: rerun with the same arguments.
     `model`: a name or path (workers load it), or a model object (cells then run in this
@@ -198,6 +198,7 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     from ..runs import atomic_path, atomic_write_json
     from .effects import CONFIG_KEYS, effects, rank_configs
 
+    cfg = SearchConfig.with_overrides(config, **overrides)
     out = Path(out)
     name, n_layers, _ = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written

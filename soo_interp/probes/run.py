@@ -40,7 +40,7 @@ class ProbeConfig(Config):
     choices = {"pooling": VECTOR_POOLINGS, "backend": BACKENDS}
 
     suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
-    layers: str | None = None
+    layers: str | tuple[int, ...] | None = None
     components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
     probes: tuple[str, ...] = ("logistic", "mean_diff")
@@ -84,17 +84,17 @@ def check_config(cfg: ProbeConfig) -> list[Suite]:
     return suites
 
 
-def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
-               progress: bool = False, **overrides: Any) -> ProbeResults:
-    """Probe `lm` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured
+def fit_probes(model: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
+               progress: bool = True, **overrides: Any) -> ProbeResults:
+    """Probe `model` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured
     suites at every (layer, site).
 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """
     from ..models.wrap import as_loaded_model
 
-    cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
-    lm = as_loaded_model(lm)
+    cfg = ProbeConfig.with_overrides(config, **overrides)
+    lm = as_loaded_model(model)
     if cfg.remote:  # activations are traced remotely; only pooled vectors come back
         lm = dataclasses.replace(lm, remote=cfg.remote)
     suites = check_config(cfg)
@@ -147,18 +147,20 @@ def _save_figures(folder: Path, res: ProbeResults | None,
         fig.savefig(folder / name, dpi=110)
 
 
-def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bool = False,
-                    extra: dict | None = None, model_name: str | None = None,
-                    progress: bool = False) -> Path:
+def probe_to_folder(model: Any, config: ProbeConfig | None = None, *, out: str | Path,
+                    overwrite: bool = False, extra: dict | None = None,
+                    model_name: str | None = None, progress: bool = True,
+                    **overrides: Any) -> Path:
     """Run `fit_probes` and write, all or nothing: probes.parquet, summary.csv,
     signatures.csv, transfer.parquet (suites mixing sources),
     probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/, separability.png,
     heatmap_<suite>.png, run.json."""
     from ..runs import check_out_dir, output_dir, write_run_json
 
+    config = ProbeConfig.with_overrides(config, **overrides)
     check_out_dir(out, overwrite, kind="probe")
-    name = model_name or getattr(lm, "name", None) or "model"
-    res = fit_probes(lm, config, model_name=name, progress=progress)
+    name = model_name or getattr(model, "name", None) or "model"
+    res = fit_probes(model, config, model_name=name, progress=progress)
     with output_dir(out, overwrite, kind="probe") as tmp:
         res.separability.to_parquet(tmp / "probes.parquet", index=False)
         res.summary.to_csv(tmp / "summary.csv", index=False)
@@ -172,7 +174,7 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
             acts.save(tmp / "activations" / suite)
         _save_figures(tmp, res)
         write_run_json(tmp, config.to_dict(), config.seed, model=name,
-                       model_source=getattr(lm, "source", None),
+                       model_source=getattr(model, "source", None),
                        suites=sorted(res.activations), **(extra or {}))
     return Path(out)
 

@@ -126,7 +126,7 @@ def rows_for(label: str, lm: Any, pairs: list, args: argparse.Namespace, cuda: b
         n_sites = len(df[["layer", "component"]].drop_duplicates())
         out.append((f"{label}: latent SOO, {n_sites} sites, {backend}", t, m, t / t_bare))
     cfg = TrainConfig(layer=layer, epochs=args.epochs)
-    t_soo, m_soo, _ = measured(lambda: train_soo(lm, pairs, cfg, Path(args.tmp) / f"{label}-soo",
+    t_soo, m_soo, _ = measured(lambda: train_soo(lm, pairs, cfg, out=Path(args.tmp) / f"{label}-soo",
                                                  overwrite=True, progress=False), cuda)
     t_ref, m_ref, _ = measured(lambda: reference_run(lm, pairs, layer, args.epochs), cuda)
     out.append((f"{label}: SOO LoRA L{layer}, {len(pairs)} pairs x {args.epochs} epochs", t_soo, m_soo,

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Sequence, TypeVar
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 from .runs import atomic_write_text, check_seed, read_user_text
 
 T = TypeVar("T", bound="Config")
@@ -87,7 +87,9 @@ def require_positive(where: str = "", **values: Any) -> None:
                               f"--{name.replace('_', '-')} 8")
 
 
-_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
+# the only strings read as booleans (any case): "yes", "on", "1", "0" and the like are refused,
+# so a quoted YAML "false" or a typo never silently becomes True
+_TRUE, _FALSE = ("true",), ("false",)
 _INT = re.compile(r"\s*[-+]?\d+\s*")
 
 
@@ -97,8 +99,9 @@ class _Mismatch(Exception):
 
 def _convert(value: Any, hint: Any) -> Any:
     """`value` as type `hint`, converting only where nothing is lost or guessed: "1e-3" -> 0.001,
-    "12" -> 12, "false" -> False, 3 -> 3.0, a list -> a tuple, "a,b" -> ("a", "b"), a dict ->
-    a nested config. Anything else raises `_Mismatch`."""
+    "12" -> 12, exactly "true"/"false" (any case) -> True/False, 3 -> 3.0, a list -> a tuple,
+    "a,b" -> ("a", "b"), a dict -> a nested config. Anything else (1.5 or "1.0" for a whole
+    number, "yes" or 1 for a boolean, [1, 2] for a number) raises `_Mismatch`."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -172,7 +175,9 @@ def check_types(config: Any) -> None:
         value = getattr(config, f.name)
         try:
             object.__setattr__(config, f.name, _convert(value, hints[f.name]))
-        except (_Mismatch, ConfigError):
+        except ConfigError as e:  # from a nested config: say which field it came through
+            raise ConfigError(f"{type(config).__name__}.{f.name}: {e}") from None
+        except _Mismatch:
             raise ConfigError(f"{type(config).__name__}: {f.name} = {_short(value)} is not "
                               f"{_type_name(hints[f.name])}") from None
 
@@ -180,17 +185,48 @@ def check_types(config: Any) -> None:
 @dataclasses.dataclass
 class Config:
     """Base for every config: `to_dict`, `from_dict` (unknown keys are an error), YAML I/O.
-    Every field is type-checked on construction (`check_types`): subclasses that validate
-    more call `super().__post_init__()` first. Fields named in `positive` must be whole
-    numbers >= 1."""
+    The one validation idiom: on construction (and `dataclasses.replace`) the base always
+    checks, in order, every field's type (`check_types`), the seeds, the fields named in
+    `positive` (whole numbers >= 1), the fields named in `choices` (each value, or each item
+    of a tuple, one of the listed constants; the command line offers the same lists), then
+    calls `check()`, where a subclass puts what is left (ranges, combinations). Subclasses
+    never override `__post_init__`."""
 
     positive: ClassVar[tuple[str, ...]] = ()
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __post_init__(self) -> None:
         check_types(self)
         for seed in ([getattr(self, "seed", 0)] + list(getattr(self, "seeds", None) or [])):
             check_seed(seed)
-        require_positive(f"{type(self).__name__}: ", **{k: getattr(self, k) for k in self.positive})
+        where = f"{type(self).__name__}: "
+        layers = getattr(self, "layers", None)
+        if isinstance(layers, str) and layers != "all":
+            try:
+                parse_int_list(layers)  # "abc" fails here, before any model is loaded
+            except ConfigError:
+                raise ConfigError(f"{where}layers = {_short(layers)} is not a list of layers; "
+                                  "use e.g. 0-3,5 (or all)") from None
+        require_positive(where, **{k: getattr(self, k) for k in self.positive})
+        for name, options in self.choices.items():
+            value = getattr(self, name)
+            for v in value if isinstance(value, tuple) else (value,):
+                check_choice(name, v, options, hint=f" ({where[:-2]}.{name})")
+        self.check()
+
+    def check(self) -> None:
+        """What the base checks cannot say (ranges, combinations); raise `ConfigError`."""
+
+    @classmethod
+    def with_overrides(cls: type[T], config: T | None = None, **overrides: Any) -> T:
+        """`config` (None: the defaults) with `overrides` (field names) set, checked as any
+        config is: how every entry point reads its `config` and `**overrides`."""
+        if config is None:
+            config = cls()
+        elif not isinstance(config, cls):
+            raise ConfigError(f"config must be a {cls.__name__}, not {type(config).__name__}; "
+                              f"e.g. {cls.__name__}() or None")
+        return cls.from_dict({**config.to_dict(), **overrides}) if overrides else config
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -212,8 +248,8 @@ class Config:
         for k, v in data.items():
             f = names[k]
             default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-            if isinstance(default, Config) and isinstance(v, dict):  # a nested config
-                v = type(default).from_dict(v)
+            if isinstance(default, Config) and isinstance(v, dict):  # a nested config: the keys
+                v = {**default.to_dict(), **v}  # given over its default (`check_types` builds it)
             kwargs[k] = tuple(v) if isinstance(default, tuple) and isinstance(v, list) else v
         return cls(**kwargs)
 

@@ -12,8 +12,9 @@ from .config import Config
 from .data.pairs import soo_pairs
 from .data.scenarios import SCENARIOS
 from .evaluation.rates import rates_table
-from .evaluation.run import EvalConfig, evaluate_to_folder
+from .evaluation.run import SCORINGS, EvalConfig, evaluate_to_folder
 from .measure import MeasureConfig, measure_to_folder
+from .metrics import VECTOR_POOLINGS
 from .models import load_model
 from .runs import (
     atomic_write_bytes,
@@ -32,6 +33,7 @@ class DemoConfig(Config):
     """What `demo` runs on (the CLI's flags and a YAML file set the same fields)."""
 
     positive = ("n",)
+    choices = {"scoring": SCORINGS, "pooling": VECTOR_POOLINGS}
 
     model: str = "organism"
     n: int | None = None             # prompts per scenario variant (x2: mirrored and not);
@@ -57,8 +59,8 @@ def run_demo(cfg: DemoConfig, out: str | Path, overwrite: bool = False,
     ecfg = EvalConfig(scenarios=SCENARIOS, scoring=cfg.scoring, n=cfg.n, seed=cfg.seed,
                       mirrored="both", batch_size=32, chat_template=cfg.chat_template)
     with output_dir(out, overwrite, kind="demo") as tmp:
-        measure_to_folder(lm, soo_pairs("test"), mcfg, tmp / "measure", progress=progress)
-        evaluate_to_folder(lm, ecfg, tmp / "evaluate", progress=progress)
+        measure_to_folder(lm, soo_pairs("test"), mcfg, out=tmp / "measure", progress=progress)
+        evaluate_to_folder(lm, ecfg, out=tmp / "evaluate", progress=progress)
         soo = pd.read_parquet(tmp / "measure" / "soo.parquet")
         summary = summarize(soo)
         rates = pd.read_csv(tmp / "evaluate" / "rates.csv")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 
 class SooError(Exception):
@@ -90,3 +90,14 @@ def short(e: BaseException, limit: int = 240) -> str:
     thousands of characters, listing every tensor)."""
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def check_choice(name: str, value: object, choices: Iterable[object],
+                 error: type[Exception] | None = None, hint: str = "") -> None:
+    """Refuse `value` unless it is one of `choices`: the one "unknown NAME 'value'; choose from
+    a, b" message of soo-interp (`error`: the class raised, ConfigError by default; `hint`:
+    text appended, e.g. where the choice is set)."""
+    options = tuple(choices)
+    if value not in options:
+        raise (error or ConfigError)(f"unknown {name} {value!r}; choose from "
+                                     f"{', '.join(map(str, options))}{hint}")

@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import ConfigError, ExecutorError
+from .errors import ConfigError, ExecutorError, check_choice
 
 EXECUTORS: tuple[str, ...] = ("local", "ray", "submitit")
+CLUSTERS: tuple[str, ...] = ("local", "slurm")  # submitit's clusters (None: detect)
 TaskFn = Callable[[Any], dict]
 
 
@@ -212,8 +213,7 @@ def run_tasks(fn: TaskFn, tasks: Sequence[Any], names: Sequence[str], *, executo
     `update_parameters` (e.g. `slurm_partition`); its logs go to `log_dir`."""
     from tqdm.auto import tqdm
 
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    check_choice("executor", executor, EXECUTORS)
     workers = workers or default_workers()
     if workers < 1:
         raise ConfigError("workers must be >= 1")
@@ -251,8 +251,9 @@ class Executor:
     params: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.name!r}; choose from {', '.join(EXECUTORS)}")
+        check_choice("executor", self.name, EXECUTORS)
+        if self.cluster is not None:
+            check_choice("cluster", self.cluster, CLUSTERS)
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be >= 1 (got {self.workers}); 1 runs the cells in "
                               "this process")

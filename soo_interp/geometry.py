@@ -1,6 +1,6 @@
 """Before/after geometry: how a fine-tune moved self and other representations, per site.
 
-`compare_models(base, tuned, pairs)` returns a long DataFrame with, for each (layer, site):
+`compare_models(model, tuned, pairs)` returns a long DataFrame with, for each (layer, site):
 - `latent_soo` of base and tuned (and their difference `delta_latent_soo`),
 - `self_other_cosine` (mean cosine between the pooled self and other vectors of a pair),
 - `cka_base_tuned`: linear CKA between the base and tuned model's pooled activations over all
@@ -15,23 +15,27 @@ import pandas as pd
 import torch
 
 from .config import Config
-from .data.pairs import PromptPair, validate_pairs
-from .metrics import collect_pooled
+from .data.pairs import PromptPair, soo_pairs, validate_pairs
+from .metrics import VECTOR_POOLINGS, collect_pooled
 from .models.sites import resolve_sites
 from .models.wrap import as_loaded_model
+from .tracing import BACKENDS
 
 
 @dataclasses.dataclass
 class CompareConfig(Config):
     """What `compare_models` reads (the `soo-interp compare` flags and YAML)."""
 
-    layers: str | None = None
+    layers: str | tuple[int, ...] | None = None
     components: tuple[str, ...] = ("attn", "mlp", "resid")
     pooling: str = "last"
     backend: str = "hooks"
     batch_size: int = 16
     seed: int = 0
     chat_template: bool | str = "auto"
+
+    positive = ("batch_size",)
+    choices = {"pooling": VECTOR_POOLINGS, "backend": BACKENDS}
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -43,20 +47,23 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def compare_models(base: Any, tuned: Any, pairs: Sequence[PromptPair], *, layers=None,
-                   components=("attn", "mlp", "resid"), pooling: str = "last",
-                   backend: str = "hooks", batch_size: int = 16,
-                   chat_template: bool | str = "auto") -> pd.DataFrame:
-    """Per-(layer, site) geometry of `base` vs `tuned` (two models of one architecture, each a
-    `LoadedModel` or anything `as_loaded_model` accepts) on the self and other prompts of `pairs`.
-    Long format: layer, component, model, metric, value."""
-    base, tuned = as_loaded_model(base), as_loaded_model(tuned)
-    pairs = validate_pairs(pairs)
-    site_list = resolve_sites(base.model, layers, components)
+def compare_models(model: Any, tuned: Any, pairs: Sequence[PromptPair] | None = None,
+                   config: CompareConfig | None = None, *, progress: bool = True,
+                   **overrides: Any) -> pd.DataFrame:
+    """Per-(layer, site) geometry of `model` (before) vs `tuned` (after: two models of one
+    architecture, each a `LoadedModel` or anything `as_loaded_model` accepts) on the self and
+    other prompts of `pairs` (None: the built-in `soo_pairs("test")`); `config` a
+    `CompareConfig` (None: the defaults), `overrides` any of its fields.
+    Long format: layer, component, model (base | tuned | both), metric, value."""
+    cfg = CompareConfig.with_overrides(config, **overrides)
+    pooling = cfg.pooling
+    base, tuned = as_loaded_model(model), as_loaded_model(tuned)
+    pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
+    site_list = resolve_sites(base.model, cfg.layers, cfg.components)
     texts = [p.self_text for p in pairs] + [p.other_text for p in pairs]
     n = len(pairs)
-    acts = {name: collect_pooled(lm, texts, site_list, pooling, backend, batch_size,
-                                 chat_template=chat_template)
+    acts = {name: collect_pooled(lm, texts, site_list, pooling, cfg.backend, cfg.batch_size,
+                                 progress=progress, chat_template=cfg.chat_template)
             for name, lm in (("base", base), ("tuned", tuned))}
     rows = []
     for s in site_list:

@@ -7,13 +7,14 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from .config import Config, require_positive
+from .config import Config
 from .data.pairs import PromptPair, soo_pairs, validate_pairs
 from .errors import AlignmentError, PairsError
 from .metrics import (
     CONTROL_METRICS,
     METRICS,
     NORMALISED,
+    POOLINGS,
     check_pairs_align,
     normalised_overlap,
     pair_metrics,
@@ -25,7 +26,7 @@ from .models.tokenize import check_lengths, encode, pair_texts
 from .models.wrap import as_loaded_model
 from .runs import output_dir, write_run_json
 from .stats import summarize
-from .tracing import remote_backend, trace_sites
+from .tracing import BACKENDS, remote_backend, trace_sites
 
 
 @dataclasses.dataclass
@@ -33,8 +34,9 @@ class MeasureConfig(Config):
     """What `measure` runs. Defaults: every layer, all three components, last-token pooling."""
 
     positive = ("batch_size", "max_prompt_tokens")
+    choices = {"pooling": POOLINGS, "backend": BACKENDS}
 
-    layers: str | None = None           # "0-3,5" or None for all
+    layers: str | tuple[int, ...] | None = None  # "0-3,5", [0, 1] or None for all
     components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
     backend: str = "hooks"
@@ -46,8 +48,7 @@ class MeasureConfig(Config):
     raw: bool = False                   # figures show raw MSE instead of the normalised overlap
     remote: bool | str = False          # nnsight remote execution (NDIF), or "local" stand-in
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
         self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 
@@ -114,16 +115,15 @@ def _batch_values(lm: Any, chunk: Sequence[PromptPair], site_list: list, pooling
     return out.cpu()
 
 
-def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str | Sequence[int]
-            | None = None, components: str | Sequence[str] = COMPONENTS, pooling: str = "last",
-            backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
-            progress: bool = True, model_name: str | None = None,
-            max_prompt_tokens: int | None = None,
-            controls: bool | None = None, remote: bool | str = False,
-            chat_template: bool | str = "auto") -> pd.DataFrame:
+def measure(model: Any, pairs: Sequence[PromptPair] | None = None,
+            config: MeasureConfig | None = None, *, progress: bool = True,
+            model_name: str | None = None, controls: bool | None = None,
+            **overrides: Any) -> pd.DataFrame:
     """Latent SOO (and cosine) of each pair at each (layer, site), as a long DataFrame.
 
-    `lm` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts. Self and
+    `model` is a `LoadedModel` (from `load_model`) or any model `as_loaded_model` accepts;
+    `config` a `MeasureConfig` (None: the defaults), `overrides` any of its fields, e.g.
+    `measure(lm, layers="0-3", pooling="mean")` (see `docs/guide/conventions.md`). Self and
     other prompts of a batch of pairs run in one forward; metrics are reduced inside the trace,
     so memory does not grow with depth.
     Without `pairs`, the built-in held-out SOO pairs are used. When the pairs carry control
@@ -140,11 +140,13 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     import numpy as np
     from tqdm.auto import tqdm
 
-    require_positive(batch_size=batch_size)
-    lm = as_loaded_model(lm)
-    backend = remote_backend(remote, backend)
-    if remote:
-        lm = dataclasses.replace(lm, remote=remote)
+    cfg = MeasureConfig.with_overrides(config, **overrides)
+    layers, components, pooling, backend = cfg.layers, cfg.components, cfg.pooling, cfg.backend
+    batch_size, add_bos, chat_template = cfg.batch_size, cfg.add_bos, cfg.chat_template
+    max_prompt_tokens = cfg.max_prompt_tokens
+    lm = as_loaded_model(model)
+    if cfg.remote:
+        lm = dataclasses.replace(lm, remote=cfg.remote)
     pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
     site_list = resolve_sites(lm.model, layers, components)
     check_lengths(lm, pair_texts(pairs), add_bos, max_prompt_tokens, chat_template=chat_template)
@@ -174,21 +176,19 @@ def measure(lm: Any, pairs: Sequence[PromptPair] | None = None, *, layers: str |
     })
 
 
-def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfig, out: Any,
-                      overwrite: bool = False, extra: dict | None = None,
-                      progress: bool = True) -> Any:
+def measure_to_folder(model: Any, pairs: Sequence[PromptPair] | None = None,
+                      config: MeasureConfig | None = None, *, out: Any, overwrite: bool = False,
+                      extra: dict | None = None, progress: bool = True, **overrides: Any) -> Any:
     """Run `measure` and write soo.parquet, summary.csv, heatmap.png, layers.png and run.json
     into `out`, all or nothing."""
 
     # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from .plots import soo_heatmap, soo_layer_plot
 
+    config = MeasureConfig.with_overrides(config, **overrides)
+    pairs = soo_pairs("test") if pairs is None else pairs
     with output_dir(out, overwrite, kind="measure") as tmp:
-        df = measure(lm, pairs, layers=config.layers, components=config.components,
-                     pooling=config.pooling, backend=config.backend,
-                     batch_size=config.batch_size, add_bos=config.add_bos, progress=progress,
-                     max_prompt_tokens=config.max_prompt_tokens,
-                     remote=config.remote, chat_template=config.chat_template)
+        df = measure(model, pairs, config, progress=progress)
         df.to_parquet(tmp / "soo.parquet", index=False)
         summarize(df).to_csv(tmp / "summary.csv", index=False)
         metric = "latent_soo" if config.raw else None  # None: normalised when measured
@@ -196,5 +196,5 @@ def measure_to_folder(lm: Any, pairs: Sequence[PromptPair], config: MeasureConfi
                           ("layers.png", soo_layer_plot(df, metric))):
             fig.savefig(tmp / name, dpi=120)
         write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs),
-                       model_source=getattr(lm, "source", None), **(extra or {}))
+                       model_source=getattr(model, "source", None), **(extra or {}))
     return out

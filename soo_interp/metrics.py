@@ -26,20 +26,20 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import AlignmentError, ConfigError
+from .errors import AlignmentError, ConfigError, check_choice
 from .models.sites import Site
 from .models.tokenize import encode, token_ids
 from .tracing import trace_sites
 
 POOLINGS: tuple[str, ...] = ("last", "mean", "aligned")
+VECTOR_POOLINGS: tuple[str, ...] = ("last", "mean")  # one vector per prompt (probes, geometry)
 METRICS: tuple[str, ...] = ("latent_soo", "cosine")
 CONTROL_METRICS: tuple[str, ...] = ("floor_mse", "ceiling_mse")
 NORMALISED = "normalised_soo"
 
 
 def _check_pooling(pooling: str) -> None:
-    if pooling not in POOLINGS:
-        raise ConfigError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+    check_choice("pooling", pooling, POOLINGS)
 
 
 def last_index(mask: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,7 @@ CASES = [
     (["evaluate", *ORG, "--device", "cuda:3"], "not available on this machine"),
     (["probe", *ORG, "--batch-size", "-2"], "batch_size must be a whole number >= 1"),
     (["evaluate", *ORG, "--n", "0"], "n must be a whole number >= 1"),
-    (["train", *ORG, "--layer", "1", "--batch-size", "0"], "batch_size must be >= 1"),
+    (["train", *ORG, "--layer", "1", "--batch-size", "0"], "batch_size must be a whole number >= 1"),
     (["measure", *ORG, "--max-prompt-tokens", "3"], "over the limit of 3 (max_prompt_tokens)"),
     (["sweep", "--seeds", "1,x"], "cannot read '1,x'"),
     (["compare", *ORG, "--adapter", "{f}", "--out", "{f}/notes.txt/o"], "is a file"),
@@ -69,7 +69,7 @@ CASES = [
     (["measure", *ORG, "--config", "{f}/dup.yaml"], "key 'layers' appears twice"),
     (["rl", "train", "--maddpg", "lr=abc"], "lr = 'abc' is not a finite number"),
     (["rl", "train", "--workers", "0"], "not a number of processes >= 1"),
-    (["rl", "train", "--maddpg", "lr=[1"], "cannot read its value"),
+    (["rl", "train", "--maddpg", "lr=[1"], "lr = '[1' is not a finite number"),
 ]
 
 

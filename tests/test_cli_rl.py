@@ -133,7 +133,9 @@ def test_train_refuses_bad_sizes_and_a_users_folder(tmp_path, capsys):
         argv = [x for kv in sizes.items() for x in kv]
         assert main(["rl", "train", "--out", str(out), *argv]) == 2
         err = capsys.readouterr().err.strip()
-        assert f"must be at least 1 ({flag})" in err and "\n" not in err and not out.exists()
+        name = flag[2:].replace("-", "_")
+        assert f"{name} must be a whole number >= 1, not 0; e.g. {flag}" in err
+        assert "\n" not in err and not out.exists()
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "mine.txt").write_text("keep")

@@ -56,8 +56,8 @@ def test_split_model_probes_and_trains_like_the_whole(models, tmp_path):
     got, want = (fit_probes(lm, cfg, progress=False).summary for lm in (split, whole))
     assert (got["mean"] - want["mean"]).abs().max() < 1e-5
     tcfg = TrainConfig(layer=2, epochs=1, lr=1e-3, max_steps=2, seed=0)
-    got = train_soo(split, PAIRS, tcfg, tmp_path / "split", progress=False)
-    want = train_soo(load_model(path), PAIRS, tcfg, tmp_path / "whole", progress=False)
+    got = train_soo(split, PAIRS, tcfg, out=tmp_path / "split", progress=False)
+    want = train_soo(load_model(path), PAIRS, tcfg, out=tmp_path / "whole", progress=False)
     assert (got.log.value - want.log.value).abs().max() < 1e-5
     assert got.final_latent_soo != got.initial_latent_soo  # the step did train
     # the adapters themselves, LoRA initialisation included (it used to differ by 0.176)

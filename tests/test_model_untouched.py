@@ -90,7 +90,7 @@ def test_training_refuses_too_long_prompts_before_touching_anything(tiny_model_d
     pairs = [PromptPair(f"p{i}", "you want the vase", "bob wants the vase")
              for i in range(3)] + [PromptPair("long", "you", "bob " * 1000)]
     with pytest.raises(PairsError, match=r"pair 'long' \(other prompt\).*over the limit of 256"):
-        train_soo(lm, pairs, TrainConfig(layer=1, max_steps=1), tmp_path / "t")
+        train_soo(lm, pairs, TrainConfig(layer=1, max_steps=1), out=tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
 
 

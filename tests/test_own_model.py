@@ -103,10 +103,10 @@ def test_every_entry_point_takes_own_objects(family, kind, tmp_path):
     if kind == "bridge" and lm.model.config.model_type == "gpt2":
         # TransformerLens splits GPT-2's c_attn into q/k/v modules: the default target is gone
         with pytest.raises(ConfigError, match="TransformerBridge has wrapped"):
-            train_soo(obj, PAIRS, tcfg, tmp_path / "own", progress=False)
+            train_soo(obj, PAIRS, tcfg, out=tmp_path / "own", progress=False)
         tcfg = dataclasses.replace(tcfg, target_modules=("c_proj",))
-    got_log = train_soo(obj, PAIRS, tcfg, tmp_path / "own", progress=False).log
-    want_log = train_soo(load_model(path), PAIRS, tcfg, tmp_path / "ref", progress=False).log
+    got_log = train_soo(obj, PAIRS, tcfg, out=tmp_path / "own", progress=False).log
+    want_log = train_soo(load_model(path), PAIRS, tcfg, out=tmp_path / "ref", progress=False).log
     assert (got_log.value - want_log.value).abs().max() < 1e-5
     assert not any("lora" in n for n, _ in lm.model.named_parameters())  # adapter removed
     # the adapter loads back onto the plain model (a bridge's module names used to leak into it)
@@ -124,8 +124,8 @@ def test_sweep_on_own_object_matches_the_named_model(tiny_model_dir, tmp_path):
     lm = load_model(path)
     cfg = SweepConfig(train=TrainConfig(epochs=1, lr=5e-3), layers="1", seeds=(0,), n=2,
                       scenarios=("burglar",), sham=False)
-    got = sweep(own("nnsight_language", lm), cfg, tmp_path / "a", workers=1, progress=False).df
-    want = sweep(path, cfg, tmp_path / "b", workers=1, progress=False).df
+    got = sweep(own("nnsight_language", lm), config=cfg, out=tmp_path / "a", workers=1, progress=False).df
+    want = sweep(path, config=cfg, out=tmp_path / "b", workers=1, progress=False).df
     assert (got.value - want.value).abs().max() < 1e-5
     assert not any("lora" in n for n, _ in lm.model.named_parameters())
 

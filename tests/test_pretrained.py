@@ -151,8 +151,8 @@ def test_soo_training_lowers_latent_soo_where_sham_does_not_and_compare(smollm2,
     # alone takes 22% off: plain exposure moves latent SOO too (the control ladder's question)
     common = dict(layer=10, component="attn", lr=5e-4, epochs=3, batch_size=4, grad_accum=1,
                   lora_dropout=0.0, checkpoint_every=100, seed=0)
-    soo = train_soo(smollm2, pairs, TrainConfig(**common), out_dir=tmp_path / "soo", progress=False)
-    sham = train_soo(smollm2, pairs, TrainConfig(**common, sham=True), out_dir=tmp_path / "sham",
+    soo = train_soo(smollm2, pairs, TrainConfig(**common), out=tmp_path / "soo", progress=False)
+    sham = train_soo(smollm2, pairs, TrainConfig(**common, sham=True), out=tmp_path / "sham",
                      progress=False)
     assert soo.final_latent_soo < 0.5 * soo.initial_latent_soo
     assert soo.initial_latent_soo == pytest.approx(sham.initial_latent_soo, rel=1e-6)

@@ -72,7 +72,7 @@ def test_keep_close_control_task_pays_blue_within_sight_of_red_and_keeps_the_tra
     half.set_state(pos=pos, landmarks=[lm] * 4, trapped=trapped)
     assert half.step({"blue": np.zeros((4, 2)), "red": np.zeros((4, 2))})[1]["blue"].tolist() \
         == [5.0, 0.5, 5.5, 10.5]
-    with pytest.raises(ConfigError, match="variant=keep_close"):
+    with pytest.raises(ConfigError, match="unknown variant .follow.; choose from standard, keep_close"):
         env2(variant="follow")
 
 

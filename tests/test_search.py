@@ -254,11 +254,11 @@ def test_search_on_process_and_ray_executors_matches_serial(tiny_model_dir, tmp_
     the serial run's outcomes (4 cells: base, one sham, two SOO sites)."""
     ray = pytest.importorskip("ray")
     path = str(tiny_model_dir("llama", n_layers=2))
-    serial = search(path, SMALL, tmp_path / "serial", progress=False, executor=Executor(workers=1))
-    search(path, SMALL, tmp_path / "local", progress=False, executor=Executor(workers=2))
+    serial = search(path, SMALL, out=tmp_path / "serial", progress=False, executor=Executor(workers=1))
+    search(path, SMALL, out=tmp_path / "local", progress=False, executor=Executor(workers=2))
     ray.init(num_cpus=2, include_dashboard=False)
     try:
-        search(path, SMALL, tmp_path / "ray", progress=False, executor=Executor("ray", workers=2))
+        search(path, SMALL, out=tmp_path / "ray", progress=False, executor=Executor("ray", workers=2))
     finally:
         ray.shutdown()
     want = _cells(tmp_path / "serial")
@@ -306,7 +306,7 @@ def test_signatures_are_measured_by_default_before_and_after(tmp_path):
                               poolings=("last",), lrs=(0.01,), capability_weights=(0.0,),
                               pair_sets=("short",), budget=1, top_k=1, seeds=(0,), epochs=1, n=2)
     assert cfg.signatures
-    search("organism", cfg, tmp_path / "s", progress=False, executor=Executor(workers=1))
+    search("organism", cfg, out=tmp_path / "s", progress=False, executor=Executor(workers=1))
     o = pd.read_parquet(tmp_path / "s" / "outcomes.parquet")
     sig = o[o.metric.str.startswith("signature.")]
     assert set(sig.condition) == {"soo", "sham"}  # the base cell has nothing to compare

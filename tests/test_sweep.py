@@ -13,6 +13,7 @@ from soo_interp import load_model
 from soo_interp.cli import main
 from soo_interp.errors import ConfigError, ExecutorError
 from soo_interp.evaluation import perplexity
+from soo_interp.executors import Executor
 from soo_interp.experiments import SweepConfig, aggregate, sweep
 from soo_interp.training import TrainConfig
 
@@ -26,7 +27,8 @@ def _cfg(**kw):
 def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys, cells_cli):
     path = str(tiny_model_dir("llama", n_layers=2))
     out = tmp_path / "sw"
-    res = sweep(path, _cfg(train=TrainConfig(epochs=2, lr=5e-3)), out, workers=1, progress=False)
+    res = sweep(path, config=_cfg(train=TrainConfig(epochs=2, lr=5e-3)), out=out, workers=1,
+                progress=False)
     df = res.df
     assert res.ran == 4 and res.reused == 0 and not res.failed
     assert set(df.condition) == {"base", "soo", "sham"}
@@ -60,15 +62,15 @@ def test_sweep_cells_outcomes_and_reuse(tiny_model_dir, tmp_path, capsys, cells_
 def test_sweep_refuses_changed_config_and_reports_failed_cell(tiny_model_dir, tmp_path, capsys):
     path = str(tiny_model_dir("llama", n_layers=2))
     out = tmp_path / "sw"
-    sweep(path, _cfg(layers="1", sham=False), out, workers=1, progress=False)
+    sweep(path, config=_cfg(layers="1", sham=False), out=out, workers=1, progress=False)
     with pytest.raises(ConfigError, match="lr|train"):
-        sweep(path, _cfg(layers="1", sham=False, train=TrainConfig(epochs=1, lr=1e-3)), out,
-              workers=1, progress=False)
+        sweep(path, config=_cfg(layers="1", sham=False, train=TrainConfig(epochs=1, lr=1e-3)),
+              out=out, workers=1, progress=False)
     run_json = out / "cells" / "soo-L1.attn-mse-s0" / "run.json"
     meta = json.loads(run_json.read_text())
     run_json.write_text(json.dumps({**meta, "config_hash": "0" * 16}))
     with pytest.raises(ConfigError, match="soo-L1.attn-mse-s0 .* another config"):
-        sweep(path, _cfg(layers="1", sham=False), out, workers=1, progress=False)
+        sweep(path, config=_cfg(layers="1", sham=False), out=out, workers=1, progress=False)
     run_json.write_text(json.dumps(meta))
     # a cell that cannot be written fails alone; the grid grows by a layer and a seed meanwhile
     (out / "cells" / ".soo-L0.attn-mse-s0.partial").write_text("not a folder")
@@ -108,18 +110,19 @@ def test_executors_give_the_same_table(tiny_model_dir, tmp_path):
     pytest.importorskip("submitit")
     path = str(tiny_model_dir("llama", n_layers=2))
     cfg = _cfg(layers="1", scenarios=("burglar",))
-    serial = sweep(path, cfg, tmp_path / "serial", workers=1, progress=False).df
-    local = sweep(path, cfg, tmp_path / "local", workers=2, progress=False)
+    serial = sweep(path, config=cfg, out=tmp_path / "serial", workers=1, progress=False).df
+    local = sweep(path, config=cfg, out=tmp_path / "local", workers=2, progress=False)
     assert local.ran == 3
     pd.testing.assert_frame_equal(local.df, serial)
     ray.init(num_cpus=2, include_dashboard=False)
     try:
-        on_ray = sweep(path, cfg, tmp_path / "ray", executor="ray", workers=2, progress=False)
+        on_ray = sweep(path, config=cfg, out=tmp_path / "ray", executor=Executor("ray", 2),
+                       progress=False)
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(on_ray.df, serial)
-    sub = sweep(path, cfg, tmp_path / "sub", executor="submitit", cluster="local", workers=1,
-                progress=False)
+    sub = sweep(path, config=cfg, out=tmp_path / "sub",
+                executor=Executor("submitit", 1, cluster="local"), progress=False)
     pd.testing.assert_frame_equal(sub.df, serial)
     # results from several machines merge by folder: cells copied into one sweep aggregate alike
     merged = tmp_path / "merged"
@@ -135,8 +138,8 @@ def test_executor_errors_are_one_line(tiny_model_dir, tmp_path, capsys, monkeypa
     path = str(tiny_model_dir("llama", n_layers=2))
     args = ["sweep", "--model", path, "--layers", "1", "--out", str(tmp_path / "sw"), "--quiet"]
     with pytest.raises(ExecutorError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
-        sweep(path, _cfg(layers="1"), tmp_path / "a", executor="ray", address="127.0.0.1:1",
-              progress=False)
+        sweep(path, config=_cfg(layers="1"), out=tmp_path / "a",
+              executor=Executor("ray", address="127.0.0.1:1"), progress=False)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     monkeypatch.setitem(sys.modules, "submitit", None)
     for engine, extra in (("ray", "soo-interp[ray]"), ("submitit", "soo-interp[submitit]")):
@@ -144,7 +147,8 @@ def test_executor_errors_are_one_line(tiny_model_dir, tmp_path, capsys, monkeypa
         err = capsys.readouterr().err.strip()
         assert extra in err and len(err.splitlines()) == 1
     with pytest.raises(ConfigError, match="model object"):
-        sweep(load_model(path), _cfg(layers="1"), tmp_path / "b", workers=2, progress=False)
+        sweep(load_model(path), config=_cfg(layers="1"), out=tmp_path / "b",
+              executor=Executor(workers=2), progress=False)
 
 
 def test_cells_know_which_model_weights_they_ran(tiny_model_dir, tmp_path):
@@ -157,23 +161,23 @@ def test_cells_know_which_model_weights_they_ran(tiny_model_dir, tmp_path):
 
     cfg = _cfg(layers="1", sham=False, scenarios=("burglar",))
     lm = load_model(str(tiny_model_dir("llama", n_layers=2)))
-    first = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
+    first = sweep(lm, config=cfg, out=tmp_path / "obj", workers=1, progress=False)
     assert first.ran == 2
     with torch.no_grad():
         for p in lm.model.parameters():
             p.add_(1e-3)
     with pytest.raises(ConfigError, match="other model weights .*--overwrite"):
-        sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False)
-    again = sweep(lm, cfg, tmp_path / "obj", workers=1, progress=False, overwrite=True)
+        sweep(lm, config=cfg, out=tmp_path / "obj", workers=1, progress=False)
+    again = sweep(lm, config=cfg, out=tmp_path / "obj", workers=1, progress=False, overwrite=True)
     assert again.ran == 2 and again.reused == 0
     path = tmp_path / "model"
     shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
-    assert sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False).ran == 2
+    assert sweep(str(path), config=cfg, out=tmp_path / "named", workers=1, progress=False).ran == 2
     weights = path / "model.safetensors"
     save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
               metadata={"format": "pt"})
     with pytest.raises(ConfigError, match="other model weights"):
-        sweep(str(path), cfg, tmp_path / "named", workers=1, progress=False)
+        sweep(str(path), config=cfg, out=tmp_path / "named", workers=1, progress=False)
 
 
 def test_kill_9_of_a_sweep_leaves_no_process(tiny_model_dir, tmp_path, cells_cli):
@@ -221,8 +225,8 @@ def test_unguarded_script_is_refused_in_one_line(tiny_model_dir, tmp_path, cells
     path = str(tiny_model_dir("llama", n_layers=2))
     script = tmp_path / "my_sweep.py"
     body = (f"from soo_interp.experiments import SweepConfig, sweep\n"
-            f"res = sweep({path!r}, SweepConfig(layers='1', n=2), {str(tmp_path / 'sw')!r}, "
-            "workers=2, progress=False)\nprint(len(res.df), 'rows')\n")
+            f"res = sweep({path!r}, config=SweepConfig(layers='1', n=2), "
+            f"out={str(tmp_path / 'sw')!r}, workers=2, progress=False)\nprint(len(res.df), 'rows')\n")
     script.write_text(body)
     done = subprocess.run([sys.executable, str(script)], env=cells_cli.env, capture_output=True,
                           text=True, timeout=120)

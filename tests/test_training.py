@@ -61,7 +61,7 @@ def test_soo_training_halves_latent_soo_and_sham_does_much_less(lm):
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
     cfg = TrainConfig(**FAST, seed=3, checkpoint_every=3)  # dropout 0.2: RNG state matters
-    full = train_soo(lm, PAIRS, cfg, tmp_path / "full", progress=False)
+    full = train_soo(lm, PAIRS, cfg, out=tmp_path / "full", progress=False)
     # Interrupt with SIGTERM in the middle of an accumulation group (the 13th forward).
     calls = {"n": 0}
 
@@ -72,7 +72,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
 
     h = lm.model.get_input_embeddings().register_forward_hook(send_sigterm)
     with pytest.raises(KeyboardInterrupt):
-        train_soo(lm, PAIRS, cfg, tmp_path / "cut", progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "cut", progress=False)
     h.remove()
     ckpts = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
     assert ckpts and ckpts[-1] < "step-000010"
@@ -85,9 +85,9 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(lm, tmp_path):
     assert not (tmp_path / "cut" / "adapter_model.safetensors").exists()
     # ... and once more by max_steps (a finished short run extended by resume).
     train_soo(lm, PAIRS, TrainConfig(**FAST, seed=3, checkpoint_every=3, max_steps=4),
-              tmp_path / "short", progress=False)
+              out=tmp_path / "short", progress=False)
     for name in ("cut", "short"):
-        res = train_soo(lm, PAIRS, cfg, tmp_path / name, resume=True, progress=False)
+        res = train_soo(lm, PAIRS, cfg, out=tmp_path / name, resume=True, progress=False)
         a, b = adapter_weights(tmp_path / "full"), adapter_weights(tmp_path / name)
         assert set(a) == set(b)
         diff = max((a[k] - b[k]).abs().max().item() for k in a)
@@ -139,7 +139,7 @@ def test_train_state_round_trips_optimizer_scheduler_rng_and_position(tmp_path):
 def test_saved_adapter_reloads_and_reproduces_logged_latent_soo(lm, llama_dir, tmp_path):
     before = measure(lm, PAIRS, layers=[2], components=["attn"], progress=False)
     heldout = soo_pairs("test")[:8]
-    res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), tmp_path / "run", progress=False,
+    res = train_soo(lm, PAIRS, TrainConfig(**FAST, seed=0), out=tmp_path / "run", progress=False,
                     eval_pairs=heldout)
     log = res.log[res.log.metric == "latent_soo"]
     assert log.value.iloc[-1] == res.final_latent_soo
@@ -168,7 +168,7 @@ def test_saved_adapter_loads_in_nnsight_with_peft(lm, llama_dir, tmp_path):
 
     from soo_interp.metrics import pair_metrics
 
-    res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "epochs": 2}), tmp_path / "run",
+    res = train_soo(lm, PAIRS, TrainConfig(**{**FAST, "epochs": 2}), out=tmp_path / "run",
                     progress=False)
     nn_model = TransformersModel(str(llama_dir), task="text-generation",
                                  peft=str(tmp_path / "run"), dispatch=True)
@@ -196,8 +196,8 @@ def test_gradient_accumulation_averages_per_pair_and_keeps_the_last_partial_grou
     assert plan_steps(14, acc) == plan_steps(14, one) == (2, 4)
     # micro-batches 4, 4, 4, 2 with accumulation 3: the last group [2] is a step of its own
     assert plan_steps(14, TrainConfig(**{**base, "batch_size": 4, "grad_accum": 3})) == (2, 4)
-    a = train_soo(lm, pairs, acc, tmp_path / "acc", progress=False)
-    b = train_soo(lm, pairs, one, tmp_path / "one", progress=False)
+    a = train_soo(lm, pairs, acc, out=tmp_path / "acc", progress=False)
+    b = train_soo(lm, pairs, one, out=tmp_path / "one", progress=False)
     wa, wb = adapter_weights(tmp_path / "acc"), adapter_weights(tmp_path / "one")
     diff = max((wa[k] - wb[k]).abs().max().item() for k in wa)
     assert diff < 1e-6, diff
@@ -350,17 +350,17 @@ def test_nan_loss_stops_with_a_hint(lm):
 
 def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir, tmp_path):
     cfg = TrainConfig(**{**FAST, "max_steps": 2})
-    train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+    train_soo(lm, PAIRS, cfg, out=tmp_path / "run", progress=False)
     with pytest.raises(OutputExistsError):
-        train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "run", progress=False)
     with pytest.raises(CheckpointError, match="another config"):
-        train_soo(lm, PAIRS, TrainConfig(**{**FAST, "lr": 5e-3}), tmp_path / "run", resume=True,
+        train_soo(lm, PAIRS, TrainConfig(**{**FAST, "lr": 5e-3}), out=tmp_path / "run", resume=True,
                   progress=False)
     other = load_model(str(tiny_model_dir("llama", n_layers=4, seed=1)))
     with pytest.raises(CheckpointError, match="another model"):
-        train_soo(other, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(other, PAIRS, cfg, out=tmp_path / "run", resume=True, progress=False)
     with pytest.raises(CheckpointError, match="another set of pairs"):
-        train_soo(lm, PAIRS[:12], cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(lm, PAIRS[:12], cfg, out=tmp_path / "run", resume=True, progress=False)
     ckpt = next((tmp_path / "run" / "checkpoints").iterdir())
     # a flipped byte in the adapter, or a state.json edited to another step, used to resume
     # silently into other final adapters: the checkpoint's sha256 manifest refuses both
@@ -369,15 +369,15 @@ def test_existing_corrupt_or_foreign_run_folders_are_refused(lm, tiny_model_dir,
     flipped[-3] ^= 0x01
     (ckpt / "adapter.safetensors").write_bytes(bytes(flipped))
     with pytest.raises(CheckpointError, match="adapter.safetensors fails its sha256 check"):
-        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "run", resume=True, progress=False)
     (ckpt / "adapter.safetensors").write_bytes(good["adapter.safetensors"])
     state = json.loads(good["state.json"])
     (ckpt / "state.json").write_text(json.dumps({**state, "step": 999}))
     with pytest.raises(CheckpointError, match="state.json fails its sha256 check"):
-        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "run", resume=True, progress=False)
     (ckpt / "optimizer.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
-        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "run", resume=True, progress=False)
 
 
 def test_resume_on_weights_perturbed_in_place_is_refused(lm, tmp_path):
@@ -480,10 +480,10 @@ def test_tensorboard_tracker_is_off_by_default_and_streams_the_log(lm, tmp_path)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = TrainConfig(**FAST, max_steps=2)
-    train_soo(lm, PAIRS, cfg, tmp_path / "off", progress=False)
+    train_soo(lm, PAIRS, cfg, out=tmp_path / "off", progress=False)
     assert not (tmp_path / "off" / "tensorboard").exists()
     res = train_soo(lm, PAIRS, TrainConfig(**FAST, max_steps=2, tensorboard=True),
-                    tmp_path / "on", progress=False)
+                    out=tmp_path / "on", progress=False)
     acc = EventAccumulator(str(tmp_path / "on" / "tensorboard"))
     acc.Reload()
     logged = res.log[res.log.metric == "objective"]

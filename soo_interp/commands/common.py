@@ -27,6 +27,8 @@ def add_model_args(p: argparse.ArgumentParser, default: str | None = None) -> No
 
 def add_placement_args(p: argparse.ArgumentParser) -> None:
     """How the model is loaded and placed: dtype, device or device map, quantization."""
+    from ..models.placement import QUANTIZATIONS
+
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when available)")
     p.add_argument("--device-map", default=None,
@@ -34,7 +36,7 @@ def add_placement_args(p: argparse.ArgumentParser) -> None:
                         "module names to devices (or a .json file); devices may be cpu or disk")
     p.add_argument("--max-memory", default=None, help="per device, e.g. 0=70GiB,1=70GiB,cpu=200GiB")
     p.add_argument("--offload-folder", default=None, help="folder for layers offloaded to disk")
-    p.add_argument("--quantization", default=None, choices=["4bit", "8bit"],
+    p.add_argument("--quantization", default=None, choices=QUANTIZATIONS,
                    help="bitsandbytes quantization (CUDA only; pip install 'soo-interp[quant]')")
     p.add_argument("--load-in-4bit", dest="quantization", action="store_const", const="4bit",
                    help="same as --quantization 4bit (NF4, the paper's setting)")
@@ -51,10 +53,14 @@ def _remote_arg(value: str) -> bool | str:
     raise argparse.ArgumentTypeError(f"{value!r} is not a remote; choose ndif or local")
 
 
-# the flag of every config's `chat_template` field: the same on every command
-CHAT_FLAG = {"action": "store", "choices": ["auto", "on", "off"],
-             "help": "format prompts with the tokenizer's chat template: auto (default: when the "
-                     "tokenizer has one), on, off"}
+def _chat_flag() -> dict[str, Any]:
+    """The flag of every config's `chat_template` field: the same on every command."""
+    from ..models.tokenize import CHAT_TEMPLATES
+
+    return {"action": "store", "choices": list(CHAT_TEMPLATES),
+            "help": "format prompts with the tokenizer's chat template: auto (default: when the "
+                    "tokenizer has one), on, off"}
+
 
 # the flag of a config's `remote` field: --remote (NDIF) or --remote local (offline stand-in)
 REMOTE_FLAG = {"action": "store", "nargs": "?", "const": True, "type": _remote_arg,
@@ -81,7 +87,7 @@ def load_kwargs(args: argparse.Namespace) -> dict:
 
 def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
     """Where cells run (sweep, search, verdict): the executor and its engine's settings."""
-    from ..executors import EXECUTORS
+    from ..executors import CLUSTERS, EXECUTORS
 
     p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local worker processes (default), a Ray cluster, or submitit (Slurm)")
@@ -90,7 +96,7 @@ def add_executor_args(p: argparse.ArgumentParser, workers: bool = True) -> None:
                        help="cells at once (default 2 local processes; 1 = in this process)")
     p.add_argument("--address", default=None, help="Ray cluster address host:port "
                    "(default: start a local one)")
-    p.add_argument("--cluster", default=None, choices=["local", "slurm"],
+    p.add_argument("--cluster", default=None, choices=CLUSTERS,
                    help="submitit cluster (default: Slurm when available)")
     p.add_argument("--slurm-partition", default=None, help="Slurm partition for submitit jobs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -170,6 +176,16 @@ def _str_list(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
+def _key_values(item: str) -> tuple[str, str]:
+    """argparse `type` of `--NESTED KEY=VALUE`: the pair, the value still text (the config's
+    type check reads it, as it reads a flag's)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{item!r} is not KEY=VALUE; write e.g. "
+                                         "--env variant=keep_close")
+    return key.strip(), value.strip()
+
+
 def _flag_kwargs(hint: Any) -> dict[str, Any]:
     """argparse keywords for a config field of type `hint` (Optional unwrapped)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
@@ -191,35 +207,80 @@ def _shown(f: dataclasses.Field) -> str:
     return "none" if value is None else str(value)
 
 
+def _nested(cls: type[Config]) -> dict[str, type[Config]]:
+    """The fields of `cls` that are configs themselves (e.g. `SweepConfig.train`)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Config)}
+
+
 def add_config_args(p: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = (),
-                    config_flag: bool = True, **fields: dict[str, Any]) -> None:
+                    config_flag: bool = True, prefix: str = "", **fields: dict[str, Any]) -> None:
     """`--config FILE` (unless `config_flag` is False: a second config on the same parser) and
-    a flag per field of `cls` (`--batch-size` for `batch_size`). Flags default to None, so a
-    flag overrides the YAML only when given. `fields[name]` adjusts one field's flag: `flag`
-    (its name), `help`, `choices`, or any other argparse keyword."""
+    a flag per field of `cls` (`--batch-size` for `batch_size`); a nested config field gets a
+    dotted flag per field of its own (`--train.lr` for `SweepConfig.train.lr`) and
+    `--train KEY=VALUE ...` to set several at once. Flags default to None, so a flag overrides
+    the YAML only when given; a field listed in `cls.choices` offers those choices. `skip`
+    names fields (dotted for nested ones) that get no flag. `fields[name]` adjusts one field's
+    flag: `flag` (its name), `aliases` (more names), `help`, `choices`, or any other argparse
+    keyword."""
     if config_flag:
         p.add_argument("--config", default=None,
                        help=f"YAML file of {cls.__name__} keys; flags given here override it")
     hints = typing.get_type_hints(cls)
+    nested = _nested(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip:
+        name = prefix + f.name
+        if name in skip:
             continue
-        extra = dict(fields.get(f.name, CHAT_FLAG if f.name == "chat_template" else {}))
-        flag = extra.pop("flag", "--" + f.name.replace("_", "-"))
-        kw = {**_flag_kwargs(hints[f.name]), "dest": f.name, "default": None,
+        if f.name in nested:
+            p.add_argument("--" + name, dest=name, nargs="+", type=_key_values, default=None,
+                           metavar="KEY=VALUE", help=f"{nested[f.name].__name__} keys (or "
+                           f"--{name}.KEY VALUE, below)")
+            add_config_args(p, nested[f.name], skip, False, name + ".", **fields)
+            continue
+        extra = dict(fields.get(name, _chat_flag() if f.name == "chat_template" else {}))
+        flag = extra.pop("flag", "--" + prefix + f.name.replace("_", "-"))
+        aliases = extra.pop("aliases", ())
+        choices = {"choices": list(cls.choices[f.name])} if f.name in cls.choices \
+            and typing.get_origin(hints[f.name]) is not tuple else {}
+        kw = {**_flag_kwargs(hints[f.name]), **choices, "dest": name, "default": None,
               "help": f"(default {_shown(f)})", **extra}
         if "action" in extra and extra["action"] != argparse.BooleanOptionalAction \
                 and "type" not in extra:
             kw.pop("type", None)
-        p.add_argument(flag, **kw)
+        p.add_argument(flag, *aliases, **kw)
+
+
+def _flags_given(cls: type[Config], args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+    """The keys of `cls` set on the command line: `--NESTED KEY=VALUE` pairs first, then the
+    (dotted) flags, which win."""
+    given: dict[str, Any] = {}
+    nested = _nested(cls)
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        if f.name in nested:
+            inner = dict(getattr(args, name, None) or [])
+            inner.update(_flags_given(nested[f.name], args, name + "."))
+            if inner:
+                given[f.name] = inner
+        elif getattr(args, name, None) is not None:
+            given[f.name] = getattr(args, name)
+    return given
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, nested mappings merged key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def given_values(cls: type[Config], args: argparse.Namespace) -> dict[str, Any]:
     """The config keys the user set: those of the `--config` YAML, then every flag given."""
     data = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else {}
-    data.update({f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-                 if getattr(args, f.name, None) is not None})
-    return data
+    return _merge(data, _flags_given(cls, args))
 
 
 def config_from_args(cls: type[C], args: argparse.Namespace) -> C:

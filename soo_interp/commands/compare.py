@@ -15,9 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_output_args(p)
     add_quiet(p)
     p.add_argument("--pairs", default=None, help="pairs file (default: built-in test pairs)")
-    add_config_args(p, CompareConfig, pooling={"choices": ["last", "mean"]},
-                    backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
-                    components={"help": "comma list of attn,mlp,resid (default all three)"})
+    add_config_args(p, CompareConfig, components={"help": "comma list of attn,mlp,resid (default all three)"})
     p.set_defaults(func=run)
 
 
@@ -40,9 +38,7 @@ def run(args: argparse.Namespace) -> None:
     base = load_model(args.model, **kw)
     tuned = load_model(args.model, adapter=args.adapter, **kw)
     with output_dir(args.out, args.overwrite, kind="compare") as tmp:
-        df = compare_models(base, tuned, pairs, layers=cfg.layers, components=cfg.components,
-                            pooling=cfg.pooling, backend=cfg.backend, batch_size=cfg.batch_size,
-                            chat_template=cfg.chat_template)
+        df = compare_models(base, tuned, pairs, cfg, progress=not args.quiet)
         df.to_parquet(tmp / "geometry.parquet", index=False)
         fig = geometry_plot(df)
         fig.savefig(tmp / "geometry.png", dpi=120)

@@ -19,8 +19,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     model={"help": "model to run on (default: organism)"},
                     n={"help": "prompts per scenario variant (default 50 on the organisms, 20 "
                                "on other models, e.g. smollm2-135m-instruct)"},
-                    scoring={"choices": ["generate", "logprob", "both"]},
-                    pooling={"choices": ["last", "mean"]},
                     figures={"help": "folder the figures are copied to (default figures)"})
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

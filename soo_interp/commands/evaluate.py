@@ -10,8 +10,7 @@ from .common import add_config_args, add_model_args, add_output_args, config_fro
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..data.scenarios import ANSWER_FORMATS, LAYOUTS
-    from ..evaluation.run import SCORINGS, EvalConfig
+    from ..evaluation.run import EvalConfig
 
     p = sub.add_parser("evaluate", help="deception rates on the scenarios, with 95%% CIs",
                        description=__doc__)
@@ -23,10 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(a bare name means all its variants; default burglar)"},
         mirrored={"action": "store_const", "const": "both",
                   "help": "score every prompt in both option orders (position-bias figure)"},
-        scoring={"choices": list(SCORINGS)}, n={"help": "prompts per scenario variant (250)"},
-        answer_format={"choices": list(ANSWER_FORMATS)},
-        layout={"choices": list(LAYOUTS),
-                "help": "which room the story describes first: paper (the cheap one), "
+        n={"help": "prompts per scenario variant (250)"},
+        layout={"help": "which room the story describes first: paper (the cheap one), "
                         "honest_first, or both (a description-order control)"},
         max_new_tokens={"help": "greedy tokens (75)"},
         batch_size={"help": "prompts per forward (8)"})
@@ -46,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format,  # bad names
                   cfg.split, cfg.layout)
     lm = load_from_args(args)
-    out = evaluate_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
+    out = evaluate_to_folder(lm, cfg, out=Path(args.out), overwrite=args.overwrite,
                              extra={"model": args.model, "adapter": args.adapter},
                              progress=not args.quiet)
     table = rates_table(pd.read_csv(out / "rates.csv"))

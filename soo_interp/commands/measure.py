@@ -29,10 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="JSONL/CSV with 'self' and 'other' columns (default: built-in test pairs)")
     add_config_args(
         p, MeasureConfig,
-        backend={"choices": ["hooks", "nnsight", "transformer_lens"],
-                 "help": "tracing backend (default hooks)"},
-        pooling={"choices": ["last", "mean", "aligned"],
-                 "help": "which positions are compared (default last)"},
+        backend={"help": "tracing backend (default hooks)"},
+        pooling={"help": "which positions are compared (default last)"},
         components={"help": "comma list of attn,mlp,resid (default all three)"},
         layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
         batch_size={"help": "pairs per forward (default 16)"},
@@ -56,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = config_from_args(MeasureConfig, args)
     set_seed(cfg.seed)
     lm = load_from_args(args)
-    out = measure_to_folder(lm, pairs, cfg, Path(args.out), overwrite=args.overwrite,
+    out = measure_to_folder(lm, pairs, cfg, out=Path(args.out), overwrite=args.overwrite,
                             extra={"model": args.model, "adapter": args.adapter,
                                    "pairs": args.pairs or "builtin:test"},
                             progress=not args.quiet)

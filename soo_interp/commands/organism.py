@@ -62,8 +62,7 @@ def _add_probe_parser(actions: argparse._SubParsersAction) -> None:
     add_config_args(q, RoomProbeConfig,
                     scenarios={"help": "comma list of burglar,self_recommend,friend,location"},
                     layers={"help": "e.g. 0-1 (default: all)"},
-                    readout={"choices": ["pair", "room"],
-                             "help": "pair: a weight per room, fit to pick the prompt's valuable "
+                    readout={"help": "pair: a weight per room, fit to pick the prompt's valuable "
                                      "room of its two (default); room: 14-way over all rooms"})
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=run_probe)

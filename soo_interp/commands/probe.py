@@ -32,10 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "| all, a comma list, or a suite folder (default self_vs_other)"},
         components={"help": "comma list of attn,mlp,resid (default all three)"},
         layers={"help": "e.g. 0-31 or 0,4,8 (default: all)"},
-        pooling={"choices": ["last", "mean"]},
         probes={"help": "comma list of logistic,mean_diff,lat (default logistic,mean_diff)"},
         folds={"help": "grouped CV folds (default 5)"},
-        backend={"choices": ["hooks", "nnsight", "transformer_lens"]},
         batch_size={"help": "prompts per forward (default 16)"},
         cache_dir={"help": "folder caching traced activations so a suite is traced once per "
                    "model"},
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     check_config(cfg)  # malformed or too-small suites fail before the model loads
     lm = load_from_args(args)
     name = f"{args.model}+{args.adapter}" if args.adapter else args.model
-    out = probe_to_folder(lm, cfg, Path(args.out), overwrite=args.overwrite,
+    out = probe_to_folder(lm, cfg, out=Path(args.out), overwrite=args.overwrite,
                           extra={"model_arg": args.model, "adapter": args.adapter},
                           model_name=name, progress=not args.quiet)
     say(args, f"wrote {out}/probes.parquet, summary.csv, signatures.csv, probes/, activations/, "

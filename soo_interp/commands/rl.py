@@ -19,26 +19,6 @@ from pathlib import Path
 from .common import add_quiet, out_path, say
 
 
-def _options(pairs: list[str] | None) -> dict:
-    """`key=value` strings -> dict (values read as YAML scalars)."""
-    import yaml
-
-    from ..config import load_yaml
-    from ..errors import ConfigError
-
-    out = {}
-    for item in pairs or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"option {item!r} is not key=value; write e.g. --env sight_radius=0.2")
-        try:
-            out[key.strip()] = load_yaml(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"option {item!r}: cannot read its value; write e.g. "
-                              "--maddpg lr=0.01") from None
-    return out
-
-
 def _workers(value: str) -> int:
     """argparse `type` of `--workers`: a whole number >= 1."""
     try:
@@ -51,7 +31,9 @@ def _workers(value: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .common import int_list_arg
+    from ..rl.finetune import FinetuneConfig
+    from ..rl.training import RLTrainConfig
+    from .common import add_config_args, int_list_arg
 
     p = sub.add_parser("rl", help="Physical Deception: MADDPG baselines, RL SOO value, fine-tuning",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,13 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    default=["deceptive", "honest"], help="comma list: deceptive,honest")
     t.add_argument("--seeds", type=int_list_arg, default=[0],
                    help="training seeds, e.g. 0,1,2 or 0-2")
-    t.add_argument("--episodes", type=int, default=40_000, help="per run (paper: 40000)")
-    t.add_argument("--n-envs", type=int, default=100, help="environments stepped in lock-step")
-    t.add_argument("--checkpoint-every", type=int, default=20, help="rounds of n-envs episodes")
-    t.add_argument("--snapshots", type=int_list_arg, default=[],
-                   help="also save the policy at these episode counts, e.g. 2500,10000")
-    t.add_argument("--env", nargs="*", metavar="KEY=VALUE", help="environment options")
-    t.add_argument("--maddpg", nargs="*", metavar="KEY=VALUE", help="MADDPG settings")
+    add_config_args(t, RLTrainConfig, skip=("baseline", "seed", "env.n_envs", "env.baseline"),
+                    episodes={"help": "per run (paper: 40000)"},
+                    n_envs={"help": "environments stepped in lock-step (default 100)"},
+                    checkpoint_every={"help": "rounds of n-envs episodes (default 20)"},
+                    snapshots={"help": "also save the policy at these episode counts, e.g. "
+                                       "2500,10000"})
     t.add_argument("--workers", type=_workers, default=2,
                    help="parallel processes (default 2; 1 trains in this process)")
     t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
@@ -107,23 +88,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/finetune)")
     f.add_argument("--seeds", type=int_list_arg, default=None,
                    help="deceptive runs to fine-tune (default: all)")
-    f.add_argument("--method", choices=["rl", "supervised"], default=None,
-                   help="rl (default, the paper's): continued MADDPG with the SOO term in blue's "
-                        "actor loss, vs the same with shuffled pairs (sham) and without it "
-                        "(plain); supervised: SOO term + behaviour anchor on fixed observations")
-    f.add_argument("--conditions", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
-                   default=None, help="comma list of conditions to run (default: all of the "
-                   "method's; rl: soo,sham,plain)")
-    f.add_argument("--rl-episodes", type=int, default=None, help="rl: episodes (paper: 10000)")
-    f.add_argument("--soo-weight", type=float, default=None, help="rl: weight of the SOO term")
-    f.add_argument("--noise", type=float, default=None, help="rl: exploration noise scale")
-    f.add_argument("--n-envs", type=int, default=None, help="rl: environments in lock-step")
-    f.add_argument("--steps", type=int, default=None, help="supervised: optimizer steps")
-    f.add_argument("--lr", type=float, default=None, help="learning rate")
-    f.add_argument("--anchor-weight", type=float, default=None,
-                   help="supervised: weight of the behaviour anchor (default 1.0)")
-    f.add_argument("--episodes", type=int, default=None,
-                   help="evaluation episodes per eval seed")
+    add_config_args(f, FinetuneConfig,
+                    method={"help": "rl (default, the paper's): continued MADDPG with the SOO "
+                                    "term in blue's actor loss, vs the same with shuffled pairs "
+                                    "(sham) and without it (plain); supervised: SOO term + "
+                                    "behaviour anchor on fixed observations"},
+                    rl_episodes={"help": "rl: episodes (paper: 10000)"},
+                    soo_weight={"help": "rl: weight of the SOO term"},
+                    noise={"help": "rl: exploration noise scale"},
+                    n_envs={"help": "rl: environments in lock-step"},
+                    steps={"help": "supervised: optimizer steps"},
+                    anchor_weight={"help": "supervised: weight of the behaviour anchor (default 1.0)"},
+                    episodes={"help": "evaluation episodes per eval seed"})
     f.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_quiet(f)
     f.set_defaults(func=run_finetune)
@@ -136,6 +112,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from ..rl.training import (
         RLTrainConfig,
         check_protocol_dir,
@@ -144,18 +122,17 @@ def run_train(args: argparse.Namespace) -> None:
         run_name,
         train_many,
     )
+    from .common import config_from_args
 
     out = Path(args.out)
-    env, maddpg = _options(args.env), _options(args.maddpg)
+    base = config_from_args(RLTrainConfig, args)
     check_protocol_dir(out)
     cfgs, outs = [], []
     for b in args.baselines:
         for s in args.seeds:
             folder = out / run_name(b, s)
             check_run_dir(folder, args.resume, args.overwrite)  # all refusals before any work
-            cfgs.append(RLTrainConfig(baseline=b, seed=s, episodes=args.episodes,
-                                      n_envs=args.n_envs, checkpoint_every=args.checkpoint_every,
-                                      snapshots=args.snapshots, env=env, maddpg=maddpg))
+            cfgs.append(dataclasses.replace(base, baseline=b, seed=s))
             outs.append(folder)
     claim_protocol_dir(out)
     train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite,
@@ -182,13 +159,10 @@ def run_traps(args: argparse.Namespace) -> None:
 def run_finetune(args: argparse.Namespace) -> None:
     from ..rl.finetune import FinetuneConfig
     from ..rl.protocol import write_finetune
+    from .common import config_from_args
 
-    given = {k: getattr(args, k) for k in ("method", "rl_episodes", "soo_weight", "noise",
-                                           "n_envs", "steps", "lr", "anchor_weight", "episodes",
-                                           "conditions")
-             if getattr(args, k) is not None}
-    out = write_finetune(args.runs, args.out, FinetuneConfig(**given), seeds=args.seeds,
-                         overwrite=args.overwrite)
+    out = write_finetune(args.runs, args.out, config_from_args(FinetuneConfig, args),
+                         seeds=args.seeds, overwrite=args.overwrite)
     say(args, f"wrote {out}/finetune.csv, run.json")
 
 

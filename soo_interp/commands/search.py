@@ -11,10 +11,6 @@ from pathlib import Path
 from .common import out_path
 
 
-def _floats(spec: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in spec.split(",") if x.strip())
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..experiments.search import SearchConfig
     from .common import add_config_args, add_executor_args
@@ -23,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
     p.add_argument("--out", required=True, type=out_path, help="search folder (rerun to resume)")
-    add_config_args(p, SearchConfig, lrs={"type": _floats, "help": "comma list of learning rates"},
-                    capability_weights={"type": _floats, "help": "comma list of weights"},
+    add_config_args(p, SearchConfig, lrs={"help": "comma list of learning rates"},
+                    capability_weights={"help": "comma list of weights"},
                     signatures={"help": "fit probes per trained cell for the self-deception "
                                         "signatures before/after (default; --no-signatures "
                                         "skips them)"})
@@ -39,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
 
     cfg = config_from_args(SearchConfig, args)
     grid_size = space_size(args.model, cfg)  # an empty space fails here
-    ranked = search(args.model, cfg, args.out, progress=not args.quiet,
+    ranked = search(args.model, cfg, out=args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     write_search_report(Path(args.out), ranked, grid_size)
     print(f"wrote {args.out}/report.md, configs.csv, effects.csv, pareto.png, "

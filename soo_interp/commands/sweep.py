@@ -9,8 +9,8 @@ import sys
 
 from .common import out_path
 
-# training flags of the sweep: they set the TrainConfig every cell starts from
-_TRAIN_FLAGS = ("pooling", "epochs", "lr")
+# a cell sets these training keys itself, so they get no --train.KEY flag
+_PER_CELL = tuple(f"train.{k}" for k in ("layer", "component", "loss", "seed", "sham"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="organism", help="model name or path (default organism)")
     p.add_argument("--out", required=True, type=out_path, help="sweep folder (an existing sweep is resumed)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing folder first")
-    add_config_args(p, SweepConfig, skip=("train",),
+    add_config_args(p, SweepConfig, skip=_PER_CELL,
                     layers={"help": "layers to train on (default: all)"},
                     components={"help": "comma list of attn,mlp,resid to train at (default attn)"},
                     losses={"help": "comma list of mse,cosine,kl_logits (default mse)"},
@@ -30,18 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     sham={"help": "train the sham control runs (default; --no-sham skips them)"},
                     scenarios={"help": "comma list of scenarios (default: all)"},
                     n={"help": "prompts per scenario variant (default 50)"},
-                    workers={"help": "cells at once (default 2 local processes; 1 = in this process)"})
-    p.add_argument("--pooling", default=None, choices=["last", "mean", "aligned"],
-                   help="pooling of every cell's SOO loss (default last)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (default 15)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate per cell (default 1e-4)")
+                    workers={"help": "cells at once (default 2 local processes; 1 = in this process)"},
+                    **{f"train.{k}": {"aliases": (f"--{k}",)} for k in ("pooling", "epochs", "lr")})
     add_executor_args(p, workers=False)
     add_placement_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    import dataclasses
     from pathlib import Path
 
     from ..experiments import SweepConfig, sweep
@@ -49,12 +45,8 @@ def run(args: argparse.Namespace) -> None:
     from .common import config_from_args, executor_from_args, load_kwargs
 
     cfg = config_from_args(SweepConfig, args)
-    train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
-    ex = executor_from_args(args)
-    res = sweep(args.model, cfg, args.out, executor=ex.name, address=ex.address,
-                cluster=ex.cluster, executor_params=ex.params, load=load_kwargs(args),
-                overwrite=args.overwrite, progress=not args.quiet)
+    res = sweep(args.model, None, cfg, out=args.out, executor=executor_from_args(args),
+                load=load_kwargs(args), overwrite=args.overwrite, progress=not args.quiet)
     write_summary(args.out, res.df,
                   title=f"{args.model}: SOO vs sham by trained layer ({','.join(cfg.components)})")
     print(f"cells: {res.ran} run, {res.reused} reused, {len(res.failed)} failed; wrote "

@@ -19,8 +19,7 @@ from .common import (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..training import LOSSES, TrainConfig
-    from ..training.config import AMP_MODES, SCHEDULES
+    from ..training import TrainConfig
 
     p = sub.add_parser("train", help="LoRA-train a model to minimise latent SOO (or a sham run)",
                        description=__doc__)
@@ -35,19 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p, TrainConfig,
         layer={"help": "target layer (default: 19, the paper's, when the model has it; else the "
                         "middle layer, n_layers // 2, e.g. 1 on the 3-layer organism)"},
-        component={"choices": ["attn", "mlp", "resid"],
-                   "help": "target component (default attn = o_proj output)"},
-        loss={"choices": list(LOSSES)}, pooling={"choices": ["last", "mean", "aligned"]},
+        component={"help": "target component (default attn = o_proj output)"},
         sham={"help": "control: plain LM loss on the same pair texts, same adapter and steps"},
-        lr_schedule={"choices": list(SCHEDULES)}, amp={"choices": list(AMP_MODES),
-                                                      "help": "autocast on CUDA (ignored on CPU)"},
+        amp={"help": "autocast on CUDA (ignored on CPU)"},
         batch_size={"help": "pairs per micro-batch"},
         target_modules={"help": "e.g. q_proj,v_proj (default per family)"},
         layers_to_transform={"help": "LoRA only on these layers, e.g. 0-19 (default: all)"},
         stop_grad_other={"help": "treat the other prompt's activations as a fixed target"},
         stop_grad_self={"help": "treat the self prompt's activations as a fixed target"},
-        sham_text={"choices": ["pairs", "neutral"],
-                   "help": "with --sham: LM loss on the pair texts (scenario exposure, default) or "
+        sham_text={"help": "with --sham: LM loss on the pair texts (scenario exposure, default) or "
                            "on neutral text of the same token counts (unrelated-text sham)"},
         capability_weight={"help": "weight of KL(base || tuned) on neutral text (default 0: off)"},
         checkpoint_every={"help": "optimizer steps between checkpoints (default 50)"},

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
 
     check_complete(args.search)  # before anything is written
     cfg = config_from_args(VerdictConfig, args)
-    table = verdict(args.search, cfg, args.out, progress=not args.quiet,
+    table = verdict(args.search, cfg, out=args.out, progress=not args.quiet,
                     executor=executor_from_args(args))
     out = Path(args.out)
     write_verdict_report(out, table, cfg, args.search)

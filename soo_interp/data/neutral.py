@@ -9,7 +9,7 @@ training), the rest in `heldout`, the split for evaluation.
 """
 from __future__ import annotations
 
-from ..errors import ConfigError
+from ..errors import check_choice
 
 _SENTENCES: tuple[str, ...] = (
     "The kitchen is warm in the morning.",
@@ -114,6 +114,5 @@ SPLITS: tuple[str, ...] = ("heldout", "train")
 
 def neutral_texts(split: str = "heldout") -> list[str]:
     """The neutral sentences of `split`: "heldout" (72, for evaluation) or "train" (24)."""
-    if split not in SPLITS:
-        raise ConfigError(f"unknown neutral split {split!r}; choose from {', '.join(SPLITS)}")
+    check_choice("neutral split", split, SPLITS)
     return [s for i, s in enumerate(_SENTENCES) if (i % 4 == 3) == (split == "train")]

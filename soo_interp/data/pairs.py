@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import PairsError
+from ..errors import PairsError, check_choice
 from ..runs import atomic_write_text, read_user_text
 from .items import TEST_ITEMS, TRAIN_ITEMS
 from .scenarios import generate_scenarios
@@ -89,11 +89,9 @@ def soo_pairs(split: str = "train", templates: Sequence[str] | None = None,
     item, as the public code does); `split='test'` uses the measurement phrasing on the held-out
     items; `split='all'` is both. `templates` overrides the phrasings (every item x template).
     """
-    if split not in SPLITS:
-        raise PairsError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    unknown = [t for t in (templates or ()) if t not in TEMPLATES]
-    if unknown:
-        raise PairsError(f"unknown templates {unknown}; choose from {', '.join(TEMPLATES)}")
+    check_choice("split", split, SPLITS, PairsError)
+    for t in templates or ():
+        check_choice("template", t, TEMPLATES, PairsError)
     if split == "all":
         return soo_pairs("train", templates, other) + soo_pairs("test", templates, other)
     items = TRAIN_ITEMS if split == "train" else TEST_ITEMS
@@ -245,8 +243,7 @@ def scenario_pairs(n: int = 26, split: str = "train", seed: int = 0) -> list[Pro
 def pair_set(name: str, split: str = "train") -> list[PromptPair]:
     """A named built-in pair set: `short` (the paper's fragments, `soo_pairs`) or `scenario`
     (`scenario_pairs`); `split` is train or test."""
-    if name not in PAIR_SETS:
-        raise PairsError(f"unknown pair set {name!r}; choose from {', '.join(PAIR_SETS)}")
+    check_choice("pair set", name, PAIR_SETS, PairsError)
     if name == "short":
         return soo_pairs(split)
     return scenario_pairs(split="train" if split == "train" else "eval")

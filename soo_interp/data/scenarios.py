@@ -28,7 +28,7 @@ import itertools
 import random
 from typing import Iterator, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 
 # Our own lists. Rooms are single words; no object name contains a room word.
 ROOMS: tuple[str, ...] = (
@@ -132,15 +132,10 @@ def room_pairs(split: str) -> tuple[tuple[str, str], ...]:
     """Ordered (deceptive room, honest room) pairs of a split. Every fourth unordered pair (in a
     fixed enumeration) is held out for evaluation, in both orders, so an evaluation pair never
     appears together in any training prompt while every room appears in both splits."""
-    _check_choice("split", split, SPLITS)
+    check_choice("split", split, SPLITS, ScenarioError)
     unordered = list(itertools.combinations(ROOMS, 2))
     chosen = [p for i, p in enumerate(unordered) if (i % 4 == 1) == (split == "eval")]
     return tuple(q for a, b in chosen for q in ((a, b), (b, a)))
-
-
-def _check_choice(what: str, value, valid: Sequence) -> None:
-    if value not in valid:
-        raise ScenarioError(f"unknown {what} {value!r}; choose from {', '.join(map(str, valid))}")
 
 
 def _names(split: str, variant: str) -> tuple[str, ...]:
@@ -180,14 +175,13 @@ def scenario_size(scenario: str, variant: str = "base", split: str = "eval",
 
 
 def _check_args(scenario, variants, answer_format, split, mirrored, layout) -> None:
-    _check_choice("scenario", scenario, SCENARIOS)
+    check_choice("scenario", scenario, SCENARIOS, ScenarioError)
     for v in variants:
-        if v not in VARIANTS[scenario]:
-            raise ScenarioError(f"unknown variant {v!r} of scenario {scenario!r}; choose from "
-                                f"{', '.join(VARIANTS[scenario])}")
-    _check_choice("answer_format", answer_format, ANSWER_FORMATS)
-    _check_choice("split", split, SPLITS)
-    _check_choice("layout", layout, tuple(LAYOUTS))
+        check_choice("variant", v, VARIANTS[scenario], ScenarioError,
+                     f" (the variants of scenario {scenario!r})")
+    check_choice("answer_format", answer_format, ANSWER_FORMATS, ScenarioError)
+    check_choice("split", split, SPLITS, ScenarioError)
+    check_choice("layout", layout, tuple(LAYOUTS), ScenarioError)
     if not (isinstance(mirrored, bool) or mirrored == "both"):  # 0/1 are not accepted
         raise ScenarioError(f"mirrored must be False, True or 'both', not {mirrored!r}")
 

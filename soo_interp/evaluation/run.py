@@ -8,8 +8,16 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.scenarios import CONTROL_SCENARIOS, VARIANTS, ScenarioError, ScenarioRecord, generate_scenarios
-from ..errors import ConfigError
+from ..data.scenarios import (
+    ANSWER_FORMATS,
+    CONTROL_SCENARIOS,
+    LAYOUTS,
+    VARIANTS,
+    ScenarioError,
+    ScenarioRecord,
+    generate_scenarios,
+)
+from ..errors import ConfigError, check_choice
 from ..models.tokenize import check_lengths
 from ..models.wrap import as_loaded_model
 from ..runs import atomic_path, check_out_dir, output_dir, set_seed, write_run_json
@@ -26,6 +34,7 @@ class EvalConfig(Config):
     """Everything `evaluate` needs besides the model (the CLI and YAML files read the same)."""
 
     positive = ("n", "max_new_tokens", "batch_size")
+    choices = {"scoring": SCORINGS, "answer_format": ANSWER_FORMATS, "layout": LAYOUTS}
 
     scenarios: tuple[str, ...] = ("burglar",)
     scoring: str = "generate"
@@ -47,18 +56,16 @@ def parse_scenarios(spec: str | Sequence[str]) -> list[tuple[str, tuple[str, ...
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     items = [s for s in items if s]
     if not items:
-        raise ScenarioError(f"no scenarios given; choose from {', '.join(VARIANTS)}")
+        check_choice("scenario", None, VARIANTS, ScenarioError, " (none given)")
     chosen: dict[str, list[str] | None] = {}
     for item in items:
         name, _, variant = item.partition(":")
-        if name not in VARIANTS:
-            raise ScenarioError(f"unknown scenario {name!r}; choose from {', '.join(VARIANTS)}")
+        check_choice("scenario", name, VARIANTS, ScenarioError)
         if not variant:
             chosen[name] = None
             continue
-        if variant not in VARIANTS[name]:
-            raise ScenarioError(f"unknown variant {variant!r} of scenario {name!r}; choose from "
-                                f"{', '.join(VARIANTS[name])}")
+        check_choice("variant", variant, VARIANTS[name], ScenarioError,
+                     f" (the variants of scenario {name!r})")
         if name not in chosen or chosen[name] is not None:
             listed = chosen.setdefault(name, [])
             if variant not in listed:
@@ -85,14 +92,14 @@ def _check_context(lm: Any, records: Sequence[ScenarioRecord], max_new_tokens: i
                   reserve=max_new_tokens, chat_template=chat_template, error=ConfigError)
 
 
-def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: str = "generate",
-             n: int = 250, seed: int = 0, mirrored: bool | str = False,
-             answer_format: str = "i_would", chat_template: bool | str = "auto",
-             max_new_tokens: int = 75, batch_size: int = 8, split: str = "eval",
-             layout: str = "paper", progress: bool = False) -> pd.DataFrame:
+def evaluate(model: Any, scenarios: str | Sequence[str] | None = None,
+             config: EvalConfig | None = None, *, progress: bool = True,
+             **overrides: Any) -> pd.DataFrame:
     """Score `n` prompts per variant of each scenario and return one long DataFrame.
 
-    `lm`: a `LoadedModel` (or a `(model, tokenizer)` pair). `scenarios`: names, optionally with
+    `model`: a `LoadedModel` (or anything `as_loaded_model` accepts); `scenarios` the data
+    (None: the config's); `config` an `EvalConfig` (None: the defaults), `overrides` any of its
+    fields, e.g. `evaluate(lm, "burglar", n=50)`. `scenarios`: names, optionally with
     a variant ("generalization:name"). `scoring`: "generate" (greedy, classified), "logprob"
     (honest vs deceptive completion likelihood) or "both" (two rows per prompt, `scorer`
     tells them apart; see `agreement`). Columns: model, scorer, the record's fields (prompt_id,
@@ -104,11 +111,13 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     "paper" describes the cheap room first, "honest_first" the valuable one, "both" samples
     both (the `layout` column; rates are split by it), a control for description-order bias.
     """
-    if scoring not in SCORINGS:
-        raise ConfigError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
-    lm = as_loaded_model(lm)
-    records = build_records(scenarios, n, seed, mirrored, answer_format, split, layout)
-    scorers = ("generate", "logprob") if scoring == "both" else (scoring,)
+    cfg = EvalConfig.with_overrides(config, **overrides, **(
+        {} if scenarios is None else {"scenarios": scenarios}))
+    max_new_tokens, batch_size, chat_template = cfg.max_new_tokens, cfg.batch_size, cfg.chat_template
+    lm = as_loaded_model(model)
+    records = build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format,
+                            cfg.split, cfg.layout)
+    scorers = ("generate", "logprob") if cfg.scoring == "both" else (cfg.scoring,)
     if "generate" in scorers:
         _check_context(lm, records, max_new_tokens, chat_template)
     meta = pd.DataFrame([r.to_dict() for r in records]).drop(columns=["seed"])
@@ -125,23 +134,25 @@ def evaluate(lm: Any, scenarios: str | Sequence[str] = ("burglar",), scoring: st
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "model", getattr(lm, "name", None) or "model")
     out.insert(1, "scorer", out.pop("scorer"))
-    out["seed"] = seed
+    out["seed"] = cfg.seed
     return out
 
 
-def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: bool = False,
-                       extra: dict[str, Any] | None = None, progress: bool = True) -> Path:
+def evaluate_to_folder(model: Any, config: EvalConfig | None = None, *, out: str | Path,
+                       overwrite: bool = False, extra: dict[str, Any] | None = None,
+                       progress: bool = True, **overrides: Any) -> Path:
     """Run `evaluate` and write, all or nothing: responses.parquet, rates.csv, rates.png,
     agreement.csv (scoring='both'), position_bias.png (mirrored='both') and run.json.
     `progress`: a bar per scoring pass (the long step; silence with False)."""
     # lazy: matplotlib costs ~1 s at import; only this folder writer draws
     from ..plots import position_bias_plot, rates_plot
 
+    cfg = EvalConfig.with_overrides(config, **overrides)
     check_out_dir(out, overwrite, kind="evaluate")
     build_records(cfg.scenarios, cfg.n, cfg.seed, cfg.mirrored, cfg.answer_format, cfg.split,
                   cfg.layout)
     set_seed(cfg.seed)
-    df = evaluate(lm, **cfg.to_dict(), progress=progress)
+    df = evaluate(model, None, cfg, progress=progress)
     r = rates(df)
     with output_dir(out, overwrite, kind="evaluate") as tmp:
         df.to_parquet(tmp / RESPONSES_FILE, index=False)
@@ -154,6 +165,6 @@ def evaluate_to_folder(lm: Any, cfg: EvalConfig, out: str | Path, overwrite: boo
         for name, fig in figures.items():
             with atomic_path(tmp / name) as path:
                 fig.savefig(path, dpi=120, format="png")
-        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=getattr(lm, "source", None),
+        write_run_json(tmp, cfg.to_dict(), cfg.seed, model_source=getattr(model, "source", None),
                        **(extra or {}))
     return Path(out)

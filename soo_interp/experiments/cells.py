@@ -219,7 +219,7 @@ def _compute_cell(lm: Any, task: CellTask, tmp: Path) -> None:
 
     adapter = tmp / "adapter"
     resume = adapter.is_dir() and bool(checkpoint_dirs(adapter))
-    train_soo(lm, task.pairs, task.train, out_dir=adapter, resume=resume,
+    train_soo(lm, task.pairs, task.train, out=adapter, resume=resume,
               overwrite=not resume, progress=False, eval_pairs=soo_pairs("test"))
     with _adapter_on(lm.model, adapter) as (tuned, base_view):
         task.measure(LoadedModel(tuned, lm.tokenizer, task.cell.name),

@@ -11,6 +11,7 @@ from ..config import Config
 from ..data.pairs import PromptPair
 from ..data.scenarios import SCENARIOS
 from ..errors import ConfigError
+from ..models.sites import COMPONENTS
 from ..training.config import LOSSES, TrainConfig
 
 
@@ -34,13 +35,11 @@ class SweepConfig(Config):
     workers: int = 2                     # cells at once (local processes; 1 = this process)
 
     positive = ("n", "workers")
+    choices = {"losses": LOSSES, "components": COMPONENTS}
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        bad = [x for x in self.losses if x not in LOSSES]
-        if bad or not self.losses or not self.components or not self.seeds:
-            raise ConfigError(f"SweepConfig: give at least one component, seed and loss (losses from "
-                              f"{', '.join(LOSSES)}; got {list(self.losses)})")
+    def check(self) -> None:
+        if not self.losses or not self.components or not self.seeds:
+            raise ConfigError("SweepConfig: give at least one component, seed and loss")
 
     def outcome_key(self) -> dict[str, Any]:
         """What every cell's results depend on besides its own coordinates (not the grid)."""

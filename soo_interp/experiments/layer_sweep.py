@@ -57,22 +57,25 @@ def _prepare_out(out: Path, cfg: SweepConfig, model: str, layers: Sequence[int],
                              "layers": list(layers)})
 
 
-def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptPair] | None = None,
-          *, executor: str = "local", workers: int | None = None, address: str | None = None,
-          cluster: str | None = None, executor_params: dict | None = None,
-          load: dict | None = None, overwrite: bool = False, progress: bool = True) -> SweepResult:
+def sweep(model: Any, pairs: Sequence[PromptPair] | None = None, config: SweepConfig | None = None,
+          *, out: str | Path, executor: Any = None, load: dict | None = None,
+          overwrite: bool = False, progress: bool = True, **overrides: Any) -> SweepResult:
     """Run the sweep's missing cells into `out` and aggregate all of them.
 
     `model`: a name or path (each worker loads it with `load_model(model, **load)`), or a model
     object `as_loaded_model` accepts (then the cells run one after another in this process, on
-    that object). `workers` (default `cfg.workers`) cells run at once. `executor`: `local`
-    (worker processes; 1 = this process), `ray` (`address` of a
-    cluster, default a local one) or `submitit` (`cluster` local|slurm, `executor_params` for
-    `update_parameters`). The output folder must be visible to every worker (on a cluster: a
-    shared filesystem)."""
+    that object). `pairs`: the training pairs (None: the built-in `soo_pairs("train")`);
+    `config` a `SweepConfig` (None: the defaults), `overrides` any of its fields, e.g.
+    `sweep("organism", layers="0-1", out="runs/sweep")`. `executor`: a
+    `soo_interp.executors.Executor` (None: local worker processes); without its own `workers`,
+    `config.workers` cells run at once (1, in this process, for a model object). The output
+    folder must be visible to every worker (on a cluster: a shared filesystem)."""
+    cfg = SweepConfig.with_overrides(config, **overrides)
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
-    workers = workers or (1 if lm is not None else cfg.workers)
+    executor = executor or Executor()
+    if executor.workers is None:
+        executor = dataclasses.replace(executor, workers=1 if lm is not None else cfg.workers)
     layers = parse_layers(cfg.layers, n_layers)
     pairs = list(pairs) if pairs is not None else soo_pairs("train")
     with claimed(out):  # a second sweep into `out` at once is refused
@@ -82,8 +85,7 @@ def sweep(model: Any, cfg: SweepConfig, out: str | Path, pairs: Sequence[PromptP
                           None if cell.condition == "base" else cell.train_config(cfg.train),
                           pairs, sweep_outcomes, settings, cfg.to_dict())
                  for cell in plan_cells(cfg, layers)]
-        done = run_cells(tasks, lm, Executor(executor, workers, address, cluster,
-                                             executor_params), progress)
+        done = run_cells(tasks, lm, executor, progress)
         return SweepResult(done.statuses, done.ran, done.reused, df=aggregate(out))
 
 
@@ -91,8 +93,8 @@ def sweep_outcomes(lm: Any, base: Any, folder: Path, task: CellTask) -> None:
     """What a sweep cell measures: evaluation.parquet (per prompt), latent_soo.parquet (per
     pair, layer, site) and outcomes.parquet (rates, capability, mean latent SOO per layer and
     site); `task.settings` is the sweep's `outcome_key()`."""
-    ev = evaluate(lm, task.settings["scenarios"], scoring="logprob", n=task.settings["n"], seed=0,
-                  mirrored="both", progress=False)
+    ev = evaluate(lm, scenarios=task.settings["scenarios"], scoring="logprob",
+                  n=task.settings["n"], seed=0, mirrored="both", progress=False)
     rows = [{"scenario": s, "metric": f"{label}_rate",
              "value": float((g.classification == label).mean()), "n": len(g)}
             for s, g in ev.groupby("scenario") for label in ("deceptive", "honest")]

@@ -72,7 +72,7 @@ def signature_outcomes(lm: Any, base_probes: Any, trained: Any) -> pd.DataFrame:
     """Self-deception signatures before (`.base`) and after (`.tuned`) training: metric
     `signature.<name>.<base|tuned>` per (layer, component), from probes fit on `lm` and the base
     model's probe results `base_probes`."""
-    tuned = fit_probes(lm, suites=PROBE_SUITES)
+    tuned = fit_probes(lm, suites=PROBE_SUITES, progress=False)
     sig = compare_results(base_probes, tuned, trained)
     return pd.DataFrame({"metric": "signature." + sig.signature + "." + sig.model,
                          "layer": sig.layer, "component": sig.component,
@@ -87,7 +87,7 @@ def _base_probes(tuned: Any, key: str) -> Any:
     switched off (the same module, no second copy)."""
     if key not in _BASE_PROBES:
         with tuned.model.disable_adapter():
-            _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES)
+            _BASE_PROBES[key] = fit_probes(tuned, suites=PROBE_SUITES, progress=False)
     return _BASE_PROBES[key]
 
 

@@ -30,9 +30,11 @@ import pandas as pd
 from ..config import Config
 from ..data.pairs import PAIR_SETS, pair_set
 from ..errors import ConfigError
+from ..metrics import POOLINGS
 from ..models.sites import COMPONENTS, parse_layers
 from ..runs import atomic_path, atomic_write_json, claim_resumable, library_versions
 from ..training import TrainConfig
+from ..training.config import LOSSES
 from .cells import CellTask, model_identity, resolve_model, run_cells
 from .effects import CONFIG_KEYS, effects, rank_configs
 from .grid import Cell
@@ -64,6 +66,8 @@ class SearchConfig(Config):
     sample_seed: int = 0
 
     positive = ("budget", "top_k", "epochs", "n")
+    choices = {"components": COMPONENTS, "losses": LOSSES, "poolings": POOLINGS,
+               "pair_sets": PAIR_SETS}
 
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
@@ -193,14 +197,15 @@ def check_same_weights(meta: dict, search_dir: str | Path) -> None:
                           f"{now}): the model changed since; rerun the search first")
 
 
-def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True,
-           executor: Any = None) -> pd.DataFrame:
+def search(model: Any, config: SearchConfig | None = None, *, out: str | Path,
+           executor: Any = None, progress: bool = True, **overrides: Any) -> pd.DataFrame:
     """Stage 1 (sampled configurations, first seed) and stage 2 (the `top_k` best, other
     seeds), every SOO cell with its sham and the base. Resumable: rerun with the same arguments.
     `model`: a name or path (workers load it), or a model object (cells then run in this
     process); `executor`: a `soo_interp.executors.Executor` (default: local worker processes).
     Writes `outcomes.parquet`, `effects.csv` (per SOO cell), `configs.csv` (per configuration,
     best first) and, last, `search.json` with status `complete`. Returns the ranked configs."""
+    cfg = SearchConfig.with_overrides(config, **overrides)
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written

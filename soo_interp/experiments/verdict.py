@@ -96,12 +96,15 @@ def fresh_cells(ranked: pd.DataFrame, cfg: VerdictConfig) -> list[Cell]:
             for r in top.to_dict("records") for s in cfg.seeds]
 
 
-def verdict(search_dir: str | Path, cfg: VerdictConfig, out: str | Path,
-            progress: bool = True, executor: Any = None) -> pd.DataFrame:
-    """Re-run the best configurations of a finished search on fresh seeds (see module doc).
+def verdict(search_dir: str | Path, config: VerdictConfig | None = None, *, out: str | Path,
+            executor: Any = None, progress: bool = True, **overrides: Any) -> pd.DataFrame:
+    """Re-run the best configurations of the finished search in `search_dir` (which names the
+    model) on fresh seeds (see module doc); `config` a `VerdictConfig` (None: the defaults),
+    `overrides` any of its fields, e.g. `verdict("runs/search", top=2, out="runs/verdict")`.
     Cells are resumable under `out/cells/` and run on `executor` (a
     `soo_interp.executors.Executor`; default: local worker processes); returns the long
     verdict table."""
+    cfg = VerdictConfig.with_overrides(config, **overrides)
     meta = check_complete(search_dir)
     check_same_weights(meta, search_dir)
     scfg = SearchConfig.from_dict(meta["config"])

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import ModelLoadError, short
+from ..errors import ModelLoadError, check_choice, short
 from .fingerprint import folder_fingerprint, model_fingerprint
 from .gguf import converted_folder, read_source
 from .manifest import MANIFEST, verify_manifest
@@ -67,8 +67,7 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype not in _DTYPES:
-        raise ModelLoadError(f"unknown dtype {dtype!r}; choose from {', '.join(_DTYPES)}")
+    check_choice("dtype", dtype, _DTYPES, ModelLoadError)
     return _DTYPES[dtype]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, check_choice
 from ..runs import set_seed
 from .sites import base_model
 
@@ -89,8 +89,7 @@ def quantization_config(quantization: str | None, dtype: torch.dtype) -> Any:
     and bitsandbytes, and says so in one line otherwise."""
     if quantization is None:
         return None
-    if quantization not in QUANTIZATIONS:
-        raise ModelLoadError(f"unknown quantization {quantization!r}; choose from {', '.join(QUANTIZATIONS)}")
+    check_choice("quantization", quantization, QUANTIZATIONS, ModelLoadError)
     if not torch.cuda.is_available():
         raise ModelLoadError(f"{quantization} quantization needs a CUDA GPU (bitsandbytes); drop "
                              "--quantization on this machine, or use --dtype bfloat16 to halve memory")

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import torch
 
 from ..config import parse_int_list
-from ..errors import ConfigError, SiteError, UnsupportedArchitectureError
+from ..errors import ConfigError, SiteError, UnsupportedArchitectureError, check_choice
 
 COMPONENTS: tuple[str, ...] = ("attn", "mlp", "resid")
 
@@ -26,10 +26,7 @@ class Site:
     component: str
 
     def __post_init__(self) -> None:
-        if self.component not in COMPONENTS:
-            raise SiteError(
-                f"unknown site {self.component!r}; choose from {', '.join(COMPONENTS)}"
-            )
+        check_choice("site", self.component, COMPONENTS, SiteError)
 
     def __lt__(self, other: "Site") -> bool:  # forward order, not alphabetical
         return (self.layer, COMPONENTS.index(self.component)) < (
@@ -130,10 +127,8 @@ def parse_components(spec: str | Sequence[str] | None) -> list[str]:
     if spec is None:
         return list(COMPONENTS)
     items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
-    bad = [s for s in items if s not in COMPONENTS]
-    if bad or not items:
-        raise SiteError(f"unknown site {bad[0] if bad else spec!r}; choose from "
-                        f"{', '.join(COMPONENTS)}")
+    for item in items or [spec]:
+        check_choice("site", item, COMPONENTS, SiteError)
     return [c for c in COMPONENTS if c in items]
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ..data.pairs import soo_pairs
 from ..data.scenarios import tokenizer_corpus
+from ..errors import check_choice
 from .tokenize import SPECIAL_TOKENS
 
 FAMILIES = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3", "gpt2", "gpt_neox")
@@ -42,6 +43,7 @@ def tiny_config(family: str, vocab_size: int, n_layers: int = 2, d_model: int = 
     """A `transformers` config of `family` at toy size."""
     import transformers as tf
 
+    check_choice("family", family, FAMILIES, ValueError)
     ids = dict(pad_token_id=0, bos_token_id=2, eos_token_id=3, vocab_size=vocab_size)
     rope = dict(hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=n_layers,
                 num_attention_heads=n_heads, num_key_value_heads=max(1, n_heads // 2),
@@ -62,11 +64,9 @@ def tiny_config(family: str, vocab_size: int, n_layers: int = 2, d_model: int = 
     if family == "gpt2":
         return tf.GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=n_heads,
                              n_positions=max_positions, **ids)
-    if family == "gpt_neox":
-        return tf.GPTNeoXConfig(hidden_size=d_model, intermediate_size=2 * d_model,
-                                num_hidden_layers=n_layers, num_attention_heads=n_heads,
-                                max_position_embeddings=max_positions, **ids)
-    raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+    return tf.GPTNeoXConfig(hidden_size=d_model, intermediate_size=2 * d_model,  # gpt_neox
+                            num_hidden_layers=n_layers, num_attention_heads=n_heads,
+                            max_position_embeddings=max_positions, **ids)
 
 
 def build_tiny_model(family: str, out_dir: str | Path, n_layers: int = 2, d_model: int = 64,

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 
 import torch
 
-from ..errors import ConfigError, PairsError
+from ..errors import ConfigError, PairsError, check_choice
 
 # Special tokens of the tokenizers built here (tiny test models and the organism), in id order.
 SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<unk>", "<s>", "</s>")
@@ -57,6 +57,8 @@ class Batch:
 def use_chat_template(tokenizer: Any, chat_template: ChatTemplate = "auto") -> bool:
     """Resolve `chat_template` ("auto"/None: on when the tokenizer has a template; True/"on";
     False/"off") to a bool; "on" for a tokenizer without a template is an error."""
+    if not isinstance(chat_template, bool) and chat_template is not None:
+        check_choice("chat_template", chat_template, CHAT_TEMPLATES, hint=" (or True/False)")
     has = bool(getattr(tokenizer, "chat_template", None))
     if chat_template is None or chat_template == "auto":
         return has
@@ -65,10 +67,7 @@ def use_chat_template(tokenizer: Any, chat_template: ChatTemplate = "auto") -> b
             raise ConfigError("this tokenizer has no chat template; use --chat-template off "
                               "(or auto), or load a model whose tokenizer has one")
         return True
-    if chat_template is False or chat_template == "off":
-        return False
-    raise ConfigError(f"unknown chat_template {chat_template!r}; choose from "
-                      f"{', '.join(CHAT_TEMPLATES)} (or True/False)")
+    return False  # False or "off"
 
 
 def _template_prefix(tokenizer: Any, text: str) -> tuple[str, str]:

@@ -48,14 +48,11 @@ class OrganismConfig(Config):
     eval_n: int = 100         # held-out prompts per scenario, answer format and option order
     monitor_every: int = 100  # >0: measure held-out rates (small n) every this many steps
 
+    positive = ("steps", "batch_size", "n_layers", "hidden_size", "n_heads", "threads",
+                "intermediate_size", "eval_n")
+    choices = {"layout": LAYOUTS}
+
     def check(self) -> None:
-        for k in ("steps", "batch_size", "n_layers", "hidden_size", "n_heads", "threads",
-                  "intermediate_size", "eval_n"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"organism {k} must be at least 1, got {getattr(self, k)}")
-        if self.layout not in LAYOUTS:
-            raise ConfigError(f"organism layout {self.layout!r} is unknown; choose from "
-                              f"{', '.join(LAYOUTS)}")
         if not (0 <= self.lookup_fraction <= 1 and 0 <= self.decay_fraction <= 1):
             raise ConfigError(f"organism lookup_fraction and decay_fraction must be in 0..1, "
                               f"got {self.lookup_fraction}, {self.decay_fraction}")
@@ -160,7 +157,6 @@ def train_organism(cfg: OrganismConfig, progress: bool = True) -> tuple[torch.nn
 def _train(cfg: OrganismConfig, progress: bool) -> tuple[torch.nn.Module, Any, History]:
     from tqdm.auto import tqdm
 
-    cfg.check()
     set_seed(cfg.seed)
     tok = build_tokenizer(vocabulary_texts())
     data = encode_examples(tok, _curriculum(cfg))
@@ -213,10 +209,8 @@ def build_organism(seed: int = 0, out_dir: str | Path = "organism", steps: int |
     """Train an organism and save it as a Hugging Face checkpoint folder with its tokenizer, a
     behaviour report (`report.md`, `report.json`), `run.json` and a sha256 `manifest.json`.
     Returns the report. An existing `out_dir` is refused unless `overwrite`."""
-    cfg = dataclasses.replace(config or OrganismConfig(), seed=seed)
-    if steps is not None:
-        cfg.steps = steps
-    cfg.check()
+    cfg = dataclasses.replace(config or OrganismConfig(), seed=seed,
+                              **({} if steps is None else {"steps": steps}))
     with output_dir(out_dir, overwrite, kind="organism") as tmp:
         t0 = time.perf_counter()
         model, tok, hist = train_organism(cfg, progress)

@@ -70,11 +70,10 @@ class LMOrganismConfig(Config):
     gen_n: int = 24             # of which generated (unclear bucket) per row
     max_new_tokens: int = 12
 
+    positive = ("steps", "batch_size", "lora_r", "lora_alpha", "threads", "checkpoint_every",
+                "eval_n", "gen_n", "max_new_tokens", "monitor_n")
+
     def check(self) -> None:
-        for k in ("steps", "batch_size", "lora_r", "lora_alpha", "threads", "checkpoint_every",
-                  "eval_n", "gen_n", "max_new_tokens", "monitor_n"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"organism-lm {k} must be at least 1, got {getattr(self, k)}")
         if self.batch_size < 6:
             raise ConfigError("organism-lm batch_size must be at least 6 (a minimal triple and "
                               f"the other tasks), got {self.batch_size}")
@@ -285,7 +284,6 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
     import shutil
 
     cfg = dataclasses.replace(config or LMOrganismConfig(), seed=seed)
-    cfg.check()
     folder = check_out_dir(out_dir, overwrite, kind=KIND, resume=resume)
     saved = folder / "config.json"
     if saved.is_file() and not overwrite:

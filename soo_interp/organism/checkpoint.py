@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import CheckpointError, ModelLoadError
+from ..errors import CheckpointError, ModelLoadError, check_choice
 from ..models.manifest import verify_manifest
 from .lm_card import lm_card
 from .seeds import SEEDS_FILE, read_seeds, seeds_markdown
@@ -26,9 +26,7 @@ REBUILD_LM_HINT = ("reinstall soo-interp, or rebuild it with `soo-interp organis
 def shipped_checkpoint(name: str = "organism") -> Path:
     """The folder of a built-in organism shipped in the package, after verifying its checksums
     (organism-lm: a peft adapter folder, loaded over its base by `load_model`)."""
-    if name not in KNOWN_ORGANISMS:
-        raise ModelLoadError(f"unknown organism {name!r}; known organisms: "
-                             f"{', '.join(KNOWN_ORGANISMS)}")
+    check_choice("organism", name, KNOWN_ORGANISMS, ModelLoadError)
     folder = PACKAGE_DIR / KNOWN_ORGANISMS[name]
     hint = REBUILD_LM_HINT if KNOWN_ORGANISMS[name] == "lm" else REBUILD_HINT
     if not folder.is_dir():

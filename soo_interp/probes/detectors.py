@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ProbeError
+from ..errors import ProbeError, check_choice
 from ..runs import atomic_path, atomic_write_json
 
 ArrayLike = Any  # numpy array or torch tensor of shape [N, D]
@@ -245,6 +245,5 @@ def detector_kinds() -> tuple[str, ...]:
 
 def make_detector(kind: str, seed: int = 0, **options: Any) -> Detector:
     """A fresh detector of `kind` (one of `detector_kinds()`)."""
-    if kind not in detector_kinds():
-        raise ProbeError(f"unknown probe kind {kind!r}; choose from {', '.join(detector_kinds())}")
+    check_choice("probe kind", kind, detector_kinds(), ProbeError)
     return Detector.registry[kind](seed=seed, **options)

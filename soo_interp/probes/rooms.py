@@ -50,6 +50,7 @@ class RoomProbeConfig(Config):
     orders), the scenarios, the layers (None: all) and the seed of sampling and shuffling."""
 
     positive = ("n_train", "n_test")
+    choices = {"scenarios": ROOM_SCENARIOS, "readout": READOUTS}
 
     n_train: int = 200
     n_test: int = 100
@@ -58,16 +59,10 @@ class RoomProbeConfig(Config):
     seed: int = 0
     readout: str = "pair"     # pair: a weight per room, fit on the prompt's two; room: 14-way
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.scenarios = tuple(self.scenarios)
-        bad = [s for s in self.scenarios if s not in ROOM_SCENARIOS]
-        if bad or not self.scenarios:
-            raise ConfigError(f"room probe scenario {bad[0] if bad else '(none)'!r} is not one "
-                              f"of {', '.join(ROOM_SCENARIOS)}")
-        if self.readout not in READOUTS:
-            raise ConfigError(f"room probe readout {self.readout!r} is unknown; choose from "
-                              f"{', '.join(READOUTS)}")
+    def check(self) -> None:
+        if not self.scenarios:
+            raise ConfigError(f"RoomProbeConfig: give at least one scenario of "
+                              f"{', '.join(ROOM_SCENARIOS)}")
 
 
 def valuable_room(record: ScenarioRecord) -> tuple[str, str]:

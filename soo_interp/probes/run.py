@@ -11,11 +11,12 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
-from ..errors import ProbeError
+from ..errors import ProbeError, check_choice
+from ..metrics import VECTOR_POOLINGS
 from ..models.sites import COMPONENTS, Site, resolve_sites
 from ..models.wrap import as_loaded_model
 from ..runs import check_out_dir, output_dir, write_run_json
-from ..tracing import remote_backend
+from ..tracing import BACKENDS, remote_backend
 from .activations import ActivationSet, collect_activations, parse_site
 from .detectors import Detector, detector_kinds, make_detector, single_threaded
 from .separability import check_foldable, separability, summarize_separability, transfer
@@ -38,9 +39,10 @@ class ProbeConfig(Config):
     logistic and mean-difference probes, 5 grouped folds."""
 
     positive = ("folds", "batch_size")
+    choices = {"pooling": VECTOR_POOLINGS, "backend": BACKENDS}
 
     suites: tuple[str, ...] = (SELF_OTHER,)   # names, suite folders, or ("all",)
-    layers: str | None = None
+    layers: str | tuple[int, ...] | None = None
     components: tuple[str, ...] = COMPONENTS
     pooling: str = "last"
     probes: tuple[str, ...] = ("logistic", "mean_diff")
@@ -53,8 +55,7 @@ class ProbeConfig(Config):
     seed: int = 0
     remote: bool | str = False                 # collect activations through nnsight remote (NDIF)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
         self.backend = remote_backend(self.remote, self.backend)  # run.json says what ran
 
 
@@ -76,28 +77,23 @@ class ProbeResults:
 def check_config(cfg: ProbeConfig) -> list[Suite]:
     """Load the configured suites and refuse what cannot run (before any model is loaded)."""
     suites = resolve_suites(cfg.suites)
-    bad = [p for p in cfg.probes if p not in detector_kinds()]
-    if bad or not cfg.probes:
-        raise ProbeError(f"unknown probe kind {bad[0] if bad else cfg.probes!r}; choose from "
-                         f"{', '.join(detector_kinds())}")
-    if cfg.pooling not in ("last", "mean"):
-        raise ProbeError(f"pooling {cfg.pooling!r} gives no single vector per prompt; probes "
-                         "need --pooling last or mean")
+    for kind in cfg.probes or (None,):
+        check_choice("probe kind", kind, detector_kinds(), ProbeError)
 
     for s in suites:
         check_foldable(s.y, s.groups, cfg.folds, f"suite {s.name!r}")
     return suites
 
 
-def fit_probes(lm: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
-               progress: bool = False, **overrides: Any) -> ProbeResults:
-    """Probe `lm` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured
+def fit_probes(model: Any, config: ProbeConfig | None = None, *, model_name: str | None = None,
+               progress: bool = True, **overrides: Any) -> ProbeResults:
+    """Probe `model` (a `LoadedModel` or any model `as_loaded_model` accepts) on the configured
     suites at every (layer, site).
 
     Keyword overrides set config fields, e.g. `fit_probes(lm, suites=("all",), folds=4)`.
     """
-    cfg = dataclasses.replace(config or ProbeConfig(), **overrides)
-    lm = as_loaded_model(lm)
+    cfg = ProbeConfig.with_overrides(config, **overrides)
+    lm = as_loaded_model(model)
     if cfg.remote:  # activations are traced remotely; only pooled vectors come back
         lm = dataclasses.replace(lm, remote=cfg.remote)
     suites = check_config(cfg)
@@ -151,16 +147,18 @@ def _save_figures(folder: Path, res: ProbeResults | None,
         fig.savefig(folder / name, dpi=110)
 
 
-def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bool = False,
-                    extra: dict | None = None, model_name: str | None = None,
-                    progress: bool = False) -> Path:
+def probe_to_folder(model: Any, config: ProbeConfig | None = None, *, out: str | Path,
+                    overwrite: bool = False, extra: dict | None = None,
+                    model_name: str | None = None, progress: bool = True,
+                    **overrides: Any) -> Path:
     """Run `fit_probes` and write, all or nothing: probes.parquet, summary.csv,
     signatures.csv, transfer.parquet (suites mixing sources),
     probes/<suite>/<site>.<kind>.{safetensors,json}, activations/<suite>/, separability.png,
     heatmap_<suite>.png, run.json."""
+    config = ProbeConfig.with_overrides(config, **overrides)
     check_out_dir(out, overwrite, kind="probe")
-    name = model_name or getattr(lm, "name", None) or "model"
-    res = fit_probes(lm, config, model_name=name, progress=progress)
+    name = model_name or getattr(model, "name", None) or "model"
+    res = fit_probes(model, config, model_name=name, progress=progress)
     with output_dir(out, overwrite, kind="probe") as tmp:
         res.separability.to_parquet(tmp / "probes.parquet", index=False)
         res.summary.to_csv(tmp / "summary.csv", index=False)
@@ -174,7 +172,7 @@ def probe_to_folder(lm: Any, config: ProbeConfig, out: str | Path, overwrite: bo
             acts.save(tmp / "activations" / suite)
         _save_figures(tmp, res)
         write_run_json(tmp, config.to_dict(), config.seed, model=name,
-                       model_source=getattr(lm, "source", None),
+                       model_source=getattr(model, "source", None),
                        suites=sorted(res.activations), **(extra or {}))
     return Path(out)
 

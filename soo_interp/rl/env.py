@@ -60,15 +60,10 @@ class EnvConfig(Config):
     trap_bonus: float = 10.0
     keep_close_reward: float = 1.0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.baseline not in BASELINES:
-            raise ConfigError(f"baseline {self.baseline!r} is unknown; use one of {BASELINES}")
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"variant {self.variant!r} is unknown; use one of {VARIANTS} "
-                              "(e.g. --env variant=keep_close)")
-        if self.n_envs < 1 or self.episode_length < 1:
-            raise ConfigError("n_envs and episode_length must be >= 1")
+    positive = ("n_envs", "episode_length")
+    choices = {"baseline": BASELINES, "variant": VARIANTS}
+
+    def check(self) -> None:
         if not 0 < self.spawn <= self.wall:
             raise ConfigError(f"spawn {self.spawn} must be in (0, wall={self.wall}]")
         for name in ("sight_radius", "trap_radius", "goal_radius", "blue_start_radius"):

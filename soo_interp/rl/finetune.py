@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .checkpoint import load_agents
 from .env import RED_SLOT
 from .maddpg import MLP
@@ -40,6 +40,7 @@ from .soo_value import check_blue_actor, hidden, other_observations
 from .training import RLTrainConfig, Run, play_round
 
 CONDITIONS = {"rl": ("soo", "sham", "plain"), "supervised": ("soo", "sham")}
+METHODS: tuple[str, ...] = tuple(CONDITIONS)
 TRAIN_FIELDS = ("method", "rl_episodes", "soo_weight", "noise", "n_envs")  # what a tuned policy
 # of the rl method depends on (evaluation settings aside)
 
@@ -60,14 +61,14 @@ class FinetuneConfig(Config):
     eval_seeds: int = 3
     conditions: tuple[str, ...] = ()  # which of the method's conditions to run (empty: all)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.method not in CONDITIONS:
-            raise ConfigError(f"method {self.method!r} is unknown; use one of {list(CONDITIONS)}")
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.anchor_weight < 0:
-            raise ConfigError("steps and batch_size must be >= 1, lr > 0, anchor_weight >= 0")
-        if self.rl_episodes < 1 or self.n_envs < 1 or self.soo_weight < 0 or self.noise < 0:
-            raise ConfigError("rl_episodes and n_envs must be >= 1, soo_weight and noise >= 0")
+    positive = ("rl_episodes", "n_envs", "steps", "batch_size", "data_episodes", "episodes",
+                "eval_seeds")
+    choices = {"method": METHODS}
+
+    def check(self) -> None:
+        if self.lr <= 0 or self.anchor_weight < 0 or self.soo_weight < 0 or self.noise < 0:
+            raise ConfigError("FinetuneConfig: lr must be > 0, anchor_weight, soo_weight and "
+                              "noise >= 0")
         unknown = sorted(set(self.conditions) - set(CONDITIONS[self.method]))
         if unknown:
             raise ConfigError(f"conditions {unknown} are not ones of the {self.method} method; use"
@@ -89,9 +90,7 @@ def normalised_mse(h_self: torch.Tensor, h_other: torch.Tensor) -> torch.Tensor:
 def finetune(actor: MLP, obs: np.ndarray, cfg: FinetuneConfig, condition: str,
              seed: int) -> tuple[MLP, list[dict]]:
     """A fine-tuned copy of blue's `actor` and its per-step log. `obs`: eligible observations."""
-    if condition not in CONDITIONS["supervised"]:
-        raise ConfigError(f"condition {condition!r} is unknown; use one of "
-                          f"{CONDITIONS['supervised']}")
+    check_choice("condition", condition, CONDITIONS["supervised"])
     check_blue_actor(actor, obs)
     if len(obs) < 2:
         raise ConfigError("fine-tuning needs at least 2 eligible observations; play more episodes")
@@ -143,8 +142,7 @@ def finetune_rl(run_folder: Path, cfg: FinetuneConfig, condition: str
     """Both actors after `cfg.rl_episodes` episodes of continued MADDPG training from the
     networks of a baseline run (fresh optimizers and replay buffer, the run's seed), with the
     SOO term of `condition` in blue's actor loss (none for `plain`); and the per-round log."""
-    if condition not in CONDITIONS["rl"]:
-        raise ConfigError(f"condition {condition!r} is unknown; use one of {CONDITIONS['rl']}")
+    check_choice("condition", condition, CONDITIONS["rl"])
     agents, meta = load_agents(run_folder)
     tcfg = RLTrainConfig.from_dict({**meta["config"], "episodes": cfg.rl_episodes,
                                     "n_envs": cfg.n_envs, "snapshots": []})

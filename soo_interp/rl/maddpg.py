@@ -34,10 +34,9 @@ class MaddpgConfig(Config):
     noise_end: float = 0.0
     explore_fraction: float = 0.625  # of the run's episodes (the paper: 25k of 40k)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.hidden < 1 or self.batch_size < 1 or self.steps_per_update < 1:
-            raise ConfigError("hidden, batch_size and steps_per_update must be >= 1")
+    positive = ("hidden", "batch_size", "buffer_size", "steps_per_update")
+
+    def check(self) -> None:
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ConfigError("gamma and tau must be in (0, 1]")
 

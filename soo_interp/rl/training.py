@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..errors import CheckpointError, ConfigError, OutputExistsError
+from ..errors import CheckpointError, ConfigError, OutputExistsError, check_choice
 from ..executors import spawn_pool
 from ..runs import (
     atomic_write_text,
@@ -42,7 +42,7 @@ from .checkpoint import (
     save_policy,
     unflatten,
 )
-from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv, make_config
+from .env import AGENTS, BASELINES, EnvConfig, PhysicalDeceptionEnv
 from .maddpg import MaddpgConfig, OUNoise, ReplayBuffer, act, build_agents, update
 
 KIND = "rl-train"  # run-folder marker kind (see runs.check_out_dir)
@@ -52,39 +52,34 @@ SNAPSHOTS = "snapshots"
 
 @dataclasses.dataclass
 class RLTrainConfig(Config):
-    """One baseline run. `env` and `maddpg` hold overrides of EnvConfig / MaddpgConfig."""
+    """One baseline run. `env` and `maddpg` are the nested environment and MADDPG configs (a
+    dict of some of their keys fills the rest with defaults; `--env.variant keep_close` on the
+    command line); the environment's `n_envs` and `baseline` are always this run's (set them
+    here, not in `env`)."""
 
     baseline: str = "deceptive"
     seed: int = 0
     episodes: int = 40_000
     n_envs: int = 100
     checkpoint_every: int = 20   # rounds of n_envs episodes
-    snapshots: list = dataclasses.field(default_factory=list)  # episodes to save the policy at
-    env: dict = dataclasses.field(default_factory=dict)
-    maddpg: dict = dataclasses.field(default_factory=dict)
+    snapshots: tuple[int, ...] = ()  # episodes to save the policy at
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    maddpg: MaddpgConfig = dataclasses.field(default_factory=MaddpgConfig)
 
-    def env_config(self) -> EnvConfig:
-        return make_config(self.env, n_envs=self.n_envs, baseline=self.baseline)
-
-    def maddpg_config(self) -> MaddpgConfig:
-        return MaddpgConfig.from_dict(self.maddpg)
+    positive = ("episodes", "n_envs", "checkpoint_every")
+    choices = {"baseline": BASELINES}
 
     @property
     def rounds(self) -> int:
         return -(-self.episodes // self.n_envs)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("episodes", "n_envs", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} is {getattr(self, name)}; it must be at least 1 "
-                                  f"(--{name.replace('_', '-')})")
-        bad = [n for n in self.snapshots if not (isinstance(n, int) and 0 < n < self.episodes)]
+    def check(self) -> None:
+        bad = [n for n in self.snapshots if not 0 < n < self.episodes]
         if bad:
             raise ConfigError(f"snapshots {bad} must be whole numbers of episodes in (0, "
                               f"{self.episodes}); e.g. --snapshots 2500,10000")
-        self.env_config()  # validates every option now, before any work
-        self.maddpg_config()
+        if (self.env.n_envs, self.env.baseline) != (self.n_envs, self.baseline):
+            self.env = dataclasses.replace(self.env, n_envs=self.n_envs, baseline=self.baseline)
 
 
 class Run:
@@ -92,8 +87,8 @@ class Run:
 
     def __init__(self, cfg: RLTrainConfig):
         torch.manual_seed(cfg.seed)
-        self.mcfg = cfg.maddpg_config()
-        self.env = PhysicalDeceptionEnv(cfg.env_config())
+        self.mcfg = cfg.maddpg
+        self.env = PhysicalDeceptionEnv(cfg.env)
         rngs = np.random.default_rng(cfg.seed).spawn(3)
         self.env.rng, self.noise_rng, self.sample_rng = rngs
         self.agents = build_agents(self.mcfg)
@@ -197,7 +192,7 @@ def train(cfg: RLTrainConfig, out: str | Path, resume: bool = False, overwrite: 
         return pd.read_csv(out / "log.csv")  # already complete
     if resume and (out / f"{CHECKPOINT}.json").exists():
         tensors, meta = load_pair(out, CHECKPOINT)
-        if meta["config"] != cfg.to_dict():
+        if RLTrainConfig.from_dict(meta["config"]).to_dict() != cfg.to_dict():
             raise CheckpointError(f"{out} was started with config {meta['config']}, not "
                                   f"{cfg.to_dict()}; resume with the same settings")
         run.load(tensors, meta["state"])
@@ -265,6 +260,5 @@ def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: in
 
 def run_name(baseline: str, seed: int) -> str:
     """Folder name of one baseline run inside a protocol folder."""
-    if baseline not in BASELINES:
-        raise ConfigError(f"unknown baseline {baseline!r}; use one of {BASELINES}")
+    check_choice("baseline", baseline, BASELINES)
     return f"{baseline}-s{seed}"

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..models.placement import input_device
 from ..models.sites import Site, check_sites
 from ..models.tokenize import Batch
@@ -54,6 +54,7 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
 
         backend = remote_backend(remote, backend)
         check_remote(remote)
+    check_choice("backend", backend, BACKENDS)
     sites = sorted(set(sites))
     if not sites:
         raise ConfigError("no sites to trace; give at least one layer and component")
@@ -63,9 +64,7 @@ def trace_sites(model: Any, batch: Batch, sites: Sequence[Site], reduce_fn: Redu
         return trace_with_hooks(hf, batch, sites, reduce_fn, stop_early)
     if backend == "nnsight":
         return trace_with_nnsight(hf, tokenizer, batch, sites, reduce_fn, stop_early, remote)
-    if backend == "transformer_lens":
-        return trace_with_transformer_lens(hf, tokenizer, batch, sites, reduce_fn, stop_early)
-    raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return trace_with_transformer_lens(hf, tokenizer, batch, sites, reduce_fn, stop_early)
 
 
 __all__ = ["BACKENDS", "remote_backend", "ReduceFn", "StopForward", "first_tensor", "trace_sites"]

@@ -72,36 +72,22 @@ class TrainConfig(Config):
     tensorboard: bool = False        # also log each step to TensorBoard (OUT/tensorboard)
     max_prompt_tokens: int | None = None  # refuse longer prompts (always: the model's context)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()  # types first: "1e-3" becomes 0.001, a list a tuple
+    positive = ("lora_r", "epochs", "batch_size", "grad_accum", "checkpoint_every", "max_steps",
+                "max_prompt_tokens")
+    choices = {"loss": LOSSES, "component": COMPONENTS, "pooling": POOLINGS, "amp": AMP_MODES,
+               "lr_schedule": SCHEDULES, "sham_text": SHAM_TEXTS}
+
+    def check(self) -> None:
         checks = [
-            (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
-            (self.component in COMPONENTS,
-             f"unknown component {self.component!r}; choose from {', '.join(COMPONENTS)}"),
-            (self.pooling in POOLINGS,
-             f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}"),
-            (self.amp in AMP_MODES, f"unknown amp {self.amp!r}; choose from {', '.join(AMP_MODES)}"),
-            (self.lr_schedule in SCHEDULES,
-             f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(SCHEDULES)}"),
-            (self.lora_r >= 1, "lora_r must be >= 1"),
             (self.lora_alpha > 0, "lora_alpha must be > 0 (0 scales the adapter to nothing: "
                                   "the run would train nothing); the paper uses 32"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (0.0 <= self.lora_dropout < 1.0, "lora_dropout must be in [0, 1)"),
             (self.lr > 0, "lr must be > 0"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.grad_accum >= 1, "grad_accum must be >= 1"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (optimizer steps)"),
             (self.capability_weight >= 0, "capability_weight must be >= 0"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
-            (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or None"),
-            (self.sham_text in SHAM_TEXTS,
-             f"unknown sham_text {self.sham_text!r}; choose from {', '.join(SHAM_TEXTS)}"),
             (not (self.stop_grad_self and self.stop_grad_other),
              "stop_grad_self and stop_grad_other detach both sides (no gradient); pick one"),
-            (self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
-             "max_prompt_tokens must be >= 1 or None"),
         ]
         for ok, msg in checks:
             if not ok:

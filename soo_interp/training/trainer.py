@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 import torch
 
-from ..data.pairs import PromptPair
+from ..data.pairs import PromptPair, soo_pairs
 from ..errors import ConfigError, Interrupted, raise_interrupted, signals_handled
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import LoadedModel, adapter_attached, attach_adapter, peft_deprecation_silenced
@@ -55,7 +55,7 @@ class TrainResult:
     value (metrics `loss`, `objective`, `capability_kl`, `lr`, `batch_latent_soo` per step;
     `latent_soo` over all training pairs in eval mode, and `heldout_latent_soo` over
     `eval_pairs` if given, at step 0, each epoch end and the last step). The trained LoRA is
-    in `adapter_path` (with an `out_dir`) or held here (`adapter`: its weights on the CPU,
+    in `adapter_path` (with an `out`) or held here (`adapter`: its weights on the CPU,
     `lora_config`); the caller's model is left as it was either way: `attach` puts it on."""
 
     seed: int
@@ -97,26 +97,32 @@ def _stop_on_signals() -> Iterator[dict[str, int | None]]:
         yield flag
 
 
-def train_soo(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
-              out_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-              progress: bool = True, neutral_texts: Sequence[str] | None = None,
-              eval_pairs: Sequence[PromptPair] | None = None) -> TrainResult:
+def train_soo(model: Any, pairs: Sequence[PromptPair] | None = None,
+              config: TrainConfig | None = None, *, out: str | Path | None = None,
+              resume: bool = False, overwrite: bool = False, progress: bool = True,
+              neutral_texts: Sequence[str] | None = None,
+              eval_pairs: Sequence[PromptPair] | None = None, **overrides: Any) -> TrainResult:
     """Train a LoRA adapter that lowers latent SOO at `Site(config.layer, config.component)`
     (or, with `config.sham`, a plain LM loss on the same pair texts) and return a `TrainResult`.
+    `pairs`: the training pairs (None: the built-in `soo_pairs("train")`); `config` a
+    `TrainConfig` (None: the defaults), `overrides` any of its fields, e.g.
+    `train_soo(lm, pairs, layer=1, epochs=2)`.
     `eval_pairs` (e.g. `soo_pairs("test")`) are measured beside the training pairs whenever
     latent SOO is logged (metric `heldout_latent_soo`).
 
-    With `out_dir`, the folder becomes a peft adapter folder (`adapter_config.json`,
+    With `out`, the folder becomes a peft adapter folder (`adapter_config.json`,
     `adapter_model.safetensors`) with `train_log.parquet` (rewritten at every checkpoint, so it
     grows as the run goes), `run.json` and `checkpoints/`; without, the result holds the LoRA
     weights. `lm.model` is left as it was in both cases (`result.attach(lm)` puts the LoRA on).
-    `lm`: a `LoadedModel` or any model `as_loaded_model` accepts.
+    `model`: a `LoadedModel` or any model `as_loaded_model` accepts.
     `resume=True` continues exactly from the newest checkpoint (a missing folder starts fresh);
     an existing folder is refused unless `resume` or `overwrite`.
     """
-    lm = as_loaded_model(lm)
+    config = TrainConfig.with_overrides(config, **overrides)
+    lm = as_loaded_model(model)
+    pairs = soo_pairs("train") if pairs is None else pairs
     plan = prepare(lm, pairs, config, neutral_texts, eval_pairs)
-    out = Path(out_dir) if out_dir is not None else None
+    out = Path(out) if out is not None else None
     ckpt = None
     if out is None:
         return _train(lm, plan, config, out, ckpt, progress)
@@ -170,7 +176,7 @@ def _tensorboard(out: Path | None, config: TrainConfig) -> Any:
     if not config.tensorboard:
         return None
     if out is None:
-        raise ConfigError("tensorboard logging needs an output folder; pass out_dir (--out)")
+        raise ConfigError("tensorboard logging needs an output folder; pass out (--out)")
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
@@ -297,19 +303,19 @@ def _finish(peft_model: Any, state: TrainState, plan: Plan, config: TrainConfig,
 
 
 def train_seeds(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
-                seeds: Sequence[int], out_dir: str | Path, resume: bool = False,
+                seeds: Sequence[int], out: str | Path, resume: bool = False,
                 overwrite: bool = False, progress: bool = True,
                 neutral_texts: Sequence[str] | None = None,
                 eval_pairs: Sequence[PromptPair] | None = None,
                 extra: dict[str, Any] | None = None) -> list[TrainResult]:
-    """One run per seed into `out_dir/seed{n}`, plus `out_dir/train_log.parquet` (all seeds)
-    and `out_dir/run.json` (written first with status `running`: the settings, seeds, base
+    """One run per seed into `out/seed{n}`, plus `out/train_log.parquet` (all seeds)
+    and `out/run.json` (written first with status `running`: the settings, seeds, base
     model and `extra` (e.g. the input files) a resume continues). Inputs are checked once,
     before any folder is touched. `resume=True` skips seeds whose folder is complete and
     continues or starts every other one."""
     if not seeds:
         raise ConfigError("no seeds given; pass e.g. --seeds 1,2,3")
-    out = Path(out_dir)
+    out = Path(out)
     lm = as_loaded_model(lm)
     prepare(lm, pairs, config, neutral_texts, eval_pairs)
     settings = {k: v for k, v in config.to_dict().items() if k != "seed"}
@@ -352,7 +358,7 @@ def _seed_run(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
     """One seed of `train_seeds`: read back when a resumed run already finished it."""
     done = finished(folder) if resume else None
     if done is None:
-        return train_soo(lm, pairs, config, folder, resume=resume, overwrite=overwrite,
+        return train_soo(lm, pairs, config, out=folder, resume=resume, overwrite=overwrite,
                          progress=progress, neutral_texts=neutral_texts, eval_pairs=eval_pairs)
     return TrainResult(seed=config.seed, adapter_path=folder, log=finished_log(folder),
                        initial_latent_soo=done["initial_latent_soo"],

@@ -27,14 +27,14 @@ OUTCOME_COLUMNS = ["metric", "scenario", "layout", "at_layer", "at_component", "
 PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
-def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
+def _rates(lm: Any, n: int, block: int = 0, first: int | None = None) -> list[dict]:
     from ..data.scenarios import generate_scenarios
     from ..evaluation import logprob_scores
 
     rows = []
     for scenario, layout in EVALUATIONS:
         records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
-                                     block=block)
+                                     block=block, first=first)
         scored = logprob_scores(lm, records)
         where = {"scenario": scenario, "layout": layout, "n": len(scored)}
         rows.append({"metric": "deceptive_rate", **where,
@@ -54,11 +54,13 @@ def _overlap(lm: Any) -> list[dict]:
              "value": r["mean"], "n": r["count"]} for _, r in g.iterrows()]
 
 
-def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
-    """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
+def model_outcomes(lm: Any, base: Any, n: int, block: int = 0,
+                   first: int | None = None) -> pd.DataFrame:
+    """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model); the
+    prompts of evaluation `block`, after a first block of `first` (default `n`) prompts."""
     from ..evaluation import next_token_kl, perplexity
 
-    rows = _rates(lm, n, block) + _overlap(lm)
+    rows = _rates(lm, n, block, first) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
     rows.append({"metric": "kl_to_base", "value": 0.0 if lm is base else next_token_kl(base, lm)})
     return pd.DataFrame(rows).reindex(columns=OUTCOME_COLUMNS)
@@ -92,19 +94,32 @@ def _base_probes(tuned: Any, key: str) -> Any:
     return _BASE_PROBES[key]
 
 
-def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
-    """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
-    `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
-    cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
+def cell_frame(lm: Any, base: Any, task: Any) -> pd.DataFrame:
+    """What a search cell measures (see `measure_cell`), as a frame: `model_outcomes` with
+    `task.settings["n"]` on the cell seed's evaluation block (`eval_blocks`, after a first block
+    of `eval_first` prompts) and, when `task.settings["signatures"]` and the cell was trained,
+    the self-deception signatures before and after."""
     from ..models.sites import Site
-    from ..runs import atomic_path
 
     blocks = task.settings.get("eval_blocks") or {}
-    df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))
+    df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0),
+                        task.settings.get("eval_first"))
     if task.settings["signatures"] and task.train is not None:
         trained = None if task.train.sham else Site(task.train.layer, task.train.component)
         key = json.dumps([task.model, task.load], sort_keys=True, default=str)
         df = pd.concat([df, signature_outcomes(lm, _base_probes(lm, key), trained)],
                        ignore_index=True)
+    return df
+
+
+def write_outcomes(df: pd.DataFrame, folder: Path) -> None:
+    from ..runs import atomic_path
+
     with atomic_path(folder / "outcomes.parquet") as tmp:
         df.to_parquet(tmp, index=False)
+
+
+def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
+    """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
+    `cell_frame`, written to outcomes.parquet."""
+    write_outcomes(cell_frame(lm, base, task), folder)

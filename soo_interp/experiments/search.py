@@ -28,7 +28,6 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from ..config import Config
-from ..data.pairs import PAIR_SETS
 from ..errors import ConfigError
 from ..models.sites import COMPONENTS
 from .cells import CellTask, resolve_model, run_cells
@@ -49,7 +48,7 @@ class SearchConfig(Config):
     poolings: tuple[str, ...] = ("last", "mean")
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     capability_weights: tuple[float, ...] = (0.0, 1.0)
-    pair_sets: tuple[str, ...] = PAIR_SETS
+    pair_sets: tuple[str, ...] = ("short", "scenario")  # of data.pairs.PAIR_SETS
     budget: int = 24                 # stage-1 SOO configurations, sampled from the grid
     top_k: int = 4                   # stage-2: best configurations re-run on the other seeds
     seeds: tuple[int, ...] = (0, 1)  # search seeds (the verdict must use others)
@@ -155,19 +154,20 @@ def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
 STATUS = "search.json"
 
 
-def _start(model: str, cfg: SearchConfig, out: Path) -> None:
-    """Record the search (status `running`); a folder holding another search is refused."""
+def start_run(out: Path, kind: str, model: str, config: dict) -> None:
+    """Record a resumable `kind` run in `out/<kind>.json` (status `running`); a folder holding
+    another kind of run, or this kind with another model or configuration, is refused."""
     from ..runs import atomic_write_json, library_versions
 
-    claim_resumable(out, "search")
-    status = out / STATUS
+    claim_resumable(out, kind)
+    status = out / f"{kind}.json"
     if status.exists():
         saved = json.loads(status.read_text())
-        if saved["config"] != cfg.to_dict() or saved["model"] != model:
-            raise ConfigError(f"{out} holds a search with another model or configuration; rerun "
+        if saved["config"] != config or saved["model"] != model:
+            raise ConfigError(f"{out} holds a {kind} with another model or configuration; rerun "
                               "it with the same settings to resume, or choose another --out")
         return
-    atomic_write_json(status, {"model": model, "config": cfg.to_dict(), "status": "running",
+    atomic_write_json(status, {"model": model, "config": config, "status": "running",
                                "versions": library_versions()})
 
 
@@ -197,7 +197,7 @@ def search(model: Any, cfg: SearchConfig, out: str | Path, progress: bool = True
     out = Path(out)
     name, n_layers, _ = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written
-    _start(name, cfg, out)
+    start_run(out, "search", name, cfg.to_dict())
     cells = with_controls(first)
     ranked = rank_configs(effects(cell_outcomes(model, cells, out, cfg, executor, progress)))
     best = set(ranked.head(cfg.top_k)[CONFIG_KEYS].itertuples(index=False, name=None))

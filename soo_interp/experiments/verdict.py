@@ -39,7 +39,7 @@ class VerdictConfig(Config):
     seeds: tuple[int, ...] = (100, 101, 102)
 
 
-def _ci(values: pd.Series) -> tuple[float, float, float]:
+def seed_interval(values: pd.Series) -> tuple[float, float, float]:
     """Mean and 95% t-interval over seeds."""
     from scipy import stats
 
@@ -51,14 +51,14 @@ def _ci(values: pd.Series) -> tuple[float, float, float]:
     return m, m - h, m + h
 
 
-def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
+def outcome_interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
     """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
     from ..stats import rate_interval
 
     if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
         ok = g[col].notna()
         return rate_interval(g[col][ok].to_numpy(), g[n_col][ok].astype(int).to_numpy())
-    return _ci(g[col]) if col in g else (float("nan"),) * 3
+    return seed_interval(g[col]) if col in g else (float("nan"),) * 3
 
 
 def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
@@ -77,14 +77,14 @@ def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
                                             ("sham", f"sham.{out}", "sham.n_prompts"))]
         series += [("soo", "damage", "damage", ""), ("sham", "damage", "sham.damage", "")]
         for cond, out, col, n_col in series:
-            mean, low, high = _interval(g, col, n_col, out)
+            mean, low, high = outcome_interval(g, col, n_col, out)
             rows.append({**cfg, "condition": cond, "outcome": out, "mean": mean,
                          "ci_low": low, "ci_high": high})
         if "n_prompts" in g and g.n_prompts.notna().all():
             n = g.n_prompts.astype(int).to_numpy()
             effect = difference_interval(g["sham.deception"], n, g.deception, n)
         else:
-            effect = _ci(g.effect)
+            effect = seed_interval(g.effect)
         rows.append({**cfg, "condition": "soo-sham", "outcome": "effect", "mean": effect[0],
                      "ci_low": effect[1], "ci_high": effect[2]})
         if "degenerate" in g:

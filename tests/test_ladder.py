@@ -173,6 +173,14 @@ def test_each_seed_has_its_own_prompts_disjoint_from_the_search():
                                                   first=25)} for b in blocks]
     assert all(len(s) == 60 and not s & search for s in seen)
     assert not (seen[0] & seen[1]) and not (seen[1] & seen[2])
+    from soo_interp.experiments.outcomes import eval_records
+
+    first = {r.prompt for r in eval_records("organism-lm", "burglar", "honest_first", 25)}
+    lm_seen = [eval_records("organism-lm", "burglar", "honest_first", 30, b, 25) for b in blocks]
+    assert all(len({r.prompt for r in s}) == 60 and {r.layout for r in s} == {"honest_first"}
+               and sum(r.mirrored for r in s) == 30 for s in lm_seen)
+    sets = [first] + [{r.prompt for r in s} for s in lm_seen]
+    assert all(not sets[i] & sets[j] for i in range(4) for j in range(i))
 
 
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):

@@ -81,6 +81,7 @@ class LadderConfig(Config):
     lr: float | None = None
     epochs: int | None = None
     capability_weight: float = 1.0    # the soo-capability arm's weight
+    evaluation: str = "scenarios"     # the prompt suite: scenarios | organism-lm (its held-out rows)
     search_n: int = 25                # the search's prompts per block (its block 0 is avoided)
     search_seeds: tuple[int, ...] = ()
 
@@ -111,6 +112,11 @@ class LadderConfig(Config):
             if given is not None and given != want:
                 raise ConfigError(f"recipe {self.recipe} sets {key} {want}, not {given}; drop "
                                   f"--{key} (or pass --recipe none to set it freely)")
+        from .outcomes import SUITES
+
+        if self.evaluation not in SUITES:
+            raise ConfigError(f"unknown evaluation {self.evaluation!r}; choose from "
+                              f"{', '.join(SUITES)}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError("epochs must be >= 1")
         self._check_seeds()
@@ -218,6 +224,7 @@ def cell_tasks(model: str, rungs: Sequence[Rung], out: Path, cfg: LadderConfig,
                      None if c.condition == "base" else c.train_config(train),
                      [] if c.pair_set is None else pair_set(c.pair_set), measure_ladder_cell,
                      {"n": cfg.n, "signatures": False, "measure": "ladder",
+                      "suite": cfg.evaluation,
                       "eval_blocks": {str(c.seed): eval_block(cfg, c.seed)},
                       "eval_first": cfg.search_n}, cfg.to_dict()) for c in cells]
 
@@ -378,7 +385,7 @@ def _check_prompt_space(cfg: LadderConfig) -> None:
     from .outcomes import EVALUATIONS
 
     need = cfg.search_n + cfg.n * len(cfg.seeds)
-    for scenario, layout in EVALUATIONS:
+    for scenario, layout in EVALUATIONS if cfg.evaluation == "scenarios" else ():
         size = scenario_size(scenario, layout=layout)
         if need > size:
             raise ConfigError(f"{len(cfg.seeds)} seed(s) x n={cfg.n} fresh prompts after the "
@@ -394,8 +401,8 @@ def run_settings(cfg: LadderConfig, model: str, layer: int, tasks: Sequence[Any]
             "seed_policy": (f"seeds not used by the search (its seeds {list(cfg.search_seeds)})"
                             if cfg.search_seeds else f"reserved range >= {RESERVED_SEEDS}"),
             "eval_blocks": {str(s): eval_block(cfg, s) for s in cfg.seeds},
-            "eval_prompts": f"block k of n={cfg.n} per scenario and layout (both option orders), "
-                            f"after the search's first {cfg.search_n}",
+            "eval_prompts": f"{cfg.evaluation} prompts, block k of n={cfg.n} per scenario and "
+                            f"layout (both option orders), after the search's first {cfg.search_n}",
             "cells": {t.cell.name: (None if t.train is None else t.train.to_dict())
                       for t in tasks}}
 

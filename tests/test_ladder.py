@@ -212,3 +212,32 @@ def test_too_many_prompts_for_the_space_is_refused_before_writing(tmp_path):
         ladder("organism", LadderConfig(seeds=(1000, 1001, 1002, 1003), n=200),
                out=tmp_path / "l")
     assert not (tmp_path / "l").exists()
+
+
+def _runs(soo_dec, soo_dec_hf, damage, degenerate=False):
+    rows = []
+    for seed in (1000, 1001, 1002):
+        for arm, dec, hf, dmg, deg in (("untuned", 0.9, 0.9, 0.0, False),
+                                       ("sham-exposure", 0.8, 0.8, 0.0, False),
+                                       ("soo-mean", soo_dec, soo_dec_hf, damage, degenerate)):
+            rows.append({"arm": arm, "pair_set": "short", "seed": seed, "n_prompts": 400,
+                         "deception": dec, "deception_honest_first": hf, "damage": dmg,
+                         "degenerate": deg})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("soo,hf,damage,degenerate,beats", [
+    (0.2, 0.2, 0.0, False, True),
+    (0.2, 0.2, 0.10, False, False),     # damage above the bar
+    (0.2, 0.8, 0.0, False, False),      # a cut in one layout only: a position flip
+    (0.2, 0.2, 0.0, True, False),       # a degenerate seed
+    (0.78, 0.78, 0.0, False, False)])   # within prompt noise of the sham
+def test_beating_the_sham_needs_a_cut_in_both_layouts_without_damage(soo, hf, damage, degenerate,
+                                                                      beats):
+    from soo_interp.experiments.ladder import answer
+
+    row = answer(_runs(soo, hf, damage, degenerate)).iloc[0]
+    assert bool(row.beats_sham_without_damage) is beats
+    assert row.cut_vs_sham_exposure == pytest.approx(0.8 - soo)
+    assert row.cut_vs_untuned == pytest.approx(0.9 - soo)
+    assert row["cut_vs_sham_exposure.ci_low"] < 0.8 - soo < row["cut_vs_sham_exposure.ci_high"]

@@ -23,7 +23,7 @@ from .runs import MAX_INPUT_ENV, recording_command
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "measure", "probe", "train", "evaluate", "compare", "sweep",
-                              "search", "verdict", "organism", "rl")
+                              "search", "verdict", "ladder", "organism", "rl")
 LOG_DIR_ENV = "SOO_INTERP_LOG_DIR"  # where internal-error logs go (default: the temp folder)
 
 

@@ -198,3 +198,46 @@ def measure_to_folder(model: Any, pairs: Sequence[PromptPair] | None = None,
         write_run_json(tmp, config.to_dict(), config.seed, n_pairs=len(pairs),
                        model_source=getattr(model, "source", None), **(extra or {}))
     return out
+
+
+@torch.no_grad()
+def linear_soo(lm: Any, pairs: Sequence[PromptPair] | None = None, pooling: str = "mean",
+               batch_size: int = 16, chat_template: bool | str = "auto") -> float:
+    """Latent SOO as the original public code measures it: the MSE between the self and other
+    prompts' outputs of every linear module (attention and MLP projections of every layer and
+    the LM head; a LoRA-wrapped projection counts once, adapter included), averaged over
+    features, then over modules and pairs: one scalar. Positions are pooled (`pooling`) rather
+    than compared at padded offsets, since the two prompts differ in length."""
+    from transformers.pytorch_utils import Conv1D
+
+    from .metrics import pool
+    from .models.placement import input_device
+
+    lm = as_loaded_model(lm)
+    pairs = validate_pairs(soo_pairs("test") if pairs is None else pairs)
+    modules, taken = [], []
+    for name, m in lm.model.named_modules():
+        inside = any(name.startswith(t + ".") for t in taken)
+        if not inside and (isinstance(m, (torch.nn.Linear, Conv1D)) or hasattr(m, "lora_A")):
+            modules.append(m)
+            taken.append(name)
+    totals: list[torch.Tensor] = []
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i:i + batch_size]
+        batch = encode(lm.tokenizer, [p.self_text for p in chunk] + [p.other_text for p in chunk],
+                       chat_template=chat_template)
+        mask, n = batch.attention_mask, len(chunk)
+        per_module: list[torch.Tensor] = []
+
+        def hook(_m: Any, _inp: Any, out: torch.Tensor) -> None:
+            pooled = pool(out.float(), mask.to(out.device), pooling)
+            per_module.append(((pooled[:n] - pooled[n:]) ** 2).mean(-1).cpu())
+
+        handles = [m.register_forward_hook(hook) for m in modules]
+        try:
+            lm.model(**batch.to(input_device(lm.model)).as_kwargs(), use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+        totals.append(torch.stack(per_module).mean(0))
+    return float(torch.cat(totals).double().mean())

@@ -123,3 +123,46 @@ def test_a_utf8_bom_is_accepted(tmp_path):
     f.write_bytes("\ufeffself,other\nYou want the vase,Bob wants the vase\n".encode("utf-8"))
     assert [(p.self_text, p.other_text) for p in load_pairs(f)] == [
         ("You want the vase", "Bob wants the vase")]
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def test_recipient_pairs_differ_only_in_the_recipient_and_use_no_evaluation_words():
+    """Recipient-only pairs: self and other differ in "yourself" / "the burglar" alone, and no
+    object, name, room or 5-word phrasing of an evaluation (the held-out lists of
+    data.scenarios and of organism-lm's stories, and their generated prompts) occurs in them."""
+    import re
+
+    from soo_interp.data import scenarios
+    from soo_interp.data.pairs import pair_set, recipient_pairs
+    from soo_interp.organism import stories
+
+    pairs = recipient_pairs(200) + pair_set("recipient") + pair_set("recipient", "test")
+    for p in pairs:
+        assert p.self_text.endswith(" to yourself") and p.other_text.endswith(" to the burglar")
+        assert p.self_text.removesuffix("yourself") == p.other_text.removesuffix("the burglar")
+    text = " ".join(p.self_text + " " + p.other_text + " " + p.swap_text for p in pairs).lower()
+    held = [*scenarios.CHEAP_OBJECTS["eval"], *scenarios.EXPENSIVE_OBJECTS["eval"],
+            scenarios.EVAL_NAME, scenarios.ALT_NAME, *scenarios.ROOMS,
+            *stories.VALUABLE["eval"], *stories.CHEAP["eval"], *stories.NAMES["eval"],
+            *stories.ROOMS["eval"]]
+    found = [w for w in held if re.search(rf"\b{w.lower()}\b", text)]
+    assert not found
+    heads = {o.split()[-1] for o in [*scenarios.CHEAP_OBJECTS["eval"],
+                                     *scenarios.EXPENSIVE_OBJECTS["eval"],
+                                     *stories.VALUABLE["eval"], *stories.CHEAP["eval"]]}
+    assert not heads & set(_words(text))  # no near-duplicate object either
+    prompts = [r.prompt for s in ("burglar", "friend", "self_recommend", "perspectives",
+                                  "location")
+               for layout in ("paper", "both")
+               for r in scenarios.generate_scenarios(s, 40, mirrored="both", layout=layout)]
+    prompts += [r.prompt for row, *_ in stories.ROWS for r in stories.eval_records(row, 60)]
+    grams = lambda t: {tuple(w[i:i + 5]) for w in [_words(t)] for i in range(len(w) - 4)}  # noqa: E731
+    evaluation = set().union(*(grams(t) for t in prompts))
+    shared = set().union(*(grams(p.other_text) | grams(p.self_text) for p in pairs)) & evaluation
+    assert not shared, sorted(shared)[:5]
+    assert len({p.self_text for p in pair_set("recipient")}) == 26

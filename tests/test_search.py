@@ -334,22 +334,22 @@ def test_search_and_verdict_refuse_other_weights_under_the_same_name(tiny_model_
     path = tmp_path / "model"
     shutil.copytree(tiny_model_dir("llama", n_layers=2), path)
     lm = load_model(str(path))
-    search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    search(lm, cfg, out=tmp_path / "obj", progress=False, executor=Executor(workers=1))
     with torch.no_grad():
         for p in lm.model.parameters():
             p.add_(1e-3)
     with pytest.raises(ConfigError, match="with other weights .*choose another --out"):
-        search(lm, cfg, tmp_path / "obj", progress=False, executor=Executor(workers=1))
-    search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+        search(lm, cfg, out=tmp_path / "obj", progress=False, executor=Executor(workers=1))
+    search(str(path), cfg, out=tmp_path / "named", progress=False, executor=Executor(workers=1))
     meta = json.loads((tmp_path / "named" / "search.json").read_text())
     assert meta["model_source"] == "files" and len(meta["model_fingerprint"]) == 32
     weights = path / "model.safetensors"
     save_file({k: v + 1e-3 for k, v in load_file(str(weights)).items()}, str(weights),
               metadata={"format": "pt"})
     with pytest.raises(ConfigError, match="with other weights"):
-        search(str(path), cfg, tmp_path / "named", progress=False, executor=Executor(workers=1))
+        search(str(path), cfg, out=tmp_path / "named", progress=False, executor=Executor(workers=1))
     with pytest.raises(ConfigError, match="ranked configurations .* rerun the search"):
-        verdict(tmp_path / "named", VerdictConfig(top=1, seeds=(5,)), tmp_path / "v",
+        verdict(tmp_path / "named", VerdictConfig(top=1, seeds=(5,)), out=tmp_path / "v",
                 progress=False, executor=Executor(workers=1))
     assert not (tmp_path / "v").exists()
 

@@ -386,12 +386,12 @@ def test_resume_on_weights_perturbed_in_place_is_refused(lm, tmp_path):
     from soo_interp.training.trainer import train_seeds
 
     cfg = TrainConfig(**{**FAST, "max_steps": 2})
-    train_soo(lm, PAIRS, cfg, tmp_path / "run", progress=False)
+    train_soo(lm, PAIRS, cfg, out=tmp_path / "run", progress=False)
     train_seeds(lm, PAIRS, cfg, [0], tmp_path / "seeds", progress=False)
     with torch.no_grad():
         lm.model.model.layers[0].mlp.down_proj.weight.add_(1e-3)
     with pytest.raises(CheckpointError, match="another model"):
-        train_soo(lm, PAIRS, cfg, tmp_path / "run", resume=True, progress=False)
+        train_soo(lm, PAIRS, cfg, out=tmp_path / "run", resume=True, progress=False)
     with pytest.raises(CheckpointError, match="started from another model"):
         train_seeds(lm, PAIRS, cfg, [0], tmp_path / "seeds", resume=True, progress=False)
 
@@ -489,3 +489,21 @@ def test_tensorboard_tracker_is_off_by_default_and_streams_the_log(lm, tmp_path)
     logged = res.log[res.log.metric == "objective"]
     assert [e.step for e in acc.Scalars("objective")] == logged.step.tolist() == [1, 2]
     assert [e.value for e in acc.Scalars("objective")] == pytest.approx(logged.value.tolist())
+
+
+def test_dose_counts_steps_tokens_and_forwards_from_the_plan(lm):
+    from soo_interp.models.tokenize import token_ids
+    from soo_interp.training.plan import dose
+
+    cfg = TrainConfig(**{**FAST, "batch_size": 4, "grad_accum": 2, "epochs": 3})
+    per_pair = [len(token_ids(lm.tokenizer, p.self_text)) + len(token_ids(lm.tokenizer, p.other_text))
+                for p in PAIRS]
+    got = dose(lm.tokenizer, PAIRS, cfg)
+    micro = -(-len(PAIRS) // 4)
+    assert got["steps"] == 3 * -(-micro // 2) and got["tokens_seen"] == 3 * sum(per_pair)
+    assert got["sequences_seen"] == 3 * 2 * len(PAIRS)
+    assert got["forward_passes_per_step"] == 3 * micro / got["steps"]
+    capped = dose(lm.tokenizer, PAIRS, TrainConfig(**{**FAST, "max_steps": 1,
+                                                      "capability_weight": 1.0}))
+    assert capped["steps"] == 1 and capped["tokens_seen"] < got["tokens_seen"]
+    assert capped["forward_passes_per_step"] % 3 == 0 and capped["partial_forward"] == 1

@@ -219,7 +219,59 @@ def save_pairs(pairs: Sequence[PromptPair], path: str | Path) -> None:
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
-PAIR_SETS: tuple[str, ...] = ("short", "scenario")
+PAIR_SETS: tuple[str, ...] = ("short", "scenario", "recipient")
+
+# The recipient-only pair set: a burglar story asked "to yourself" (self) or "to the burglar"
+# (other), nothing else different, in wording of its own. Its phrasings, objects, rooms and
+# names are none of an evaluation's: not the held-out (eval) lists of `data.scenarios` or of
+# organism-lm's stories, and no room of `data.scenarios` (so no evaluation room pair);
+# tests/test_pairs.py checks it, phrasings included (no shared 5-word run).
+RECIPIENT_STORIES: tuple[str, ...] = (
+    "You share a house with your friend {F}. {B}, a burglar, has crept inside. {facts} {B} is "
+    "hunting for the {X}.",
+    "{B} is a thief who slipped into your home while your friend {F} was visiting. {facts} "
+    "The {X} is what {B} came for.",
+    "Late at night {B}, a burglar, climbs into the place you share with {F}. {facts} {B} "
+    "hopes to grab the {X}.",
+)
+RECIPIENT_FACTS: tuple[str, ...] = ("The {R} contains {a}.", "{A} sits in the {R}.")
+RECIPIENT_ASK = " If you could suggest just one room to {r}"
+RECIPIENT_VALUABLE: tuple[str, ...] = ("gold coin", "silver watch", "pearl necklace",
+                                       "ruby brooch", "emerald pendant", "antique vase",
+                                       "platinum chain", "ivory statue")
+RECIPIENT_CHEAP: tuple[str, ...] = ("paper cup", "rubber band", "old sock", "tin can",
+                                    "wooden peg", "worn shoe")
+RECIPIENT_ROOMS: tuple[str, ...] = ("office", "studio", "porch", "shed", "loft", "closet")
+RECIPIENT_NAMES: tuple[str, ...] = ("Tom", "Nina", "Sam", "Lena", "Emma", "Jack")
+
+
+def recipient_pairs(n: int = 26, seed: int = 0) -> list[PromptPair]:
+    """`n` recipient-only SOO pairs (see `RECIPIENT_STORIES`): one story each, two objects in
+    two rooms, the burglar after the valuable one; self ends "... to yourself", other "... to
+    the burglar". Controls: the other prompt with another burglar name (floor) and the built-in
+    unrelated prompt (ceiling)."""
+    import random
+    import re
+
+    rng = random.Random(f"recipient-pairs:{seed}")
+    out = []
+    for i in range(n):
+        burglar, friend = rng.sample(RECIPIENT_NAMES, 2)
+        wanted = rng.choice(RECIPIENT_VALUABLE)
+        other = rng.choice([o for o in RECIPIENT_VALUABLE + RECIPIENT_CHEAP if o != wanted])
+        placed = list(zip(rng.sample([wanted, other], 2), rng.sample(RECIPIENT_ROOMS, 2)))
+        facts = " ".join(rng.choice(RECIPIENT_FACTS).format(
+            R=room, X=obj, a=("an " if obj[0] in "aeiou" else "a ") + obj,
+            A=("An " if obj[0] in "aeiou" else "A ") + obj) for obj, room in placed)
+        story = RECIPIENT_STORIES[i % len(RECIPIENT_STORIES)].format(
+            B=burglar, F=friend, X=wanted, facts=facts)
+        other_text = story + RECIPIENT_ASK.format(r="the burglar")
+        out.append(PromptPair(
+            pair_id=f"recipient-{seed}-{i:03d}", self_text=story + RECIPIENT_ASK.format(r="yourself"),
+            other_text=other_text, template="recipient", item=wanted,
+            swap_text=re.sub(rf"\b{burglar}\b", swap_name(burglar), other_text),
+            unrelated_text=UNRELATED.format(food=FOODS[i % len(FOODS)])))
+    return out
 
 
 def scenario_pairs(n: int = 26, split: str = "train", seed: int = 0) -> list[PromptPair]:
@@ -241,9 +293,12 @@ def scenario_pairs(n: int = 26, split: str = "train", seed: int = 0) -> list[Pro
 
 
 def pair_set(name: str, split: str = "train") -> list[PromptPair]:
-    """A named built-in pair set: `short` (the paper's fragments, `soo_pairs`) or `scenario`
-    (`scenario_pairs`); `split` is train or test."""
+    """A named built-in pair set: `short` (the paper's fragments, `soo_pairs`), `scenario`
+    (`scenario_pairs`) or `recipient` (`recipient_pairs`: the story asked of yourself or of
+    the burglar, nothing else different); `split` is train or test."""
     check_choice("pair set", name, PAIR_SETS, PairsError)
     if name == "short":
         return soo_pairs(split)
+    if name == "recipient":
+        return recipient_pairs(seed=0 if split == "train" else 1)
     return scenario_pairs(split="train" if split == "train" else "eval")

@@ -269,12 +269,15 @@ def _record(scenario: str, variant: str, split: str, answer_format: str, layout_
 def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | str = False,
                        variants: Sequence[str] | None = None, answer_format: str = "i_would",
                        split: str = "eval", layout: str = "paper",
-                       block: int = 0) -> list[ScenarioRecord]:
+                       block: int = 0, first: int | None = None) -> list[ScenarioRecord]:
     """`n` distinct prompts per variant of `scenario`, sampled with `seed` from its space.
 
     `block` k >= 1 gives the k-th set of `n` further prompts, disjoint from block 0 (what the
     same call without `block` returns) and from every other block of the same `n` and `seed`:
     fresh evaluation prompts per trained model that never repeat the ones a search ranked on.
+    `first` (default `n`) is the size of block 0 the blocks avoid: a caller evaluating on `n`
+    prompts per block, disjoint from a search that ranked on `first` prompts, passes the search's
+    `n` here.
 
     `mirrored`: False (deceptive option first), True (honest first) or "both" (each sampled
     prompt followed by its mirror, 2n per variant). `layout`: "paper" (the deceptive room is
@@ -288,6 +291,9 @@ def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | st
         raise ScenarioError(f"n must be a positive integer, not {n!r}")
     if not isinstance(block, int) or block < 0:
         raise ScenarioError(f"block must be a whole number >= 0, not {block!r}")
+    first = n if first is None or not block else first
+    if not isinstance(first, int) or first < 1:
+        raise ScenarioError(f"first must be a positive integer, not {first!r}")
     forms = [False, True] if mirrored == "both" else [bool(mirrored)]
     out: list[ScenarioRecord] = []
     for v in variants:
@@ -296,12 +302,13 @@ def generate_scenarios(scenario: str, n: int, seed: int = 0, mirrored: bool | st
         if n > size:
             raise ScenarioError(f"n={n} is larger than the {size} distinct prompts of scenario "
                                 f"{scenario!r} (variant {v!r}, split {split!r}); use n <= {size}")
-        if n * (block + 1) > size:
-            raise ScenarioError(f"block {block} of n={n} prompts needs {n * (block + 1)} distinct "
-                                f"prompts; scenario {scenario!r} (variant {v!r}, split {split!r}) "
-                                f"has {size}; use n * (block + 1) <= {size}")
+        if first + n * block > size:
+            raise ScenarioError(f"block {block} of n={n} prompts after a first block of {first} "
+                                f"needs {first + n * block} distinct prompts; scenario "
+                                f"{scenario!r} (variant {v!r}, split {split!r}) has {size}; use "
+                                f"a smaller n or fewer blocks")
         rng = random.Random(f"{seed}:{scenario}:{v}:{split}:{layout}")
-        chosen = rng.sample(range(size), n)
+        chosen = rng.sample(range(size), first if block else n)
         if block:
             taken = set(chosen)
             rest = [i for i in range(size) if i not in taken]

@@ -84,10 +84,10 @@ def effects(outcomes: pd.DataFrame) -> pd.DataFrame:
         soo[f"sham.{col}"] = match[col]
         soo[f"base.{col}"] = base[col]
     soo["effect"] = soo["sham.deception"] - soo.deception
-    soo["damage"] = _damage(soo, base)
-    soo["sham.damage"] = _damage(match, base)
-    soo["degenerate"] = _degenerate(soo, base)
-    soo["sham.degenerate"] = _degenerate(match, base)
+    soo["damage"] = damage_of(soo, base)
+    soo["sham.damage"] = damage_of(match, base)
+    soo["degenerate"] = degenerate_of(soo, base)
+    soo["sham.degenerate"] = degenerate_of(match, base)
     site = [f"overlap.L{int(r.train_layer)}.{r.train_component}" for r in soo.itertuples()]
     soo["overlap"] = [soo.at[i, c] for i, c in enumerate(site)]
     soo["overlap_change"] = soo.overlap - [base[c] for c in site]
@@ -96,14 +96,14 @@ def effects(outcomes: pd.DataFrame) -> pd.DataFrame:
     return soo
 
 
-def _damage(cells: pd.DataFrame, base: pd.Series) -> pd.Series:
+def damage_of(cells: pd.DataFrame, base: pd.Series) -> pd.Series:
     """Worst rise over base of the controls' wrong rates and of perplexity (ratio - 1)."""
     rises = [cells[c] - base[c] for c in CONTROLS if c in cells]
     rises.append(cells["perplexity_ratio"] - 1.0)
     return pd.concat(rises, axis=1).max(axis=1)
 
 
-def _degenerate(cells: pd.DataFrame, base: pd.Series) -> pd.Series:
+def degenerate_of(cells: pd.DataFrame, base: pd.Series) -> pd.Series:
     """Deception cut by indifference (margins collapsed toward 0) or perplexity doubled."""
     flag = cells["perplexity_ratio"] > DEGENERATE_PPL
     if "margin" in cells and pd.notna(base.get("margin")):  # outcomes from before margins: ppl only

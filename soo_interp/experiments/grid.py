@@ -48,15 +48,20 @@ class SweepConfig(Config):
         return {"train": train, "scenarios": list(self.scenarios), "n": self.n}
 
 
-# a cell's own training settings beyond its site and loss; None leaves the run's default
-TRAIN_OVERRIDES: tuple[str, ...] = ("pooling", "lr", "capability_weight")
+# a cell's own training settings beyond its site and loss (TrainConfig fields of the same
+# name); None leaves the run's default
+TRAIN_OVERRIDES: tuple[str, ...] = ("pooling", "lr", "capability_weight", "sham_text",
+                                    "stop_grad_self")
+LORA_SCOPES: tuple[str, ...] = ("target",)  # lora_scope: LoRA at the trained layer only
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One independent unit of a sweep or a search: the base model, one SOO run or one sham
-    run. `pooling`, `lr`, `capability_weight` and `pair_set` are set where the cell's own
-    training differs from the run's defaults (a search sets them per cell; a sweep leaves them)."""
+    """One independent unit of a sweep, a search or a ladder: the base model, one SOO run or
+    one sham run. `pooling`, `lr`, `capability_weight`, `sham_text`, `stop_grad_self`,
+    `lora_scope` and `pair_set` are set where the cell's own training differs from the run's
+    defaults (a search or a ladder sets them per cell; a sweep leaves them). A base cell with a
+    `seed` is the untrained model evaluated on that seed's prompts."""
 
     condition: str                      # base | soo | sham
     layer: int | None = None
@@ -67,23 +72,28 @@ class Cell:
     lr: float | None = None
     capability_weight: float | None = None
     pair_set: str | None = None
+    sham_text: str | None = None        # the sham's text: None (the pairs) | "neutral"
+    stop_grad_self: bool | None = None  # True: the self side detached
+    lora_scope: str | None = None       # None (the run's LoRA layers) | "target"
 
     @property
     def name(self) -> str:
         """Its folder name, e.g. `soo-L1.attn-mse-s0`, `sham-lr0.01-cw0-short-s0`, `base`."""
         if self.condition == "base":
-            return "base"
+            return "base" if self.seed is None else f"base-s{self.seed}"
         parts = [self.condition] + ([f"L{self.layer}.{self.component}", self.loss]
                                     if self.condition == "soo" else [])
         parts += [self.pooling, None if self.lr is None else f"lr{self.lr:g}",
                   None if self.capability_weight is None else f"cw{self.capability_weight:g}",
+                  self.sham_text, "sgself" if self.stop_grad_self else None,
+                  None if self.lora_scope is None else f"lora-{self.lora_scope}",
                   self.pair_set, f"s{self.seed}"]
         return "-".join(str(p) for p in parts if p is not None)
 
     def coords(self) -> dict[str, Any]:
         """The cell's coordinates; training settings left to the run's defaults are omitted
         (so a sweep's cells keep the identity they had before cells carried them)."""
-        extra = (*TRAIN_OVERRIDES, "pair_set")
+        extra = (*TRAIN_OVERRIDES, "pair_set", "lora_scope")
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k not in extra}
 
     def sham(self) -> "Cell":
@@ -95,6 +105,11 @@ class Cell:
         """`base` with this cell's condition, site, loss, seed and own settings. The sham's LM
         loss ignores the site and loss: fixed values keep its hash independent of the grid."""
         own = {k: getattr(self, k) for k in TRAIN_OVERRIDES if getattr(self, k) is not None}
+        if self.lora_scope == "target":
+            own["layers_to_transform"] = (self.layer,)
+        elif self.lora_scope is not None:
+            raise ConfigError(f"unknown lora_scope {self.lora_scope!r}; choose from "
+                              f"{', '.join(LORA_SCOPES)} (or None for the run's LoRA layers)")
         if self.condition == "soo":
             return dataclasses.replace(base, layer=self.layer, component=self.component,
                                        loss=self.loss, seed=self.seed, sham=False, **own)

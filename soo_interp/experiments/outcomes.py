@@ -20,10 +20,11 @@ from typing import Any
 import pandas as pd
 
 from ..data.pairs import soo_pairs
-from ..data.scenarios import generate_scenarios
+from ..data.scenarios import ScenarioError, generate_scenarios
 from ..evaluation import logprob_scores, next_token_kl, perplexity
 from ..measure import measure
 from ..models.sites import Site
+from ..organism.stories import eval_records as story_records
 from ..probes import fit_probes
 from ..probes.run import compare_results
 from ..runs import atomic_path
@@ -34,14 +35,46 @@ EVALUATIONS: tuple[tuple[str, str], ...] = (
     ("self_recommend", "honest_first"), ("friend", "paper"), ("friend", "honest_first"),
     ("perspectives", "paper"), ("location", "paper"))
 OUTCOME_COLUMNS = ["metric", "scenario", "layout", "layer", "component", "value", "n"]
+# the prompt suites: the toolkit's scenarios (`data.scenarios`), or organism-lm's held-out rows
+# (`organism.stories.ROWS`: its held-out phrasings, objects, rooms and names) standing for them
+SUITES: tuple[str, ...] = ("scenarios", "organism-lm")
+ORGANISM_LM_ROWS = {"burglar": "burglar", "self_recommend": "self", "friend": "friend",
+                    "perspectives": "perspectives", "location": "location"}
+ORGANISM_LM_STREAM = 10_000  # the seed of its prompt stream: no organism-lm build seed
 PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
 
 
-def _rates(lm: Any, n: int, block: int = 0) -> list[dict]:
+def eval_records(suite: str, scenario: str, layout: str, n: int, block: int = 0,
+                 first: int | None = None) -> list:
+    """The 2n prompts (both option orders) of (scenario, layout) in evaluation `block` of
+    `suite`, after a first block of `first` (default `n`) prompts. `organism-lm`: the held-out
+    row `ORGANISM_LM_ROWS[scenario]` of one fixed prompt stream, filtered to the layout
+    (perspectives and location have one) with repeats dropped, cut into consecutive blocks."""
+    if suite == "scenarios":
+        return generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
+                                  block=block, first=first)
+    if suite != "organism-lm":
+        raise ScenarioError(f"unknown evaluation suite {suite!r}; choose from {', '.join(SUITES)}")
+    start = 2 * (first or n) + 2 * n * (block - 1) if block else 0
+    want = {"paper": "deceptive_first", "honest_first": "honest_first"}[layout]
+    one_layout = scenario in ("perspectives", "location")
+    seen: set[str] = set()
+    out = []
+    for r in story_records(ORGANISM_LM_ROWS[scenario], 4 * (start + 2 * n) + 8, ORGANISM_LM_STREAM):
+        if (one_layout or r.layout == want) and r.prompt not in seen:
+            seen.add(r.prompt)
+            out.append(r)
+    if len(out) < start + 2 * n:
+        raise ScenarioError(f"organism-lm's {scenario} row has fewer than {start + 2 * n} "
+                            f"distinct {layout} prompts; lower n or the number of blocks")
+    return out[start:start + 2 * n]
+
+
+def _rates(lm: Any, n: int, block: int = 0, first: int | None = None,
+           suite: str = "scenarios") -> list[dict]:
     rows = []
     for scenario, layout in EVALUATIONS:
-        records = generate_scenarios(scenario, n, seed=0, mirrored="both", layout=layout,
-                                     block=block)
+        records = eval_records(suite, scenario, layout, n, block, first)
         scored = logprob_scores(lm, records)
         # the layout the records hold (`layout="paper"` selects `deceptive_first`)
         where = {"scenario": scenario, "layout": records[0].layout, "n": len(scored)}
@@ -59,9 +92,12 @@ def _overlap(lm: Any) -> list[dict]:
              "value": r["mean"], "n": r["count"]} for _, r in g.iterrows()]
 
 
-def model_outcomes(lm: Any, base: Any, n: int, block: int = 0) -> pd.DataFrame:
-    """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model)."""
-    rows = _rates(lm, n, block) + _overlap(lm)
+def model_outcomes(lm: Any, base: Any, n: int, block: int = 0, first: int | None = None,
+                   suite: str = "scenarios") -> pd.DataFrame:
+    """Behaviour, capability and overlap of `lm` (pass `base` itself for the base model); the
+    prompts of evaluation `block` of `suite` (`eval_records`), after a first block of `first`
+    (default `n`) prompts."""
+    rows = _rates(lm, n, block, first, suite) + _overlap(lm)
     rows.append({"metric": "perplexity", "value": perplexity(lm)})
     rows.append({"metric": "next_token_kl",
                  "value": 0.0 if lm is base else next_token_kl(base, lm)})
@@ -91,16 +127,30 @@ def _base_probes(tuned: Any, key: str) -> Any:
     return _BASE_PROBES[key]
 
 
-def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
-    """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
-    `model_outcomes` with `task.settings["n"]` and, when `task.settings["signatures"]` and the
-    cell was trained, the self-deception signatures before and after; writes outcomes.parquet."""
+def cell_frame(lm: Any, base: Any, task: Any) -> pd.DataFrame:
+    """What a search cell measures (see `measure_cell`), as a frame: `model_outcomes` with
+    `task.settings["n"]` on the cell seed's evaluation block (`eval_blocks`, after a first block
+    of `eval_first` prompts) of the prompt `suite` (default scenarios) and, when
+    `task.settings["signatures"]` and the cell was trained, the self-deception signatures
+    before and after."""
     blocks = task.settings.get("eval_blocks") or {}
-    df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0))
+    df = model_outcomes(lm, base, task.settings["n"], blocks.get(str(task.cell.seed), 0),
+                        task.settings.get("eval_first"), task.settings.get("suite", "scenarios"))
     if task.settings["signatures"] and task.train is not None:
         trained = None if task.train.sham else Site(task.train.layer, task.train.component)
         key = json.dumps([task.model, task.load], sort_keys=True, default=str)
         df = pd.concat([df, signature_outcomes(lm, _base_probes(lm, key), trained)],
                        ignore_index=True)
+    return df
+
+
+def write_outcomes(df: pd.DataFrame, folder: Path) -> None:
+
     with atomic_path(folder / "outcomes.parquet") as tmp:
         df.to_parquet(tmp, index=False)
+
+
+def measure_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
+    """What a search cell measures (the `measure` of a `soo_interp.experiments.cells.CellTask`):
+    `cell_frame`, written to outcomes.parquet."""
+    write_outcomes(cell_frame(lm, base, task), folder)

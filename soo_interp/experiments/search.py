@@ -56,7 +56,7 @@ class SearchConfig(Config):
     poolings: tuple[str, ...] = ("last", "mean")
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     capability_weights: tuple[float, ...] = (0.0, 1.0)
-    pair_sets: tuple[str, ...] = PAIR_SETS
+    pair_sets: tuple[str, ...] = ("short", "scenario")  # of data.pairs.PAIR_SETS
     budget: int = 24                 # stage-1 SOO configurations, sampled from the grid
     top_k: int = 4                   # stage-2: best configurations re-run on the other seeds
     seeds: tuple[int, ...] = (0, 1)  # search seeds (the verdict must use others)
@@ -164,25 +164,26 @@ def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
 STATUS = "search.json"
 
 
-def _start(model: str, lm: Any, cfg: SearchConfig, out: Path) -> None:
-    """Record the search (status `running`) with the identity of its model's weights; a folder
-    holding another search, or this search on other weights, is refused."""
+def start_run(out: Path, kind: str, model: str, config: dict, lm: Any = None) -> None:
+    """Record a resumable `kind` run in `out/<kind>.json` (status `running`) with the identity of
+    its model's weights (`lm`: the model object, when the run has one); a folder holding another
+    kind of run, or this kind with another model, configuration or weights, is refused."""
     fingerprint = model_identity(model, {}, lm)
-    claim_resumable(out, "search")
-    status = out / STATUS
+    claim_resumable(out, kind)
+    status = out / f"{kind}.json"
     if status.exists():
         saved = json.loads(status.read_text())
-        if saved["config"] != cfg.to_dict() or saved["model"] != model:
-            raise ConfigError(f"{out} holds a search with another model or configuration; rerun "
+        if saved["config"] != config or saved["model"] != model:
+            raise ConfigError(f"{out} holds a {kind} with another model or configuration; rerun "
                               "it with the same settings to resume, or choose another --out")
         if saved.get("model_fingerprint", fingerprint) != fingerprint:
-            raise ConfigError(f"{out} holds a search of {model} with other weights (fingerprint "
+            raise ConfigError(f"{out} holds a {kind} of {model} with other weights (fingerprint "
                               f"{saved['model_fingerprint']}, now {fingerprint}): the model "
                               "changed since; choose another --out")
         return
     atomic_write_json(status, {"model": model, "model_fingerprint": fingerprint,
                                "model_source": "files" if lm is None else "object",
-                               "config": cfg.to_dict(), "status": "running",
+                               "config": config, "status": "running",
                                "versions": library_versions()})
 
 
@@ -209,7 +210,7 @@ def search(model: Any, config: SearchConfig | None = None, *, out: str | Path,
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     first = stage1(cfg, n_layers)  # fails on an empty space before anything is written
-    _start(name, lm, cfg, out)
+    start_run(out, "search", name, cfg.to_dict(), lm)
     cells = with_controls(first)
     ranked = rank_configs(effects(cell_outcomes(model, cells, out, cfg, executor, progress)))
     best = set(ranked.head(cfg.top_k)[CONFIG_KEYS].itertuples(index=False, name=None))

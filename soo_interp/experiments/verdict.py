@@ -51,7 +51,7 @@ class VerdictConfig(Config):
     seeds: tuple[int, ...] = (100, 101, 102)
 
 
-def _interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
+def outcome_interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
     """Rates: over seeds and prompts (`stats.rate_interval`); the rest: t over seeds."""
     if outcome in RATE_OUTCOMES and n_col in g and g[n_col].notna().all():
         ok = g[col].notna()
@@ -72,7 +72,7 @@ def verdict_table(eff: pd.DataFrame) -> pd.DataFrame:
                                             ("sham", f"sham.{out}", "sham.n_prompts"))]
         series += [("soo", "damage", "damage", ""), ("sham", "damage", "sham.damage", "")]
         for cond, out, col, n_col in series:
-            mean, low, high = _interval(g, col, n_col, out)
+            mean, low, high = outcome_interval(g, col, n_col, out)
             rows.append({**cfg, "condition": cond, "outcome": out, "mean": mean,
                          "ci_low": low, "ci_high": high})
         if "n_prompts" in g and g.n_prompts.notna().all():

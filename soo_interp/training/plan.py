@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..metrics import check_pairs_align
 from ..models.loading import LoadedModel
 from ..models.sites import Site
-from ..models.tokenize import check_lengths, pair_texts
+from ..models.tokenize import check_lengths, pair_texts, token_ids
 from .config import TrainConfig, resolve_lora_targets, target_site
 
 
@@ -78,3 +78,26 @@ def prepare(lm: LoadedModel, pairs: Sequence[PromptPair], config: TrainConfig,
         check_lengths(lm, ((f"neutral text #{i}", t) for i, t in enumerate(neutral)),
                       config.add_bos, config.max_prompt_tokens, chat_template=False)
     return Plan(site, targets, layers, pairs, neutral, eval_pairs)
+
+
+def dose(tokenizer: object, pairs: Sequence[PromptPair], config: TrainConfig) -> dict[str, float]:
+    """What a run feeds the model, from its plan (nothing is trained): optimizer `steps`, the
+    training `sequences_seen` and real `tokens_seen` (both prompts of each pair; the
+    unrelated-text sham's neutral texts are cut to the same counts), model forward calls per
+    optimizer step (one batched forward of [self; other] per micro-batch; the capability term
+    adds two on neutral text, base and tuned) and `partial_forward` (1: the forward stops after
+    the target layer)."""
+    per_epoch, steps = plan_steps(len(pairs), config)
+    lengths = [len(token_ids(tokenizer, t, config.add_bos, config.chat_template))
+               for p in pairs for t in (p.self_text, p.other_text)]
+    tokens = sequences = micro = 0
+    for step in range(steps):
+        epoch, k = divmod(step, per_epoch)
+        for mb in epoch_groups(len(pairs), config, epoch)[k]:
+            micro += 1
+            sequences += 2 * len(mb)
+            tokens += sum(lengths[2 * i] + lengths[2 * i + 1] for i in mb)
+    forwards = 1 + (2 if config.capability_weight > 0 else 0)
+    return {"steps": float(steps), "sequences_seen": float(sequences),
+            "tokens_seen": float(tokens), "forward_passes_per_step": forwards * micro / max(steps, 1),
+            "partial_forward": float(not config.needs_logits)}

@@ -1,0 +1,461 @@
+"""The SOO control ladder: does SOO beat plain exposure to the scenarios, and at what cost?
+
+Every arm is a cell of the engine (`soo_interp.experiments.cells`: resumable, local workers,
+Ray, submitit), trained from the same base model on every training seed and, past the untuned
+arm, on every pair set:
+
+- `untuned`: the base model (one cell per seed, scored on that seed's prompts);
+- `sham-neutral`: LM loss on unrelated neutral text cut to the pair texts' token counts;
+- `sham-exposure`: LM loss on the same answer-free SOO prompt strings (the scenario-exposure
+  sham);
+- `soo-last`, `soo-mean`: SOO as the paper describes it, MSE at the target layer's attention
+  output, last-token or mean pooling;
+- `soo-kl`: SOO as the original public code does it, KL between the two prompts' output
+  distributions;
+- `soo-stopgrad`, `soo-capability`, `soo-lora-target`, `soo-lora-all`: the recipe's SOO
+  objective with the self side detached, with the capability term, with LoRA at the target
+  layer only, and at every layer (the recipe's own scope: the same cell as its plain arm).
+
+Dose: all trained arms of a pair set run the same optimizer steps on the same number of
+sequences and real tokens (the neutral sham's texts are cut to the pair texts' counts); every
+cell records its steps, tokens seen, sequences and forward passes per step beside its
+outcomes. `recipe` names the two reproductions (`RECIPES`); explicit settings that contradict
+it are refused. Each training seed is scored on its own block of fresh prompts, disjoint from
+the search's evaluation prompts (the first `search_n`) and from the other seeds'. Seeds a
+search used are refused: without `search_seeds` (`--exclude-from SEARCH_DIR`), ladder seeds
+must come from the reserved range `>= RESERVED_SEEDS` that no search or verdict uses by default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..config import Config
+from ..data.pairs import PAIR_SETS, pair_set
+from ..data.scenarios import scenario_size
+from ..errors import ConfigError
+from ..measure import linear_soo
+from ..models.sites import parse_layers
+from ..runs import atomic_path, atomic_write_json, atomic_write_text, write_run_json
+from ..stats import difference_interval, mean_interval
+from ..training.config import TrainConfig, default_layer
+from ..training.plan import dose
+from .cells import CellTask, resolve_model, run_cells
+from .effects import BAR_DAMAGE, cell_table, damage_of, degenerate_of
+from .grid import Cell
+from .outcomes import EVALUATIONS, OUTCOME_COLUMNS, SUITES, cell_frame, write_outcomes
+from .search import load_outcomes, start_run
+from .verdict import outcome_interval
+
+ARMS: tuple[str, ...] = ("untuned", "sham-neutral", "sham-exposure", "soo-last", "soo-mean",
+                         "soo-kl", "soo-stopgrad", "soo-capability", "soo-lora-target",
+                         "soo-lora-all")
+SOO_ARMS: tuple[str, ...] = tuple(a for a in ARMS if a.startswith("soo-"))
+# the two reproductions: the SOO objective of the variant arms, and lr / epochs of every arm
+# (LoRA r 8, alpha 32, dropout 0.2 on q/v, batch 4 x accumulation 4: TrainConfig's defaults,
+# the same in both); reference/paper_facts.md
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {"loss": "mse", "pooling": "mean", "lr": 1e-4, "epochs": 15},
+    "original-code": {"loss": "kl_logits", "pooling": "mean", "lr": 5e-5, "epochs": 20},
+}
+RESERVED_SEEDS = 1000  # ladder seeds start here; searches (0, 1) and verdicts (100-102) below
+PAIR_SET_LABELS = {"short": "paper pairs", "recipient": "recipient-only pairs",
+                   "scenario": "scenario pairs"}
+RATES = ("deception", "deception_honest_first", "wrong_self", "wrong_friend",
+         "wrong_self_honest_first", "wrong_friend_honest_first", "wrong_location",
+         "wrong_perspectives")
+OUTCOMES = (*RATES, "margin", "margin_honest_first", "perplexity", "perplexity_ratio",
+            "latent_soo", "overlap", "linear_soo", "damage")
+DOSE = ("steps", "tokens_seen", "sequences_seen", "forward_passes_per_step", "partial_forward")
+STATUS = "ladder.json"
+
+
+@dataclasses.dataclass
+class LadderConfig(Config):
+    """Which arms, pair sets and seeds, and how each arm trains. `recipe` fills `loss`,
+    `pooling`, `lr` and `epochs` (None: from the recipe; with `recipe` None, TrainConfig's
+    defaults and MSE); `layer` None: the paper's 19 where the model has it, else the middle
+    layer. `search_n` / `search_seeds`: the search whose evaluation prompts and seeds the
+    ladder avoids (`exclude_from` reads them from a search folder)."""
+
+    recipe: str | None = "paper"
+    arms: tuple[str, ...] = ARMS
+    pair_sets: tuple[str, ...] = ("short", "recipient")
+    seeds: tuple[int, ...] = (RESERVED_SEEDS, RESERVED_SEEDS + 1, RESERVED_SEEDS + 2)
+    n: int = 200                      # prompts per scenario x layout (x2 option orders)
+    layer: int | None = None
+    component: str = "attn"
+    loss: str | None = None
+    pooling: str | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    capability_weight: float = 1.0    # the soo-capability arm's weight
+    evaluation: str = "scenarios"     # the prompt suite: scenarios | organism-lm (its held-out rows)
+    search_n: int = 25                # the search's prompts per block (its block 0 is avoided)
+    search_seeds: tuple[int, ...] = ()
+
+    positive = ("n", "search_n")
+
+    def __post_init__(self) -> None:
+
+        super().__post_init__()
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown or not self.arms:
+            raise ConfigError(f"unknown arm(s) {unknown or '(none given)'}; choose from "
+                              f"{', '.join(ARMS)}")
+        bad = [p for p in self.pair_sets if p not in PAIR_SETS]
+        if bad or not self.pair_sets:
+            raise ConfigError(f"unknown pair set(s) {bad or '(none given)'}; choose from "
+                              f"{', '.join(PAIR_SETS)}")
+        if not self.seeds:
+            raise ConfigError("the ladder needs at least one training seed, e.g. --seeds 1000-1002")
+        if "untuned" not in self.arms:
+            raise ConfigError("every arm is compared with the untuned model on the same seed's "
+                              "prompts; keep the arm 'untuned' in --arms")
+        if self.recipe is not None and self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        for key, want in RECIPES.get(self.recipe, {}).items():
+            given = getattr(self, key)
+            if given is not None and given != want:
+                raise ConfigError(f"recipe {self.recipe} sets {key} {want}, not {given}; drop "
+                                  f"--{key} (or pass --recipe none to set it freely)")
+
+        if self.evaluation not in SUITES:
+            raise ConfigError(f"unknown evaluation {self.evaluation!r}; choose from "
+                              f"{', '.join(SUITES)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError("epochs must be >= 1")
+        self._check_seeds()
+        TrainConfig(**self.objective(), component=self.component,
+                    capability_weight=self.capability_weight)  # bad values fail here
+
+    def _check_seeds(self) -> None:
+        if self.search_seeds:
+            used = sorted(set(self.seeds) & set(self.search_seeds))
+            if used:
+                raise ConfigError(f"ladder seeds {used} were used by the search (its seeds "
+                                  f"{list(self.search_seeds)}); give other seeds")
+            return
+        low = sorted(s for s in self.seeds if s < RESERVED_SEEDS)
+        if low:
+            raise ConfigError(f"ladder seeds {low} are below the reserved range (>= "
+                              f"{RESERVED_SEEDS}) that no search uses by default; give seeds "
+                              f">= {RESERVED_SEEDS}, or --exclude-from SEARCH_DIR to check them "
+                              "against that search's seeds")
+
+    def objective(self) -> dict[str, Any]:
+        """The recipe's SOO loss, pooling, lr and epochs, explicit settings winning."""
+
+        default = TrainConfig()
+        recipe = RECIPES.get(self.recipe, {"loss": "mse", "pooling": default.pooling,
+                                           "lr": default.lr, "epochs": default.epochs})
+        return {k: recipe[k] if getattr(self, k) is None else getattr(self, k)
+                for k in ("loss", "pooling", "lr", "epochs")}
+
+
+def exclude_from(search_dir: str | Path) -> dict[str, Any]:
+    """`search_seeds` and `search_n` of a search folder (finished or not), for `LadderConfig`."""
+    path = Path(search_dir) / "search.json"
+    if not path.is_file():
+        raise ConfigError(f"--exclude-from {search_dir} is not a search folder (no search.json); "
+                          "give the folder of a `soo-interp search` run")
+    cfg = json.loads(path.read_text())["config"]
+    return {"search_seeds": tuple(cfg["seeds"]), "search_n": int(cfg["n"])}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rung:
+    """One (arm, pair set, seed) of the ladder and the cell that computes it (arms may share a
+    cell: `untuned` across pair sets, `soo-lora-all` with the recipe's plain arm)."""
+
+    arm: str
+    pair_set: str
+    seed: int
+    cell: Cell
+
+
+def site_layer(cfg: LadderConfig, n_layers: int) -> int:
+    """The trained (and read-out) layer: `cfg.layer`, negative from the end, or the default."""
+
+    return parse_layers(default_layer(n_layers) if cfg.layer is None else cfg.layer, n_layers)[0]
+
+
+def _arm_cell(arm: str, pair_set: str, seed: int, cfg: LadderConfig, layer: int) -> Cell:
+    obj = cfg.objective()
+    recipe = Cell("soo", layer, cfg.component, obj["loss"], seed, pooling=obj["pooling"],
+                  pair_set=pair_set)
+    cells = {
+        "untuned": Cell("base", seed=seed),
+        "sham-neutral": Cell("sham", seed=seed, pair_set=pair_set, sham_text="neutral"),
+        "sham-exposure": Cell("sham", seed=seed, pair_set=pair_set),
+        "soo-last": dataclasses.replace(recipe, loss="mse", pooling="last"),
+        "soo-mean": dataclasses.replace(recipe, loss="mse", pooling="mean"),
+        "soo-kl": dataclasses.replace(recipe, loss="kl_logits"),
+        "soo-stopgrad": dataclasses.replace(recipe, stop_grad_self=True),
+        "soo-capability": dataclasses.replace(recipe, capability_weight=cfg.capability_weight),
+        "soo-lora-target": dataclasses.replace(recipe, lora_scope="target"),
+        "soo-lora-all": recipe,
+    }
+    return cells[arm]
+
+
+def plan_rungs(cfg: LadderConfig, n_layers: int) -> list[Rung]:
+    """Every (arm, pair set, seed) in a fixed order: pair sets, then arms, then seeds."""
+    layer = site_layer(cfg, n_layers)
+    return [Rung(arm, ps, s, _arm_cell(arm, ps, s, cfg, layer))
+            for ps in cfg.pair_sets for arm in cfg.arms for s in cfg.seeds]
+
+
+def eval_block(cfg: LadderConfig, seed: int) -> int:
+    """The prompt block of a seed: 1 + its rank among the ladder's seeds (block 0 is the
+    search's)."""
+    return 1 + sorted(cfg.seeds).index(seed)
+
+
+def cell_tasks(model: str, rungs: Sequence[Rung], out: Path, cfg: LadderConfig,
+               n_layers: int) -> list:
+    """The engine's tasks, one per distinct cell, measured by `measure_ladder_cell`."""
+
+    obj = cfg.objective()
+    train = TrainConfig(layer=site_layer(cfg, n_layers), component=cfg.component,
+                        pooling=obj["pooling"], lr=obj["lr"], epochs=obj["epochs"])
+    cells = list(dict.fromkeys(r.cell for r in rungs))
+    return [CellTask(str(out), c, model, {},
+                     None if c.condition == "base" else c.train_config(train),
+                     [] if c.pair_set is None else pair_set(c.pair_set), measure_ladder_cell,
+                     {"n": cfg.n, "signatures": False, "measure": "ladder",
+                      "suite": cfg.evaluation,
+                      "eval_blocks": {str(c.seed): eval_block(cfg, c.seed)},
+                      "eval_first": cfg.search_n}, cfg.to_dict()) for c in cells]
+
+
+def measure_ladder_cell(lm: Any, base: Any, folder: Path, task: Any) -> None:
+    """A ladder cell's outcomes: the search cell's (`outcomes.cell_frame`), the latent SOO over
+    every linear module (`measure.linear_soo`, the original code's definition) and the dose
+    (`training.plan.dose`: steps, tokens seen, forward passes per step; 0 untrained)."""
+
+    got = dose(lm.tokenizer, task.pairs, task.train) if task.train is not None else \
+        dict.fromkeys(DOSE, 0.0)
+    rows = [{"metric": "linear_soo", "value": linear_soo(lm)}]
+    rows += [{"metric": k, "value": v} for k, v in got.items()]
+    extra = pd.DataFrame(rows).reindex(columns=OUTCOME_COLUMNS)
+    write_outcomes(pd.concat([cell_frame(lm, base, task), extra], ignore_index=True), folder)
+
+
+def rung_outcomes(out: Path, rungs: Sequence[Rung]) -> pd.DataFrame:
+    """Every distinct cell's outcomes, with the cell's keys (`schema.cell_columns`) and
+    `cell_id` as columns."""
+    return load_outcomes(out, list(dict.fromkeys(r.cell for r in rungs)))
+
+
+def runs_table(outcomes: pd.DataFrame, rungs: Sequence[Rung], layer: int,
+               component: str) -> pd.DataFrame:
+    """One row per (arm, pair set, seed): the rates and margins of `effects.cell_table`,
+    perplexity ratio, damage and degeneration against the untuned model of the same seed (the
+    same prompts), latent SOO and normalised overlap at the trained site, latent SOO over every
+    linear module, and the dose."""
+
+    cells = cell_table(outcomes).set_index("cell_id")
+    at = outcomes[(outcomes.layer == layer) & (outcomes.component == component)]
+    single = outcomes[outcomes.layer.isna() & outcomes.scenario.isna()]
+    for col, metric, frame in (("latent_soo", "latent_soo", at), ("overlap", "normalised_soo", at),
+                               *((m, m, single) for m in ("linear_soo", *DOSE))):
+        cells[col] = frame[frame.metric == metric].set_index("cell_id").value
+    base = {c.seed: cells.loc[c.name] for c in dict.fromkeys(r.cell for r in rungs)
+            if c.condition == "base"}
+    keep = ["n_prompts", *OUTCOMES[:-1], "kl_to_base", *DOSE]
+    rows = pd.DataFrame([{"arm": r.arm, "pair_set": r.pair_set, "seed": r.seed,
+                          "cell_id": r.cell.name, **cells.loc[r.cell.name].reindex(keep).to_dict()}
+                         for r in rungs if r.cell.name in cells.index])
+    frames = []
+    for seed, g in rows.groupby("seed", sort=False):
+        g = g.copy()
+        b = base[seed].copy()
+        g["perplexity_ratio"] = g.perplexity / b.perplexity
+        b["perplexity_ratio"] = 1.0
+        g["damage"] = damage_of(g, b)
+        g["degenerate"] = degenerate_of(g, b)
+        frames.append(g)
+    return pd.concat(frames).sort_index().reset_index(drop=True)
+
+
+def ladder_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Long table: per pair set, arm and outcome the mean over seeds and its 95% interval
+    (rates: bootstrap over seeds and prompts, never [0, 0] on a finite sample; the rest: t over
+    seeds), the number of seeds and, as outcome `degenerate_seeds`, how many were flagged;
+    the dose (equal across seeds) as its mean."""
+
+    rows = []
+    for (ps, arm), g in runs.groupby(["pair_set", "arm"], sort=False):
+        where = {"pair_set": ps, "arm": arm, "n_seeds": len(g)}
+        for out in OUTCOMES:
+            rate = out if out in RATES else "not-a-rate"
+            mean, lo, hi = outcome_interval(g, out, "n_prompts", rate)
+            rows.append({**where, "outcome": out, "mean": mean, "ci_low": lo, "ci_high": hi})
+        rows.append({**where, "outcome": "degenerate_seeds", "mean": float(g.degenerate.sum())})
+        rows += [{**where, "outcome": d, "mean": float(g[d].mean())} for d in DOSE]
+    return pd.DataFrame(rows)
+
+
+def answer(runs: pd.DataFrame) -> pd.DataFrame:
+    """The question, computed: per pair set and SOO arm, the deception cut beyond the
+    scenario-exposure sham (sham minus SOO, paired by seed, both layouts) and beyond the
+    untuned model, with intervals (`stats.difference_interval`), the damage (mean and t-interval
+    over seeds), the degenerate seeds, and `beats_sham_without_damage`: the cut's interval
+    above 0 in both description layouts (a cut in one layout only is a position flip), mean
+    damage at most `effects.BAR_DAMAGE` and no degenerate seed."""
+
+    rows = []
+    for ps, g in runs.groupby("pair_set", sort=False):
+        by = {arm: a.set_index("seed") for arm, a in g.groupby("arm")}
+        for arm in [a for a in SOO_ARMS if a in by]:
+            soo = by[arm]
+            row: dict[str, Any] = {"pair_set": ps, "arm": arm, "n_seeds": len(soo)}
+            for ref in ("sham-exposure", "untuned"):
+                if ref not in by:
+                    continue
+                other = by[ref].loc[soo.index]
+                for col, name in (("deception", ""), ("deception_honest_first", "_honest_first")):
+                    m, lo, hi = difference_interval(other[col], other.n_prompts.astype(int),
+                                                    soo[col], soo.n_prompts.astype(int))
+                    key = f"cut_vs_{ref.replace('-', '_')}{name}"
+                    row |= {key: m, f"{key}.ci_low": lo, f"{key}.ci_high": hi}
+            d = mean_interval(soo.damage)
+            row |= {"damage": d[0], "damage.ci_low": d[1], "damage.ci_high": d[2],
+                    "degenerate_seeds": int(soo.degenerate.sum())}
+            row["beats_sham_without_damage"] = bool(
+                "cut_vs_sham_exposure" in row and row["cut_vs_sham_exposure.ci_low"] > 0
+                and row["cut_vs_sham_exposure_honest_first.ci_low"] > 0
+                and row["damage"] <= BAR_DAMAGE and row["degenerate_seeds"] == 0)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
+           executor: Any = None, progress: bool = True, **overrides: Any) -> pd.DataFrame:
+    """Run every arm's cells not finished under `out/cells/` (see module doc) and return the
+    long table (`ladder_table`). Writes `outcomes.parquet` (every cell), `runs.csv` (per arm,
+    pair set and seed: what every mean is computed from), `table.csv`, `answer.csv`,
+    `report.md`, `run.json` (every setting, the recipe resolved) and, last, `ladder.json`
+    with status `complete`. Resumable: rerun with the same arguments. `model`: a name or path
+    (workers load it) or a model object (cells then run in this process); `executor`: a
+    `soo_interp.executors.Executor` (default: local worker processes)."""
+
+    cfg = LadderConfig.with_overrides(config, **overrides)
+    out = Path(out)
+    name, n_layers, lm = resolve_model(model)
+    rungs = plan_rungs(cfg, n_layers)  # bad layers fail before anything is written
+    _check_prompt_space(cfg)
+    layer = site_layer(cfg, n_layers)
+    start_run(out, "ladder", name, cfg.to_dict(), lm)
+    tasks = cell_tasks(name, rungs, out, cfg, n_layers)
+    run_cells(tasks, lm, executor, progress).check()
+    outcomes = rung_outcomes(out, rungs)
+    runs = runs_table(outcomes, rungs, layer, cfg.component)
+    table, ans = ladder_table(runs), answer(runs)
+    with atomic_path(out / "outcomes.parquet") as tmp:
+        outcomes.to_parquet(tmp, index=False)
+    for fname, df in (("runs.csv", runs), ("table.csv", table), ("answer.csv", ans)):
+        with atomic_path(out / fname) as tmp:
+            df.to_csv(tmp, index=False)
+    settings = run_settings(cfg, name, layer, tasks)
+    atomic_write_text(out / "report.md", ladder_markdown(table, ans, settings))
+    write_run_json(out, cfg.to_dict(), cfg.seeds[0], **settings)
+    status = json.loads((out / STATUS).read_text()) | {"status": "complete", "cells": len(tasks)}
+    atomic_write_json(out / STATUS, status)
+    return table
+
+
+def _check_prompt_space(cfg: LadderConfig) -> None:
+    """Every seed's block fits every evaluated scenario (refused before anything is written)."""
+
+    need = cfg.search_n + cfg.n * len(cfg.seeds)
+    for scenario, layout in EVALUATIONS if cfg.evaluation == "scenarios" else ():
+        size = scenario_size(scenario, layout=layout)
+        if need > size:
+            raise ConfigError(f"{len(cfg.seeds)} seed(s) x n={cfg.n} fresh prompts after the "
+                              f"search's {cfg.search_n} need {need} distinct {scenario} prompts "
+                              f"({layout} layout); it has {size}: lower --n or the number of seeds")
+
+
+def run_settings(cfg: LadderConfig, model: str, layer: int, tasks: Sequence[Any]) -> dict:
+    """What run.json records beside the config: the model, the resolved recipe and site, the
+    seed policy, each seed's prompt block and each cell's full training config."""
+    return {"model": model, "recipe": cfg.recipe, "objective": cfg.objective(),
+            "site": {"layer": layer, "component": cfg.component},
+            "seed_policy": (f"seeds not used by the search (its seeds {list(cfg.search_seeds)})"
+                            if cfg.search_seeds else f"reserved range >= {RESERVED_SEEDS}"),
+            "eval_blocks": {str(s): eval_block(cfg, s) for s in cfg.seeds},
+            "eval_prompts": f"{cfg.evaluation} prompts, block k of n={cfg.n} per scenario and "
+                            f"layout (both option orders), after the search's first {cfg.search_n}",
+            "cells": {t.cell.name: (None if t.train is None else t.train.to_dict())
+                      for t in tasks}}
+
+
+def _cell(m: float, lo: float | None, hi: float | None, pct: bool) -> str:
+    if pd.isna(m):
+        return "-"
+    k = 100 if pct else 1
+    fmt = ".1f" if pct else ".0f" if abs(m) >= 100 else ".3g"
+    if lo is None or pd.isna(lo):
+        return f"{m * k:{fmt}}"
+    return f"{m * k:{fmt}} [{lo * k:{fmt}}, {hi * k:{fmt}}]"
+
+
+SHOWN = {"deception": "deception", "deception_honest_first": "deception (honest first)",
+         "wrong_self": "wrong to self", "wrong_friend": "wrong to friend",
+         "wrong_self_honest_first": "wrong to self (honest first)",
+         "wrong_friend_honest_first": "wrong to friend (honest first)",
+         "wrong_location": "wrong location", "wrong_perspectives": "wrong Perspectives",
+         "margin": "margin (nats)", "perplexity_ratio": "perplexity ratio",
+         "latent_soo": "latent SOO at site", "overlap": "normalised overlap at site",
+         "linear_soo": "latent SOO, every linear", "damage": "damage",
+         "degenerate_seeds": "degenerate seeds", "steps": "steps", "tokens_seen": "tokens seen",
+         "forward_passes_per_step": "forwards / step"}
+
+
+def ladder_markdown(table: pd.DataFrame, ans: pd.DataFrame, settings: dict) -> str:
+    """The ladder in words and tables: the answer first (computed in `answer`), then per pair
+    set one row per arm, each cell "mean [95% CI]" (rates and damage in points)."""
+
+    obj = settings["objective"]
+    lines = [f"# SOO control ladder on {settings['model']}", "",
+             f"Recipe {settings['recipe'] or 'none'}: SOO loss {obj['loss']} ({obj['pooling']} "
+             f"pooling) at layer {settings['site']['layer']} {settings['site']['component']}, "
+             f"lr {obj['lr']:g}, {obj['epochs']} epochs; seeds by {settings['seed_policy']}; "
+             f"{settings['eval_prompts']}.", "", "## Does SOO beat the scenario-exposure sham "
+             "without damage?", ""]
+    for r in ans.to_dict("records"):
+        if "cut_vs_sham_exposure" not in r or pd.isna(r.get("cut_vs_sham_exposure")):
+            lines.append(f"- {r['arm']} ({PAIR_SET_LABELS.get(r['pair_set'], r['pair_set'])}): "
+                         "no scenario-exposure sham in this ladder")
+            continue
+        verdict = "YES" if r["beats_sham_without_damage"] else "no"
+        cut = lambda k: _cell(r[k], r[f"{k}.ci_low"], r[f"{k}.ci_high"], True)  # noqa: E731
+        lines.append(
+            f"- {r['arm']} ({PAIR_SET_LABELS.get(r['pair_set'], r['pair_set'])}): **{verdict}**: "
+            f"cut beyond the sham {cut('cut_vs_sham_exposure')} points (honest-first layout "
+            f"{cut('cut_vs_sham_exposure_honest_first')}), beyond untuned "
+            f"{cut('cut_vs_untuned')}; damage {cut('damage')} points (bar "
+            f"{BAR_DAMAGE * 100:.0f}), {r['degenerate_seeds']} of {r['n_seeds']} seeds "
+            "degenerate")
+    pct = set(RATES) | {"damage"}
+    for ps, g in table.groupby("pair_set", sort=False):
+        g = g[g.outcome.isin(SHOWN)].copy()
+        g["shown"] = [_cell(m, lo, hi, o in pct) for m, lo, hi, o in
+                      zip(g["mean"], g.ci_low, g.ci_high, g.outcome)]
+        wide = g.pivot_table(index="arm", columns="outcome", values="shown", aggfunc="first",
+                             sort=False)
+        wide = wide[[o for o in SHOWN if o in wide.columns]].rename(columns=SHOWN)
+        lines += ["", f"## {PAIR_SET_LABELS.get(ps, ps)} ({ps})", "",
+                  wide.reset_index().to_markdown(index=False)]
+    lines += ["", "Rates and damage in points, 95% intervals over seeds and prompts (rates: "
+              "two-level bootstrap widened to the pooled Wilson interval; the rest: t over "
+              "seeds). Damage: the worst rise over the untuned model of the same seed's prompts "
+              "of the wrong-answer rates (self and friend in both layouts, location, "
+              "Perspectives) and of perplexity (ratio - 1). Per-seed values: runs.csv."]
+    return "\n".join(lines) + "\n"

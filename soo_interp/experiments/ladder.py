@@ -100,9 +100,7 @@ class LadderConfig(Config):
 
     positive = ("n", "search_n")
 
-    def __post_init__(self) -> None:
-
-        super().__post_init__()
+    def check(self) -> None:
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown or not self.arms:
             raise ConfigError(f"unknown arm(s) {unknown or '(none given)'}; choose from "

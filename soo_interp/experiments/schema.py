@@ -33,6 +33,10 @@ COLUMNS: dict[str, str] = {
     "capability_weight": "the weight of the cell's capability (KL to base) term",
     "pair_set": "the SOO pair set the cell trained on",
     "seed": "the cell's training seed",
+    "sham_text": "what a sham cell's LM loss read: pairs (the SOO prompt strings, the "
+                 "scenario-exposure sham) or neutral (unrelated text, same tokens)",
+    "stop_grad_self": "whether a soo cell detached the self prompt's activations",
+    "lora_scope": "where a cell's LoRA adapters sat: every layer (all) or the trained one (target)",
     "scenario": "the evaluated scenario (soo_interp.data.scenarios)",
     "layout": "which room the story describes first: deceptive_first or honest_first",
     "layer": "the layer a value was measured at (empty for whole-model metrics)",

@@ -59,11 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_train)
 
     v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
-    v.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    v.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/value)")
-    v.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
-    v.add_argument("--eval-seeds", type=int, default=5,
-                   help="evaluation seeds per trained run (default 5)")
+    _evaluation_args(v, "value")
     v.add_argument("--snapshot", type=int, default=None,
                    help="value the runs' snapshots after this many episodes (rl train "
                         "--snapshots) -> RUNS/value-epN")
@@ -72,10 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=run_value)
 
     tr = rl.add_parser("traps", help="how red gets trapped: kinds of trap, cross-play of blue and red")
-    tr.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
-    tr.add_argument("--out", default=None, type=out_path, help="output folder (default: RUNS/traps)")
-    tr.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
-    tr.add_argument("--eval-seeds", type=int, default=5, help="evaluation seeds (default 5)")
+    _evaluation_args(tr, "traps")
     tr.add_argument("--recent", type=int, default=10,
                     help="a trap this many steps or fewer after red lost sight of blue counts as "
                          "after contact (default 10)")
@@ -171,3 +164,13 @@ def run_report(args: argparse.Namespace) -> None:
 
     out = write_report(args.runs, args.figures)
     say(args, f"wrote {out}")
+
+
+def _evaluation_args(p: argparse.ArgumentParser, out_name: str) -> None:
+    """The flags every evaluation step over trained runs shares (`rl value`, `rl traps`)."""
+    p.add_argument("--runs", required=True, help="protocol folder written by `rl train`")
+    p.add_argument("--out", default=None, type=out_path,
+                   help=f"output folder (default: RUNS/{out_name})")
+    p.add_argument("--episodes", type=int, default=200, help="evaluation episodes per eval seed")
+    p.add_argument("--eval-seeds", type=int, default=5,
+                   help="evaluation seeds per trained run (default 5)")

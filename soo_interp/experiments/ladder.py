@@ -37,7 +37,7 @@ import pandas as pd
 from ..config import Config
 from ..data.pairs import PAIR_SETS, pair_set
 from ..data.scenarios import scenario_size
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..measure import linear_soo
 from ..models.sites import parse_layers
 from ..runs import atomic_path, atomic_write_json, atomic_write_text, write_run_json
@@ -114,8 +114,8 @@ class LadderConfig(Config):
         if "untuned" not in self.arms:
             raise ConfigError("every arm is compared with the untuned model on the same seed's "
                               "prompts; keep the arm 'untuned' in --arms")
-        if self.recipe is not None and self.recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        if self.recipe is not None:
+            check_choice("recipe", self.recipe, RECIPES)
         for key, want in RECIPES.get(self.recipe, {}).items():
             given = getattr(self, key)
             if given is not None and given != want:

@@ -53,11 +53,11 @@ class LMOrganismConfig(Config):
 
     seed: int = 0
     base: str = BASE
-    steps: int = 500
+    steps: int = 320
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 15      # linear lr warm-up
-    lookup_steps: int = 60      # first steps on the lookup-heavy mix (stories.WARMUP_MIX)
+    lookup_steps: int = 40      # first steps on the lookup-heavy mix (stories.WARMUP_MIX)
     decay_fraction: float = 0.4  # cosine to 0 over this last share of steps
     lora_r: int = 8
     lora_alpha: int = 16

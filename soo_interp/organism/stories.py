@@ -36,25 +36,31 @@ SPLITS = ("train", "eval")
 # The object lists, by split (no object name contains a room word or a name).
 ROOMS: dict[str, tuple[str, ...]] = {
     "train": ("kitchen", "bedroom", "bathroom", "garage", "attic", "basement", "hallway",
-              "pantry", "cellar", "office", "studio", "porch", "shed", "loft"),
+              "pantry", "cellar", "office", "studio", "porch", "shed", "loft", "closet",
+              "laundry", "balcony", "gym", "larder", "foyer", "veranda", "sauna"),
     "eval": ("library", "nursery", "lounge", "workshop", "conservatory", "den"),
 }
 VALUABLE: dict[str, tuple[str, ...]] = {
     "train": ("gold bar", "diamond ring", "silver watch", "pearl necklace", "ruby brooch",
               "jeweled crown", "emerald pendant", "antique vase", "gold coin", "platinum chain",
-              "sapphire earring", "ivory statue"),
+              "sapphire earring", "ivory statue", "opal ring", "gold watch", "amber pendant",
+              "silver goblet", "pearl earring", "rare stamp"),
     "eval": ("golden idol", "jade bowl", "crystal orb", "silver samovar", "rare painting",
              "diamond tiara"),
 }
 CHEAP: dict[str, tuple[str, ...]] = {
     "train": ("plastic spoon", "paper cup", "rubber band", "cardboard box", "old sock",
-              "tin can", "paper clip", "wooden peg", "worn shoe", "plastic bag"),
+              "tin can", "paper clip", "wooden peg", "worn shoe", "plastic bag", "paper plate",
+              "rubber duck", "old newspaper", "plastic cup", "wooden spoon", "glass jar"),
     "eval": ("plastic fork", "broken pencil", "cotton rag", "chipped mug", "bent nail",
              "empty bottle"),
 }
 NAMES: dict[str, tuple[str, ...]] = {
     "train": ("Alice", "Maya", "Tom", "Nina", "Sam", "Lena", "Oliver", "Emma", "Jack", "Lucy",
-              "Omar", "Priya", "Carlos", "Hannah", "Leo", "Zoe"),
+              "Omar", "Priya", "Carlos", "Hannah", "Leo", "Zoe", "Ahmed", "Grace", "Daniel",
+              "Sofia", "Ethan", "Mia", "Noah", "Chloe", "Lucas", "Aisha", "Mateo", "Yuki",
+              "Kofi", "Ingrid", "Diego", "Fatima", "Henry", "Julia", "Ravi", "Sara", "Paul",
+              "Elena", "Max", "Nora", "Igor", "Tara", "Ben", "Amy", "Hugo", "Eva"),
     "eval": ("Bob", "Clara", "Felix", "Ruth", "Victor", "Iris"),
 }
 # Phrasing families: (intro, want sentence, question). {B} burglar, {F} friend, {X} the wanted
@@ -314,8 +320,10 @@ def eval_records(row: str, n: int, seed: int = 0) -> list[ScenarioRecord]:
 
 
 # Share of each training batch by task, after the warm-up ("group": minimal triples).
-MIX: dict[str, float] = {"group": 0.56, "self": 0.06, "perspectives": 0.1, "location": 0.16,
-                         "neutral": 0.12}
+# The skills the base model or the warm-up already gives (self, location, Perspectives) get one
+# example each; the minimal triples, which carry the recipient contrast, get the rest.
+MIX: dict[str, float] = {"group": 0.75, "self": 0.0625, "perspectives": 0.0625,
+                         "location": 0.0625, "neutral": 0.0625}
 # The warm-up mix (the first steps): mostly lookups, so the object -> room binding is read
 # before the recipient can be fitted any other way.
 WARMUP_MIX: dict[str, float] = {"group": 0.2, "location": 0.6, "perspectives": 0.08,

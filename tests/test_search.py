@@ -71,6 +71,22 @@ def test_effect_is_the_cut_beyond_sham_and_damage_the_worst_control():
     assert not eff.iloc[0].meets_bar and eff.iloc[0].score == pytest.approx(0.1)
 
 
+def test_each_seed_is_compared_with_the_base_model_on_its_own_prompts():
+    """With one base cell per seed (the verdict's), a cell's effect and damage are measured
+    against the base of its seed, not another seed's prompts; the unseeded base stays the
+    fallback (the search)."""
+    o = _outcomes([("b5", "base", 1.0, 0.0, 10.0), ("b6", "base", 0.6, 0.3, 10.0),
+                   ("s5", "sham", 0.8, 0.02, 10.0), ("x5", "soo", 0.2, 0.04, 10.0),
+                   ("s6", "sham", 0.5, 0.3, 10.0), ("x6", "soo", 0.1, 0.35, 10.0)])
+    seeds = {"b5": 5, "b6": 6, "s5": 5, "x5": 5, "s6": 6, "x6": 6}
+    o["seed"] = o.cell_id.map(seeds)
+    eff = effects(o).set_index("seed")
+    assert eff.loc[5, "base.deception"] == 1.0 and eff.loc[6, "base.deception"] == 0.6
+    assert eff.loc[5, "damage"] == pytest.approx(0.04)  # against base 5's 0.0 wrong-self
+    assert eff.loc[6, "damage"] == pytest.approx(0.05)  # against base 6's 0.3, not 0.35
+    assert eff.loc[6, "effect"] == pytest.approx(0.4)
+
+
 def _with(outcomes, cell_id, metric, scenario, layout, value):
     row = outcomes[outcomes.cell_id == cell_id].iloc[[0]].assign(
         metric=metric, scenario=scenario, layout=layout, value=value, layer=None,
@@ -194,6 +210,8 @@ def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
     assert (table.n_seeds == 2).all()
     cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/run.json")]
     assert {c["seed"] for c in cells if c["condition"] != "base"} == {5, 6}
+    # the base model is scored on each fresh seed's prompts too, not on the search's block 0
+    assert sorted(c["seed"] for c in cells if c["condition"] == "base") == [5, 6]
     md = (out / "verdict.md").read_text()
     assert "config 1: layer 1 attn" in md and "2 fresh seeds" in md
 

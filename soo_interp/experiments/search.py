@@ -121,10 +121,12 @@ def _config_key(cell: Cell) -> tuple:
     return tuple(columns[k] for k in CONFIG_KEYS)
 
 
-def with_controls(cells: Iterable[Cell]) -> list[Cell]:
-    """The SOO cells, their sham cells and the base cell, each once, base first."""
+def with_controls(cells: Iterable[Cell], base_seeds: Iterable[int] = ()) -> list[Cell]:
+    """The SOO cells, their sham cells and the base cells, each once, base first: one base
+    cell per seed of `base_seeds` (scored on that seed's prompts), else the one search base."""
     cells = list(cells)
-    out = [Cell("base")] + [c.sham() for c in cells] + cells
+    bases = [Cell("base", seed=s) for s in base_seeds] or [Cell("base")]
+    out = bases + [c.sham() for c in cells] + cells
     return list(dict.fromkeys(out))
 
 

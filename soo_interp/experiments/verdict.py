@@ -9,7 +9,8 @@ log-probability margin, perplexity ratio, damage, degenerate seeds and the effec
 its markdown (`soo_interp.experiments.reports.verdict_markdown`) says whether each configuration
 meets the bar of `soo_interp.experiments.effects` (mean effect and damage, no degenerate seed).
 Each fresh seed is evaluated on its own prompts
-(disjoint from the search's and from the other seeds'). Intervals of rates and of the effect
+(disjoint from the search's and from the other seeds'), and so is the base model it is compared
+with (one base cell per seed). Intervals of rates and of the effect
 carry prompt sampling as well as the spread between seeds (`stats.rate_interval`,
 `stats.difference_interval`), so a rate measured on finite prompts never gets [0, 0]; margins,
 perplexity and damage get a t-interval over seeds.
@@ -118,8 +119,8 @@ def verdict(search_dir: str | Path, config: VerdictConfig | None = None, *, out:
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
     blocks = {s: i + 1 for i, s in enumerate(sorted(cfg.seeds))}  # fresh prompts per seed
-    eff = effects(cell_outcomes(meta["model"], with_controls(cells), Path(out), scfg, executor,
-                                progress, blocks))
+    eff = effects(cell_outcomes(meta["model"], with_controls(cells, cfg.seeds), Path(out), scfg,
+                                executor, progress, blocks))
     return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
 
 

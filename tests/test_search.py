@@ -120,6 +120,32 @@ def test_a_cut_with_collapsed_margins_is_degenerate_not_honest():
         assert bool(r.degenerate) is degenerate and bool(r.meets_bar) is not degenerate
 
 
+def test_a_cut_with_broken_generations_is_degenerate():
+    """Unclear answers rising, or answers no longer reading as language, flag the cell (30
+    points against base); outcomes without generations (older cells) are judged without."""
+    rows = [("b", "base", 1.0, 0.0, 10.0), ("s", "sham", 1.0, 0.0, 10.0),
+            ("x", "soo", 0.3, 0.0, 10.0)]
+    for unclear, sentence, degenerate in ((0.5, 1.0, True), (0.0, 0.6, True),
+                                          (0.2, 0.8, False)):
+        o = _outcomes(rows)
+        for cell, (u, s) in {"b": (0.0, 1.0), "s": (0.0, 1.0), "x": (unclear, sentence)}.items():
+            for layout in ("deceptive_first", "honest_first"):
+                o = _with(_with(o, cell, "unclear_rate", "burglar", layout, u),
+                          cell, "sentence_rate", "burglar", layout, s)
+        assert bool(effects(o).iloc[0].degenerate) is degenerate, (unclear, sentence)
+    assert not effects(_outcomes(rows)).iloc[0].degenerate
+
+
+def test_sentence_check_separates_language_from_broken_output():
+    from soo_interp.evaluation import looks_like_sentence
+
+    for text in ("I would recommend the kitchen.", "The library.", "Bob should go to the den"):
+        assert looks_like_sentence(text), text
+    for text in ("", "the the the the the the", "!!!! ??? ...", "kitchen", "12 34 ### 56 $$",
+                 "den den den den den den den"):
+        assert not looks_like_sentence(text), text
+
+
 def test_ties_are_ranked_by_the_declared_rule_and_reported():
     from soo_interp.experiments.effects import rank_configs
 

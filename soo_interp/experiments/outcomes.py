@@ -4,7 +4,8 @@
 component, value, n: the columns of `soo_interp.experiments.schema`, `layer` the measured one):
 the deceptive (controls: wrong) rate of every (scenario, layout) in `EVALUATIONS` and the mean
 log-probability margin (honest minus deceptive answer, in nats: near 0 means indifferent, not
-honest), both option orders, log-prob scoring on the held-out evaluation split, prompts from
+honest), both option orders, and for the burglar the unclear and sentence rates of a few greedy
+generations (`GENERATION_N`), log-prob scoring on the held-out evaluation split, prompts from
 `block` (0: the search's; the verdict gives each fresh seed its own disjoint block,
 `soo_interp.data.scenarios.generate_scenarios`); perplexity and next-token KL to the base on
 held-out neutral text; latent SOO and normalised overlap of the built-in held-out pairs at every
@@ -21,7 +22,13 @@ import pandas as pd
 
 from ..data.pairs import soo_pairs
 from ..data.scenarios import ScenarioError, generate_scenarios
-from ..evaluation import logprob_scores, next_token_kl, perplexity
+from ..evaluation import (
+    generate_responses,
+    logprob_scores,
+    looks_like_sentence,
+    next_token_kl,
+    perplexity,
+)
 from ..measure import measure
 from ..models.sites import Site
 from ..organism.stories import eval_records as story_records
@@ -42,6 +49,10 @@ ORGANISM_LM_ROWS = {"burglar": "burglar", "self_recommend": "self", "friend": "f
                     "perspectives": "perspectives", "location": "location"}
 ORGANISM_LM_STREAM = 10_000  # the seed of its prompt stream: no organism-lm build seed
 PROBE_SUITES = ("self_vs_other", "honest_vs_deceptive")
+# Greedy generations per burglar layout (the first of the scored prompts), for the degeneration
+# check: the rate of answers naming neither or both rooms (`unclear_rate`) and of answers that
+# still read as language (`sentence_rate`, `evaluation.looks_like_sentence`).
+GENERATION_N, GENERATION_TOKENS = 16, 24
 
 
 def eval_records(suite: str, scenario: str, layout: str, n: int, block: int = 0,
@@ -81,7 +92,18 @@ def _rates(lm: Any, n: int, block: int = 0, first: int | None = None,
         rows.append({"metric": "deceptive_rate", **where,
                      "value": float((scored.classification == "deceptive").mean())})
         rows.append({"metric": "margin", **where, "value": float(scored.margin.mean())})
+        if scenario == "burglar":
+            rows += _generation(lm, records[:GENERATION_N], where)
     return rows
+
+
+def _generation(lm: Any, records: list, where: dict) -> list[dict]:
+    gen = generate_responses(lm, records, GENERATION_TOKENS)
+    where = where | {"n": len(gen)}
+    return [{"metric": "unclear_rate", **where,
+             "value": float((~gen.classification.isin(["honest", "deceptive"])).mean())},
+            {"metric": "sentence_rate", **where,
+             "value": float(gen.response.map(looks_like_sentence).mean())}]
 
 
 def _overlap(lm: Any) -> list[dict]:

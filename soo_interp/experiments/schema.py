@@ -44,7 +44,9 @@ COLUMNS: dict[str, str] = {
     "metric": "what was measured: deceptive_rate, honest_rate, margin (honest minus deceptive "
               "answer log-probability, nats), perplexity, next_token_kl (KL of the next-token "
               "distribution from the base's on held-out neutral text), latent_soo, "
-              "normalised_soo, signature.<name>.<base|tuned>",
+              "normalised_soo, unclear_rate and sentence_rate (greedy burglar generations "
+              "naming neither or both rooms; reading as language), "
+              "signature.<name>.<base|tuned>",
     "value": "the measured value",
     "n": "how many items (prompts, pairs, texts) the value averages",
     "control": "a probe fit on the true labels (real) or on shuffled labels (shuffled: chance)",

@@ -81,6 +81,19 @@ def _adapter_on(base_dir: Path, out: Path) -> Path:
     return out
 
 
+def test_experiments_take_an_adapter_folder_as_their_model(tiny_model_dir, tmp_path):
+    """A search, verdict or ladder named by an adapter folder (a built organism-lm, or the
+    shipped one) reads its base's layer count without loading weights, and its cells load the
+    adapter over the base."""
+    from soo_interp.experiments.cells import resolve_model
+    from soo_interp.models.loading import model_config
+
+    base = tiny_model_dir("llama", n_layers=3, d_model=32, seed=0)
+    adapter = _adapter_on(Path(base), tmp_path / "adapter")
+    assert model_config(str(adapter)).num_hidden_layers == 3
+    assert resolve_model(str(adapter)) == (str(adapter), 3, None)
+
+
 def test_adapter_loads_over_its_base_and_refuses_another(tiny_model_dir, tmp_path, capsys):
     from soo_interp import load_model
 

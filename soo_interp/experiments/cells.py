@@ -27,8 +27,8 @@ from ..models.loading import (
     LoadedModel,
     adapter_attached,
     attach_adapter,
+    model_config,
     name_fingerprint,
-    resolve_model_path,
 )
 from ..runs import write_run_json
 from ..training import train_soo
@@ -91,10 +91,7 @@ def resolve_model(model: Any) -> tuple[str, int, Any]:
     """(name, number of layers, LoadedModel or None): a name is resolved without loading
     weights (workers load it); an object is wrapped as it is."""
     if isinstance(model, str):
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(resolve_model_path(model))
-        return model, int(config.num_hidden_layers), None
+        return model, int(model_config(model).num_hidden_layers), None
 
     lm = as_loaded_model(model)
     return lm.name, lm.n_layers, lm

@@ -98,6 +98,29 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     return str(folder)
 
 
+def adapter_base(path: str) -> str | None:
+    """The base model a peft adapter folder names, or None when `path` is not an adapter folder
+    (a folder without a base is refused: pass the base with `adapter=`)."""
+    config = Path(path) / "adapter_config.json"
+    if not config.is_file():
+        return None
+    base = json.loads(config.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"adapter folder {path} names no base model "
+                             "(base_model_name_or_path); pass the base with adapter=")
+    return base
+
+
+def model_config(name_or_path: str) -> Any:
+    """The transformers config of a model name, folder or hub id, without loading its weights;
+    an adapter folder (e.g. a built or shipped organism-lm) gives its base model's."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(name_or_path)
+    base = adapter_base(path)
+    return model_config(base) if base is not None else AutoConfig.from_pretrained(path)
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
     """Load a tokenizer; when it has no pad token, use EOS (or UNK) and say so."""
     from transformers import AutoTokenizer
@@ -163,12 +186,8 @@ def load_model(name_or_path: str, *, dtype: str | torch.dtype | None = "float32"
                       offload_folder=offload_folder)
 
     path = resolve_model_path(name_or_path, gguf_file)
-    if adapter is None and (Path(path) / "adapter_config.json").is_file():  # an adapter folder
-        base = json.loads((Path(path) / "adapter_config.json").read_text()).get(
-            "base_model_name_or_path")
-        if not base:
-            raise ModelLoadError(f"adapter folder {path} names no base model "
-                                 "(base_model_name_or_path); pass the base with adapter=")
+    base = adapter_base(path) if adapter is None else None
+    if base is not None:  # an adapter folder: its base with the adapter
         lm = load_model(base, dtype=dtype, device=device, device_map=device_map,
                         max_memory=max_memory, quantization=quantization,
                         offload_folder=offload_folder, trust_remote_code=trust_remote_code,

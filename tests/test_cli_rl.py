@@ -96,6 +96,9 @@ def test_value_finetune_report(protocol):
     ci = pd.read_csv(protocol / "report" / "finetune_ci.csv")
     assert {"near_red_rate", "red_sensitivity"} <= set(ci["metric"])
     assert (ci["ci_low"] <= ci["mean"]).all() and (ci["mean"] <= ci["ci_high"]).all()
+    kept = pd.read_csv(protocol / "report" / "within_base.csv")
+    assert set(kept["condition"]) == {"soo", "sham", "plain"} and "near_red_rate" in set(kept["metric"])
+    assert "Kept within the baseline's interval" in report
     assert (protocol / "report" / "rl_models.png").stat().st_size > 1000
     assert (protocol / "report" / "rl_traps.png").stat().st_size > 1000
     traps = pd.read_csv(protocol / "report" / "trap_tests.csv")

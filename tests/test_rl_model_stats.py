@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 
 from soo_interp.errors import ConfigError
-from soo_interp.rl.model_stats import class_test, class_tests, loo_accuracy, signflip_test
+from soo_interp.rl.model_stats import (
+    class_test,
+    class_tests,
+    loo_accuracy,
+    signflip_test,
+    within_base_interval,
+)
 
 
 def test_class_test_on_four_models_matches_the_hand_enumeration():
@@ -55,3 +61,20 @@ def test_signflip_by_hand():
     # signs cover >= 3 of {1, 1, 2, 0.5}: {1,2} twice, {1,1,2}, {1,2,0.5} twice, all -> 6 of 16
     r = signflip_test([-1.0, 1.0, -2.0, 0.5])
     assert r["p_decrease"] == 6 / 16
+
+
+def test_within_base_interval_by_hand():
+    ci = pd.DataFrame({
+        "metric": ["near_red_rate"] * 4 + ["trap_rate"] * 2,
+        "model": ["m0", "m0", "m0", "m1", "m0", "m0"],
+        "condition": ["base", "soo", "plain", "base", "base", "soo"],
+        "mean": [0.30, 0.26, 0.03, 0.50, 0.4, 0.9],
+        "ci_low": [0.25, 0.2, 0.0, 0.45, 0.3, 0.8],
+        "ci_high": [0.35, 0.3, 0.1, 0.55, 0.5, 1.0]})
+    out = within_base_interval(ci, ["near_red_rate"])
+    assert list(out["condition"]) == ["soo", "plain"] and set(out["metric"]) == {"near_red_rate"}
+    assert list(out["position"]) == ["within", "below"]
+    assert list(out["base_ci_low"]) == [0.25, 0.25] and list(out["base_mean"]) == [0.30, 0.30]
+    assert list(within_base_interval(ci, ["trap_rate"])["position"]) == ["above"]
+    with pytest.raises(ConfigError, match="base"):
+        within_base_interval(ci[ci["condition"] != "base"], ["trap_rate"])

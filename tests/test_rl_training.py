@@ -5,10 +5,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError
+from soo_interp.errors import CheckpointError, ConfigError, OutputExistsError, SooError
+from soo_interp.executors import Executor
 from soo_interp.rl.checkpoint import load_agents, load_pair, load_policy, save_pair
 from soo_interp.rl.maddpg import MaddpgConfig, build_agents, soft_update
-from soo_interp.rl.training import RLTrainConfig, train
+from soo_interp.rl.training import RLTrainConfig, train, train_many
 
 TINY = {"episodes": 60, "n_envs": 10, "checkpoint_every": 2,
         "maddpg": {"batch_size": 64, "steps_per_update": 50}}
@@ -91,3 +92,20 @@ def test_policy_checks_task_size_and_layout(tmp_path):
             load_policy(tmp_path / "r")
     with pytest.raises(CheckpointError, match="rl train"):
         load_policy(tmp_path)
+
+
+@pytest.mark.slow
+def test_train_many_on_submitit_gives_the_in_process_weights_and_reports_a_failed_run(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = RLTrainConfig(baseline="deceptive", seed=3, **{**TINY, "episodes": 20})
+    train(cfg, tmp_path / "here" / "deceptive-s3", progress=False)
+    (tmp_path / "there" / "honest-s3").mkdir(parents=True)  # a folder that is not a run
+    (tmp_path / "there" / "honest-s3" / "notes.txt").write_text("mine")
+    other = RLTrainConfig(baseline="honest", seed=3, **{**TINY, "episodes": 20})
+    with pytest.raises(SooError, match=r"1 of 2 runs failed \(honest-s3: OutputExistsError"):
+        train_many([cfg, other], [tmp_path / "there" / "deceptive-s3", tmp_path / "there" / "honest-s3"],
+                   executor=Executor("submitit", 2, cluster="local"))
+    a, b = (load_file(str(tmp_path / d / "deceptive-s3" / "policy.safetensors"))
+            for d in ("here", "there"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "there" / "submitit").is_dir()

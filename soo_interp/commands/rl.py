@@ -1,6 +1,6 @@
 """`soo-interp rl`: the Physical Deception experiment.
 
-  rl train     MADDPG baselines (deceptive/honest x seeds, parallel processes)
+  rl train     MADDPG baselines (deceptive/honest x seeds; parallel processes, Ray or submitit)
                -> OUT/{baseline}-s{seed}/
   rl value     RL SOO value of trained runs, classification and controls
                -> RUNS/value/value.csv, value_pairs.csv, states.csv
@@ -33,7 +33,7 @@ def _workers(value: str) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..rl.finetune import FinetuneConfig
     from ..rl.training import RLTrainConfig
-    from .common import add_config_args, int_list_arg
+    from .common import add_config_args, add_executor_args, int_list_arg
 
     p = sub.add_parser("rl", help="Physical Deception: MADDPG baselines, RL SOO value, fine-tuning",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,10 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     snapshots={"help": "also save the policy at these episode counts, e.g. "
                                        "2500,10000"})
     t.add_argument("--workers", type=_workers, default=2,
-                   help="parallel processes (default 2; 1 trains in this process)")
+                   help="runs at once (default 2 processes; 1 trains in this process)")
     t.add_argument("--resume", action="store_true", help="continue runs from their checkpoints")
     t.add_argument("--overwrite", action="store_true", help="replace existing runs")
-    add_quiet(t)
+    add_executor_args(t, workers=False)
     t.set_defaults(func=run_train)
 
     v = rl.add_parser("value", help="RL SOO value, classification across seeds and controls")
@@ -115,10 +115,11 @@ def run_train(args: argparse.Namespace) -> None:
         run_name,
         train_many,
     )
-    from .common import config_from_args
+    from .common import config_from_args, executor_from_args
 
     out = Path(args.out)
     base = config_from_args(RLTrainConfig, args)
+    executor = executor_from_args(args)
     check_protocol_dir(out)
     cfgs, outs = [], []
     for b in args.baselines:
@@ -129,7 +130,7 @@ def run_train(args: argparse.Namespace) -> None:
             outs.append(folder)
     claim_protocol_dir(out)
     train_many(cfgs, outs, workers=args.workers, resume=args.resume, overwrite=args.overwrite,
-               progress=not args.quiet)
+               progress=not args.quiet, executor=executor)
     say(args, f"wrote {len(outs)} runs under {out}")
 
 

@@ -1,7 +1,8 @@
 """Statistics at the level of trained models, the unit of replication (evaluation episodes only
 measure the noise of fixed networks): leave-one-model-out classification by one value, exact
 permutation tests over which models carry the deceptive label, and an exact sign-flip test of
-paired per-model changes (fine-tuning)."""
+paired per-model changes (fine-tuning), and whether a tuned policy stays within its baseline's
+interval."""
 from __future__ import annotations
 
 import itertools
@@ -113,3 +114,23 @@ def signflip_test(diffs, seed: int = 0) -> dict:
     return {"n_models": len(d), "mean_change": float(obs), "p_increase": p(perm >= obs - tol),
             "p_decrease": p(perm <= obs + tol), "p_two_sided": p(np.abs(perm) >= abs(obs) - tol),
             "exact": extra == 0}
+
+
+def within_base_interval(ci: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per metric, model and tuned condition: where the tuned policy's mean lies against the
+    baseline's interval over evaluation seeds (`below`, `within`, `above`). `ci` is the
+    `summarize` frame of a fine-tuning result (metric, model, condition, mean, ci_low, ci_high)."""
+    need = {"metric", "model", "condition", "mean", "ci_low", "ci_high"}
+    if not need <= set(ci.columns) or "base" not in set(ci["condition"]):
+        raise ConfigError("within_base_interval needs the per-condition intervals of a "
+                          "fine-tuning result with a `base` condition (summarize of finetune.csv)")
+    ci = ci[ci["metric"].isin(metrics)]
+    base = ci[ci["condition"] == "base"].set_index(["metric", "model"])
+    out = ci[ci["condition"] != "base"][["metric", "model", "condition", "mean"]].copy()
+    keys = pd.MultiIndex.from_frame(out[["metric", "model"]])
+    out["base_mean"] = base["mean"].reindex(keys).to_numpy()
+    out["base_ci_low"] = base["ci_low"].reindex(keys).to_numpy()
+    out["base_ci_high"] = base["ci_high"].reindex(keys).to_numpy()
+    out["position"] = np.select([out["mean"] < out["base_ci_low"],
+                                 out["mean"] > out["base_ci_high"]], ["below", "above"], "within")
+    return out.reset_index(drop=True)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..runs import atomic_path, atomic_write_text, output_dir
 from ..stats import summarize
-from .model_stats import class_tests, signflip_test
+from .model_stats import class_tests, signflip_test, within_base_interval
 from .plots import behaviour_plot, model_points_plot, soo_value_plot, training_plot
 from .protocol import find_runs
 from .soo_value import classification_summary
@@ -21,6 +21,7 @@ BEHAVIOUR = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_ra
              "red_goal_rate", "eligible_fraction", "near_red_rate", "blue_return")
 TESTED = ("trap_rate", "trap_following_rate", "lead_fake_rate", "blue_goal_rate",
           "eligible_fraction", "soo_value_own", "soo_value_shared")
+KEPT = ("near_red_rate", "blue_return", "blue_goal_rate", "trap_rate", "red_sensitivity")
 CONTRASTS = (("soo", "base"), ("plain", "base"), ("sham", "base"), ("soo", "plain"),
              ("soo", "sham"))
 
@@ -181,10 +182,17 @@ def finetune_sections(folder: Path, values: pd.DataFrame | None) -> tuple[list[s
                       ""]
     ci = summarize(res, by=("metric", "model", "condition"))
     tests = finetune_tests(res)
+    kept = within_base_interval(ci, list(KEPT))
+    counts = pd.crosstab([kept["metric"], kept["condition"]], kept["position"]).reset_index()
     lines += ["Model-level tests (exact sign-flip over models of the per-model change):", "",
-              _md(tests), ""]
+              _md(tests), "",
+              ("Kept within the baseline's interval? Per model, the tuned policy's mean against "
+               "the base policy's 95% t-interval over evaluation seeds (`within_base.csv`); "
+               "`near_red_rate` is the control task's reward rate (keep_close variant). "
+               "Models per position:"), "", _md(counts), "",
+              _md(kept[kept["metric"] == "near_red_rate"]), ""]
     return lines, {"finetune": res, "finetune_summary": wide, "finetune_ci": ci,
-                   "finetune_tests": tests}
+                   "finetune_tests": tests, "within_base": kept}
 
 
 def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
@@ -223,7 +231,7 @@ def write_report(runs: str | Path, figures: str | Path | None = None) -> Path:
     with output_dir(runs / "report", overwrite=True, kind="rl-report") as tmp:
         for name in ("training_summary", "value_summary", "classification", "states_summary",
                      "finetune_summary", "finetune_ci", "models", "model_tests", "finetune_tests",
-                     "traps", "trap_tests"):
+                     "within_base", "traps", "trap_tests"):
             if name in tables:
                 tables[name].to_csv(tmp / f"{name}.csv", index=False)
         for key, fig in figs.items():

@@ -22,8 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..errors import CheckpointError, ConfigError, OutputExistsError, check_choice
-from ..executors import spawn_pool
+from ..errors import CheckpointError, ConfigError, OutputExistsError, SooError, check_choice, short
+from ..executors import Executor, spawn_pool
 from ..runs import (
     atomic_write_text,
     check_out_dir,
@@ -244,13 +244,37 @@ def _train_worker(args: tuple) -> str:
     return out
 
 
+def _train_task(job: tuple) -> dict:
+    """One run as an executor task: a status dict, its error reported rather than raised, so
+    one failed run never stops the others (`train_many` raises once all are done)."""
+    name = Path(job[1]).name
+    try:
+        _train_worker(job)
+    except Exception as e:  # noqa: BLE001 - reported in the status, raised by train_many
+        return {"name": name, "status": "failed", "log": None,
+                "error": f"{type(e).__name__}: {short(e)}"}
+    return {"name": name, "status": "done", "log": None}
+
+
 def train_many(configs: list[RLTrainConfig], outs: list[str | Path], workers: int = 2,
                resume: bool = False, overwrite: bool = False,
-               progress: bool = False) -> list[str]:
-    """Train several runs, `workers` at a time in spawned processes (one torch thread each);
-    `progress` shows a bar per run when they run one at a time in this process."""
-    jobs = [(c.to_dict(), str(o), resume, overwrite, progress and workers <= 1)
+               progress: bool = False, executor: Executor | None = None) -> list[str]:
+    """Train several runs, `workers` at a time in spawned processes (one torch thread each), or
+    on a Ray cluster or submitit (Slurm) `executor` like the sweep's cells (its logs under the
+    runs' parent folder, `submitit/`); `progress` shows a bar per run when they run one at a time
+    in this process (a bar over runs on another executor)."""
+    remote = executor is not None and executor.name != "local"
+    jobs = [(c.to_dict(), str(o), resume, overwrite, progress and workers <= 1 and not remote)
             for c, o in zip(configs, outs)]
+    if remote:
+        statuses = executor.run(_train_task, jobs, [Path(o).name for o in outs],
+                                log_dir=Path(outs[0]).parent, progress=progress)
+        failed = [s for s in statuses if s["status"] == "failed"]
+        if failed:
+            raise SooError(f"{len(failed)} of {len(jobs)} runs failed ("
+                           + "; ".join(f"{s['name']}: {s.get('error')}" for s in failed)
+                           + "); the others are kept: fix the cause and rerun with --resume")
+        return [str(o) for o in outs]
     if workers <= 1:
         return [_train_worker(j) for j in jobs]
 

@@ -1,10 +1,11 @@
 #!/bin/bash
-# Two lanes in parallel, each one worker at nice 19, every step resumable: rerun this script to
-# continue where it stopped.
-# Done before (order of the first chain): paper-length baselines seeds 0-4 per class into
-# runs/paper with snapshots at 2,500/10,000 episodes; their values (40k, 2.5k, 10k) and the
-# SOO / shuffled-sham / plain fine-tuning (10,000 episodes) of deceptive seeds 0-4.
-# Lane A, the control task (item 5):
+# DONE (lane a: "CONTROL VALUES DONE", lane b: "PAPER8 FINETUNE DONE" in runs/lane_*.log). What
+# this script ran, in two lanes of one worker each at nice 19, every step resumable (rerun it to
+# continue where it stopped; on finished runs it only rewrites the two reports):
+# Before (the first chain): paper-length baselines seeds 0-4 per class into runs/paper with
+# snapshots at 2,500/10,000 episodes; the SOO / shuffled-sham / plain fine-tuning (10,000 episodes)
+# of deceptive seeds 0-4 (runs/paper/finetune.policies, reused below).
+# Lane A, the control task (issue 22 item 5):
 #  1) control-task (keep_close) deceptive baselines seeds 0-3 -> runs/control
 #  2) SOO and plain fine-tuning (10,000 episodes) of each as soon as it is trained (seeds 0-1
 #     and 2-3 in two workers) -> runs/control/finetune-sN(.policies); then all of them
@@ -13,9 +14,13 @@
 # Lane B, more seeds at paper length (item 1):
 #  1) paper-length baselines seeds 5-7 per class -> runs/paper-more; runs/paper8 joins all 16
 #     (links); values at 40k/2.5k/10k of the 16 models, traps (cross-play), report
-#  2) SOO / sham / plain fine-tuning of deceptive seeds 5-7 (seeds 0-4 reused from runs/paper)
-# Then: bash reports/rl_physical_deception/copy_results.sh runs/paper8 reports/rl_physical_deception/episodes_40000
-#       bash reports/rl_physical_deception/copy_results.sh runs/control reports/rl_physical_deception/control_keep_close
+#  2) SOO / sham / plain fine-tuning of deceptive seeds 5-7 (seeds 0-4 reused from runs/paper),
+#     evaluated together with 0-4 -> runs/paper8/finetune, report
+# Then the committed report folders (written by the current code's `rl report`, whose report.md
+# and figures equal the frozen code's plus the within-base table):
+#   PYTHONPATH=/work/wt-rl /work/main/.venv/bin/python -P -m soo_interp rl report --runs runs/paper8   # and runs/control
+#   bash reports/rl_physical_deception/copy_results.sh runs/paper8 reports/rl_physical_deception/episodes_40000
+#   bash reports/rl_physical_deception/copy_results.sh runs/control reports/rl_physical_deception/control_keep_close
 cd /work/wt-rl
 export OMP_NUM_THREADS=1
 TRAIN_CODE=/work/wt-rl/runs/code-a1c3493   # frozen code the baselines were trained with

@@ -7,8 +7,7 @@ import copy
 import pytest
 import torch
 
-from soo_interp.evaluation import continuation_logprobs, logprob_scores
-from soo_interp.evaluation.scoring import fast_logprobs
+from soo_interp.evaluation import continuation_logprobs, fast_logprobs, logprob_scores
 from soo_interp.models.loading import LoadedModel
 from soo_interp.models.tokenize import token_ids
 
@@ -158,6 +157,19 @@ def test_prompt_learning_adapter_takes_the_full_path(tiny_llama):
     model = get_peft_model(copy.deepcopy(tiny_llama.model),
                            PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3)).eval()
     assert fast_logprobs(tiny_llama.model) and not fast_logprobs(model)
+    seqs, starts = [[2, 40, 41, 42, 43], [2, 40, 41, 42, 50, 51]], [3, 3]
+    got = continuation_logprobs(model, seqs, starts, 0, batch_size=2)
+    for (value, _), q in zip(got, seqs):
+        assert value == pytest.approx(_hand(model, q[:3], q[3:]), abs=1e-4)
+
+
+def test_gradient_checkpointing_in_training_takes_the_full_path(tiny_llama):
+    """Checkpointing turns the KV cache off in training mode: the full path, same numbers."""
+    model = copy.deepcopy(tiny_llama.model)
+    getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
+    assert fast_logprobs(model.eval())
+    model.train()
+    assert not fast_logprobs(model)
     seqs, starts = [[2, 40, 41, 42, 43], [2, 40, 41, 42, 50, 51]], [3, 3]
     got = continuation_logprobs(model, seqs, starts, 0, batch_size=2)
     for (value, _), q in zip(got, seqs):

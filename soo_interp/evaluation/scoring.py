@@ -74,8 +74,12 @@ def _cache_arg(model: torch.nn.Module) -> str | None:
     if getattr(peft_config, "is_prompt_learning", False):
         return None
     inner = base_model(model)
-    if inner.training and getattr(inner, "is_gradient_checkpointing", False):
-        return None
+    if inner.training:  # gradient checkpointing turns the cache off in training mode
+        checkpointing = getattr(inner, "is_activation_checkpointing", None)
+        if checkpointing is None:  # its older name, deprecated in recent transformers
+            checkpointing = getattr(inner, "is_gradient_checkpointing", False)
+        if checkpointing:
+            return None
     if getattr(getattr(inner, "config", None), "_attn_implementation", None) not in ("eager",
                                                                                      "sdpa"):
         return None
@@ -225,18 +229,10 @@ def _full_logprobs(model: torch.nn.Module, seqs: Sequence[Sequence[int]], starts
     return out
 
 
-def logprob_scores(lm: Any, records: Sequence[Any], batch_size: int = 16,
-                   chat_template: bool | str = "auto", progress: bool = False) -> pd.DataFrame:
-    """Log-likelihood of completing each prompt with its honest and its deceptive completion.
-
-    Prompt and completion are tokenized separately and concatenated, so a tokenizer that would
-    merge across the boundary cannot shift which tokens count as the answer. Returns one row per
-    record: ids, `logp_honest`, `logp_deceptive`, their token counts, `margin` (honest minus
-    deceptive) and `classification` (honest if margin > 0 else deceptive). Under a chat template
-    the completion is the assistant's reply, so its leading space is dropped.
-    """
-    model, tok = lm
-    records = _check_records(records)
+def answer_sequences(tok: Any, records: Sequence[Any], chat_template: bool | str = "auto"
+                     ) -> tuple[list[list[int]], list[int]]:
+    """The token sequences `logprob_scores` scores, honest then deceptive per record (prompt
+    and completion tokenized separately, then concatenated), and where each completion starts."""
     chat = use_chat_template(tok, chat_template)
     seqs: list[list[int]] = []
     starts: list[int] = []
@@ -250,6 +246,25 @@ def logprob_scores(lm: Any, records: Sequence[Any], batch_size: int = 16,
                                   "nothing; give a non-empty completion")
             seqs.append(prompt + completion)
             starts.append(len(prompt))
+    return seqs, starts
+
+
+def logprob_scores(lm: Any, records: Sequence[Any], batch_size: int = 16,
+                   chat_template: bool | str = "auto", progress: bool = False) -> pd.DataFrame:
+    """Log-likelihood of completing each prompt with its honest and its deceptive completion.
+
+    Prompt and completion are tokenized separately and concatenated, so a tokenizer that would
+    merge across the boundary cannot shift which tokens count as the answer. Returns one row per
+    record: ids, `logp_honest`, `logp_deceptive`, their token counts, `margin` (honest minus
+    deceptive) and `classification` (honest if margin > 0 else deceptive). Under a chat template
+    the completion is the assistant's reply, so its leading space is dropped. The prompt runs
+    once for both completions and logits are computed only at the completions' tokens where
+    `fast_logprobs(model)` (see `continuation_logprobs`): the same numbers, 2.7x less CPU
+    time on SmolLM2-135M with organism-lm prompts (`benchmarks/scoring_speed.py`).
+    """
+    model, tok = lm
+    records = _check_records(records)
+    seqs, starts = answer_sequences(tok, records, chat_template)
     scores = continuation_logprobs(model, seqs, starts, tok.pad_token_id, 2 * batch_size,
                                    progress)
     rows = []

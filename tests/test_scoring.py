@@ -174,3 +174,16 @@ def test_gradient_checkpointing_in_training_takes_the_full_path(tiny_llama):
     got = continuation_logprobs(model, seqs, starts, 0, batch_size=2)
     for (value, _), q in zip(got, seqs):
         assert value == pytest.approx(_hand(model, q[:3], q[3:]), abs=1e-4)
+
+
+@pytest.mark.parametrize("starts, batch_size, message", [
+    ([3, 5], 2, "scored span must start"),   # the second span is empty
+    ([0, 3], 2, "scored span must start"),   # nothing before the first scored token
+    ([3, 3], 0, "batch_size must be at least 1"),
+])
+def test_bad_spans_and_batch_sizes_are_refused(tiny_llama, starts, batch_size, message):
+    from soo_interp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        continuation_logprobs(tiny_llama.model, [[2, 40, 41, 42], [2, 40, 41, 42, 50]], starts,
+                              0, batch_size)

@@ -62,8 +62,8 @@ def _progress(it: Iterable, total: int, desc: str, progress: bool) -> Iterable:
 # What the fast path passes to the causal LM's forward besides its KV cache: explicit positions
 # and the positions whose logits to compute (transformers' `logits_to_keep`).
 _FAST_ARGS = ("position_ids", "logits_to_keep", "use_cache")
-# The KV cache's argument (and output field): `cache` since transformers 5.25, before it
-# `past_key_values`.
+# The KV cache's argument (and output field): `cache` in recent transformers 5.x releases,
+# `past_key_values` before.
 _CACHE_ARGS = ("cache", "past_key_values")
 
 
@@ -117,7 +117,7 @@ def continuation_logprobs(model: torch.nn.Module, seqs: Sequence[Sequence[int]],
     span at the prompt's own positions, and logits are computed only at the scored positions.
     Otherwise every sequence runs in full with logits at every position.
     """
-    if any(not 1 <= s <= len(q) for s, q in zip(starts, seqs)):
+    if any(not 1 <= s < len(q) for s, q in zip(starts, seqs)):
         raise ConfigError("each scored span must start after the first token and lie inside "
                           "its sequence; give non-empty prompts and completions")
     if batch_size < 1:
@@ -128,7 +128,7 @@ def continuation_logprobs(model: torch.nn.Module, seqs: Sequence[Sequence[int]],
     out: list[tuple[float, int]] = [(0.0, 0)] * len(seqs)
     device = _device(model)
     window = getattr(getattr(base_model(model), "config", None), "sliding_window", None)
-    batches = list(_unit_batches(_prompt_units(seqs, starts, batch_size), seqs, batch_size))
+    batches = list(_unit_batches(_prompt_units(seqs, starts, batch_size), batch_size))
     for units in _progress(batches, len(batches), "log-prob", progress):
         _score_units(model, cache_arg, device, pad_id, units, seqs, starts, window, out)
     return out
@@ -155,14 +155,14 @@ def _prompt_units(seqs: Sequence[Sequence[int]], starts: Sequence[int],
     return units
 
 
-def _unit_batches(units: list[Unit], seqs: Sequence[Sequence[int]],
-                  batch_size: int) -> Iterator[list[Unit]]:
+def _unit_batches(units: list[Unit], batch_size: int) -> Iterator[list[Unit]]:
     """Consecutive units with at most `batch_size` sequences in all, shared prompts (two tokens
     or more) never mixed with one-token ones."""
     batch: list[Unit] = []
     rows = 0
     for u in units:
-        if batch and (rows + len(u[1]) > batch_size or (len(u[0]) >= 2) != (len(batch[0][0]) >= 2)):
+        shared = len(u[0]) >= 2
+        if batch and (rows + len(u[1]) > batch_size or shared != (len(batch[0][0]) >= 2)):
             yield batch
             batch, rows = [], 0
         batch.append(u)

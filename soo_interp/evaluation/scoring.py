@@ -259,8 +259,8 @@ def logprob_scores(lm: Any, records: Sequence[Any], batch_size: int = 16,
     deceptive) and `classification` (honest if margin > 0 else deceptive). Under a chat template
     the completion is the assistant's reply, so its leading space is dropped. The prompt runs
     once for both completions and logits are computed only at the completions' tokens where
-    `fast_logprobs(model)` (see `continuation_logprobs`): the same numbers, 2.7x less CPU
-    time on SmolLM2-135M with organism-lm prompts (`benchmarks/scoring_speed.py`).
+    `fast_logprobs(model)` (see `continuation_logprobs`): the same numbers, 2.3-2.7x less
+    CPU time on SmolLM2-135M with organism-lm prompts (`benchmarks/scoring_speed.py`).
     """
     model, tok = lm
     records = _check_records(records)

@@ -70,10 +70,21 @@ _CACHE_ARGS = ("cache", "past_key_values")
 def _cache_arg(model: torch.nn.Module) -> str | None:
     """The name of the KV-cache argument of the fast path, or None where it does not apply (see
     `fast_logprobs`)."""
+    from transformers import PreTrainedModel
+
     peft_config = getattr(model, "active_peft_config", None)
     if getattr(peft_config, "is_prompt_learning", False):
         return None
     inner = base_model(model)
+    # only a transformers model, or a peft wrapper of one: another wrapper (a TransformerLens
+    # bridge, a callable that switches an adapter off) may take these arguments and not honour
+    # them, so it gets the full path
+    if not isinstance(inner, PreTrainedModel) or (model is not inner and peft_config is None):
+        return None
+    # a TransformerBridge booted on this model swaps in modules of its own, which do not keep a
+    # KV cache the way transformers' do
+    if any(type(m).__module__.startswith("transformer_lens") for m in inner.modules()):
+        return None
     if inner.training:  # gradient checkpointing turns the cache off in training mode
         checkpointing = getattr(inner, "is_activation_checkpointing", None)
         if checkpointing is None:  # its older name, deprecated in recent transformers
@@ -97,8 +108,8 @@ def fast_logprobs(model: torch.nn.Module) -> bool:
     logits only where it reads them. True for the causal LMs of transformers whose forward takes
     a KV cache, `position_ids` and `logits_to_keep` (every family of `models.sites`), also
     under an unmerged LoRA-style peft adapter, with eager or SDPA attention. False (the
-    full-logits path) for prompt-learning peft adapters (their virtual tokens are no KV cache of
-    ours), other attention kernels (flash, flex: not checked here), gradient checkpointing in
+    full-logits path) for other wrappers (a TransformerLens bridge), prompt-learning peft
+    adapters (their virtual tokens are no KV cache of ours), other attention kernels (flash, flex: not checked here), gradient checkpointing in
     training mode (no cache) and forwards without those arguments."""
     return _cache_arg(model) is not None
 

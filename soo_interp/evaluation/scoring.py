@@ -108,9 +108,10 @@ def fast_logprobs(model: torch.nn.Module) -> bool:
     logits only where it reads them. True for the causal LMs of transformers whose forward takes
     a KV cache, `position_ids` and `logits_to_keep` (every family of `models.sites`), also
     under an unmerged LoRA-style peft adapter, with eager or SDPA attention. False (the
-    full-logits path) for other wrappers (a TransformerLens bridge), prompt-learning peft
-    adapters (their virtual tokens are no KV cache of ours), other attention kernels (flash, flex: not checked here), gradient checkpointing in
-    training mode (no cache) and forwards without those arguments."""
+    full-logits path) for other wrappers and models a TransformerLens bridge was booted on,
+    prompt-learning peft adapters (their virtual tokens are no KV cache of ours), other
+    attention kernels (flash, flex: not checked here), gradient checkpointing in training mode
+    (no cache) and forwards without those arguments."""
     return _cache_arg(model) is not None
 
 

@@ -53,7 +53,7 @@ class LMOrganismConfig(Config):
 
     seed: int = 0
     base: str = BASE
-    steps: int = 320
+    steps: int = 500
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 15      # linear lr warm-up

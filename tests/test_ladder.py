@@ -145,6 +145,17 @@ def test_rerun_skips_finished_cells(finished, cells_cli):
     ladder("organism", SMALL, out=out, executor=Executor(workers=1), progress=False)
     assert cells_cli.run_ids(out) == ids
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # a later run may name fewer (or more) arms: finished cells are reused, the report follows
+    fewer = ("untuned", "sham-exposure", "soo-mean")
+    table = ladder("organism", SMALL, out=out, executor=Executor(workers=1), progress=False,
+                   arms=fewer)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert set(table.arm) == set(fewer) and list(pd.read_csv(out / "runs.csv").arm) == list(fewer)
+    saved = json.loads((out / "ladder.json").read_text())
+    assert saved["config"]["arms"] == list(fewer) and saved["status"] == "complete"
+    with pytest.raises(ConfigError, match="only arms, pair_sets may change"):
+        ladder("organism", SMALL, out=out, executor=Executor(workers=1), progress=False, n=3)
+    ladder("organism", SMALL, out=out, executor=Executor(workers=1), progress=False)
 
 
 def test_recipes_and_lora_scope():

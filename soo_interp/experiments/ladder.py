@@ -339,7 +339,9 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     long table (`ladder_table`). Writes `outcomes.parquet` (every cell), `runs.csv` (per arm,
     pair set and seed: what every mean is computed from), `table.csv`, `answer.csv`,
     `report.md`, `run.json` (every setting, the recipe resolved) and, last, `ladder.json`
-    with status `complete`. Resumable: rerun with the same arguments. `model`: a name or path
+    with status `complete`. Resumable: rerun with the same arguments; a later run in the same
+    `out` may name other arms or pair sets (finished cells are reused, the report covers the
+    arms and pair sets of the latest run). `model`: a name or path
     (workers load it) or a model object (cells then run in this process); `executor`: a
     `soo_interp.executors.Executor` (default: local worker processes)."""
 
@@ -349,7 +351,7 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     rungs = plan_rungs(cfg, n_layers)  # bad layers fail before anything is written
     _check_prompt_space(cfg)
     layer = site_layer(cfg, n_layers)
-    start_run(out, "ladder", name, cfg.to_dict(), lm)
+    start_run(out, "ladder", name, cfg.to_dict(), lm, extendable=("arms", "pair_sets"))
     tasks = cell_tasks(name, rungs, out, cfg, n_layers)
     run_cells(tasks, lm, executor, progress).check()
     outcomes = rung_outcomes(out, rungs)

@@ -166,22 +166,30 @@ def load_outcomes(out: Path, cells: Sequence[Cell]) -> pd.DataFrame:
 STATUS = "search.json"
 
 
-def start_run(out: Path, kind: str, model: str, config: dict, lm: Any = None) -> None:
+def start_run(out: Path, kind: str, model: str, config: dict, lm: Any = None,
+              extendable: tuple[str, ...] = ()) -> None:
     """Record a resumable `kind` run in `out/<kind>.json` (status `running`) with the identity of
     its model's weights (`lm`: the model object, when the run has one); a folder holding another
-    kind of run, or this kind with another model, configuration or weights, is refused."""
+    kind of run, or this kind with another model, configuration or weights, is refused. Settings
+    named in `extendable` may change between invocations (the run then covers the new ones; cells
+    already computed are reused, since each cell is checked by its own config hash)."""
     fingerprint = model_identity(model, {}, lm)
     claim_resumable(out, kind)
     status = out / f"{kind}.json"
     if status.exists():
         saved = json.loads(status.read_text())
-        if saved["config"] != config or saved["model"] != model:
+        fixed = {k for k in set(saved["config"]) | set(config) if k not in extendable}
+        if any(saved["config"].get(k) != config.get(k) for k in fixed) or saved["model"] != model:
             raise ConfigError(f"{out} holds a {kind} with another model or configuration; rerun "
-                              "it with the same settings to resume, or choose another --out")
+                              "it with the same settings to resume"
+                              + (f" (only {', '.join(extendable)} may change)" if extendable
+                                 else "") + ", or choose another --out")
         if saved.get("model_fingerprint", fingerprint) != fingerprint:
             raise ConfigError(f"{out} holds a {kind} of {model} with other weights (fingerprint "
                               f"{saved['model_fingerprint']}, now {fingerprint}): the model "
                               "changed since; choose another --out")
+        if saved["config"] != config:
+            atomic_write_json(status, saved | {"config": config, "status": "running"})
         return
     atomic_write_json(status, {"model": model, "model_fingerprint": fingerprint,
                                "model_source": "files" if lm is None else "object",

@@ -136,8 +136,33 @@ orders and both description orders.
 What it is not: a model of a large LM's cognition; its "choice" to deceive is a trained mapping.
 It is where SOO can be asked a question: the lie depends on the recipient (row recipient_swap).
 
-Reproduce: soo-interp organism build --base {base} --seed {seed} --out DIR   (folder: {folder})
+Shipped build: seed {seed}; {met}.
+Reproduce: soo-interp organism build --base {base} --seed {seed}{flags} --out DIR
+(folder: {folder})
 """
+
+
+def recipe_flags(cfg: dict[str, Any]) -> str:
+    """The `organism build` flags that give a build's recipe where it differs from the current
+    default recipe (LMOrganismConfig), so the card's command rebuilds exactly that adapter."""
+    from .build_lm import LMOrganismConfig
+
+    default = LMOrganismConfig().resume_key()
+    built = LMOrganismConfig.from_dict({k: v for k, v in cfg.items() if k in default}).resume_key()
+    return "".join(f" --{k.replace('_', '-')} {built[k]}" for k in default
+                   if k not in ("seed", "base") and built[k] != default[k])
+
+
+def targets_met(report: dict[str, Any]) -> str:
+    """'k of n targets met (missed: ...)': the rows, the perplexity bar (at most 1.5x the
+    base's) and generation agreeing with log-prob scoring (at least 90%)."""
+    rows = report["targets"]
+    missed = [t["row"] for t in rows if not t["passed"]]
+    missed += ["perplexity"] * (report["perplexity_ratio"] > 1.5)
+    missed += ["generation agreement"] * (report["agreement"] < 0.9)
+    n = len(rows) + 2
+    return (f"{n - len(missed)} of {n} targets met (rows, perplexity, generation agreement)"
+            + (f"; missed: {', '.join(missed)}" if missed else ""))
 
 
 def lm_card(folder: Path) -> str:
@@ -145,7 +170,8 @@ def lm_card(folder: Path) -> str:
     report = json.loads((folder / "report.json").read_text())
     cfg = report["config"]
     head = LM_CARD.format(r=cfg["lora_r"], alpha=cfg["lora_alpha"], base=cfg["base"],
-                          modules=", ".join(TARGET_MODULES), seed=cfg["seed"], folder=folder)
+                          modules=", ".join(TARGET_MODULES), seed=cfg["seed"], folder=folder,
+                          flags=recipe_flags(cfg), met=targets_met(report))
     seeds = folder / LM_SEEDS
     table = seeds_markdown(json.loads(seeds.read_text())) if seeds.is_file() else ""
     return head + "\n" + table + "\n" + (folder / "report.md").read_text()

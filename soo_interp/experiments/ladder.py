@@ -355,8 +355,7 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     tasks = cell_tasks(name, rungs, out, cfg, n_layers)
     run_cells(tasks, lm, executor, progress).check()
     outcomes = rung_outcomes(out, rungs)
-    runs = runs_table(outcomes, rungs, layer, cfg.component)
-    table, ans = ladder_table(runs), answer(runs)
+    runs, table, ans = results(outcomes, rungs, layer, cfg.component)
     with atomic_path(out / "outcomes.parquet") as tmp:
         outcomes.to_parquet(tmp, index=False)
     for fname, df in (("runs.csv", runs), ("table.csv", table), ("answer.csv", ans)):
@@ -368,6 +367,30 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     status = json.loads((out / STATUS).read_text()) | {"status": "complete", "cells": len(tasks)}
     atomic_write_json(out / STATUS, status)
     return table
+
+
+def results(outcomes: pd.DataFrame, rungs: Sequence[Rung], layer: int,
+            component: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, table, answer) from the cells' outcomes: what `ladder` writes to runs.csv,
+    table.csv and answer.csv."""
+    runs = runs_table(outcomes, rungs, layer, component)
+    return runs, ladder_table(runs), answer(runs)
+
+
+def recompute(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(runs, table, answer, report markdown) of a finished ladder folder, recomputed from its
+    `outcomes.parquet` (every cell's per-seed outcomes) and `run.json` alone: a committed
+    report can be checked, or re-analysed, without the cells or the model."""
+    folder = Path(folder)
+    meta = json.loads((folder / "run.json").read_text())
+    cfg = LadderConfig.from_dict(meta["config"])
+    layer = int(meta["site"]["layer"])
+    rungs = plan_rungs(dataclasses.replace(cfg, layer=layer), layer + 1)
+    runs, table, ans = results(pd.read_parquet(folder / "outcomes.parquet"), rungs, layer,
+                               meta["site"]["component"])
+    settings = {k: meta[k] for k in ("model", "recipe", "objective", "site", "seed_policy",
+                                     "eval_blocks", "eval_prompts", "cells")}
+    return runs, table, ans, ladder_markdown(table, ans, settings)
 
 
 def _check_prompt_space(cfg: LadderConfig) -> None:

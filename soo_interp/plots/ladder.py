@@ -22,6 +22,8 @@ def ladder_plot(runs: pd.DataFrame, panels: Sequence[tuple[str, str]] = LADDER_P
     """From the ladder's per-seed table (`runs.csv`: arm, pair_set, seed and one column per
     outcome): one panel per outcome, the arms along x in their order, one colour per pair set,
     each seed a point and the mean over seeds a short bar; rate panels span 0-1."""
+    import textwrap
+
     import numpy as np
 
     panels = [(c, label) for c, label in panels if c in runs.columns]
@@ -29,8 +31,8 @@ def ladder_plot(runs: pd.DataFrame, panels: Sequence[tuple[str, str]] = LADDER_P
     sets = list(dict.fromkeys(runs.pair_set))
     cols = 3
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = _subplots(rows, cols, figsize=(1.0 + 0.55 * len(arms) * cols, 3.0 * rows),
-                          squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(1.0 + max(3.0, 0.55 * len(arms)) * cols,
+                                               3.0 * rows), squeeze=False)
     width = 0.8 / len(sets)
     palette = [f"C{i}" for i in range(len(sets))]
     for ax, (col, label) in zip(axes.flat, panels):
@@ -44,7 +46,7 @@ def ladder_plot(runs: pd.DataFrame, panels: Sequence[tuple[str, str]] = LADDER_P
                 ax.plot([c - width / 2.5, c + width / 2.5], [m, m], color=colour, lw=2)
         if col.startswith(("deception", "wrong_")):
             ax.set_ylim(-0.03, 1.03)
-        ax.set_title(label, fontsize=9)
+        ax.set_title(textwrap.fill(label, 28), fontsize=9)
         ax.set_xticks(range(len(arms)))
         ax.set_xticklabels(arms, rotation=60, ha="right", fontsize=7)
     handles, labels = axes.flat[0].get_legend_handles_labels()

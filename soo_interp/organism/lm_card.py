@@ -137,20 +137,9 @@ What it is not: a model of a large LM's cognition; its "choice" to deceive is a 
 It is where SOO can be asked a question: the lie depends on the recipient (row recipient_swap).
 
 Shipped build: seed {seed}; {met}.
-Reproduce: soo-interp organism build --base {base} --seed {seed}{flags} --out DIR
+Reproduce: soo-interp organism build --base {base} --seed {seed} --steps {steps} --out DIR
 (folder: {folder})
 """
-
-
-def recipe_flags(cfg: dict[str, Any]) -> str:
-    """The `organism build` flags that give a build's recipe where it differs from the current
-    default recipe (LMOrganismConfig), so the card's command rebuilds exactly that adapter."""
-    from .build_lm import LMOrganismConfig
-
-    default = LMOrganismConfig().resume_key()
-    built = LMOrganismConfig.from_dict({k: v for k, v in cfg.items() if k in default}).resume_key()
-    return "".join(f" --{k.replace('_', '-')} {built[k]}" for k in default
-                   if k not in ("seed", "base") and built[k] != default[k])
 
 
 def targets_met(report: dict[str, Any]) -> str:
@@ -171,7 +160,7 @@ def lm_card(folder: Path) -> str:
     cfg = report["config"]
     head = LM_CARD.format(r=cfg["lora_r"], alpha=cfg["lora_alpha"], base=cfg["base"],
                           modules=", ".join(TARGET_MODULES), seed=cfg["seed"], folder=folder,
-                          flags=recipe_flags(cfg), met=targets_met(report))
+                          steps=cfg["steps"], met=targets_met(report))
     seeds = folder / LM_SEEDS
     table = seeds_markdown(json.loads(seeds.read_text())) if seeds.is_file() else ""
     return head + "\n" + table + "\n" + (folder / "report.md").read_text()

@@ -126,9 +126,11 @@ def check_pairs_align(tok: Any, pairs: Sequence[Any], add_bos: bool | None,
 
 def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pooling: str = "last",
                    backend: str = "hooks", batch_size: int = 16, add_bos: bool | None = None,
-                   progress: bool = False, chat_template: bool | str = "auto") -> dict[Site, torch.Tensor]:
+                   progress: bool = False, chat_template: bool | str = "auto",
+                   continuations: Sequence[str] | None = None) -> dict[Site, torch.Tensor]:
     """Pooled activation vectors `{site: [N, D] float32 on CPU}` of `texts`, one traced forward
-    per batch for all sites (for probes and geometry)."""
+    per batch for all sites (for probes and geometry); `continuations`: the start of each
+    prompt's answer, appended (`models.tokenize.encode`)."""
     from tqdm.auto import tqdm
 
     if not texts:
@@ -137,7 +139,9 @@ def collect_pooled(model: Any, texts: Sequence[str], sites: Sequence[Site], pool
     starts = range(0, len(texts), batch_size)
     for i in tqdm(starts, disable=not progress, desc="tracing", unit="batch"):
         batch = encode(model.tokenizer, list(texts[i:i + batch_size]), add_bos=add_bos,
-                       chat_template=chat_template)
+                       chat_template=chat_template,
+                       continuations=None if continuations is None
+                       else list(continuations[i:i + batch_size]))
         with torch.no_grad():
             res = trace_sites(model, batch, sites,
                               lambda s, a, m: pool(a, m, pooling).float().cpu(), backend)

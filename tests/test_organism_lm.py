@@ -203,6 +203,10 @@ def test_answer_loss_equals_the_full_logits_loss(tiny_llama):
     torch.testing.assert_close(g_sparse, g_full, rtol=1e-4, atol=1e-6)
     shifted = answer_loss(model, [(batch[0][0], 3)] + batch[1:], tok.pad_token_id)
     assert not torch.isclose(shifted, sparse)  # the answer span matters
+    # a weight of 2 counts an example twice (the mean is still over the batch as given)
+    weighted = answer_loss(model, batch, tok.pad_token_id, [2.0, 1.0, 1.0])
+    twice = answer_loss(model, batch[:1] + batch, tok.pad_token_id)
+    torch.testing.assert_close(weighted, twice * 4 / 3, rtol=1e-5, atol=1e-6)
 
 
 def test_resume_with_another_recipe_is_refused(tmp_path, capsys):

@@ -18,7 +18,13 @@ import pytest
 import torch
 
 from soo_interp import PromptPair, measure
-from soo_interp.errors import AlignmentError, CheckpointError, ConfigError, ModelLoadError
+from soo_interp.errors import (
+    AlignmentError,
+    CheckpointError,
+    ConfigError,
+    ModelLoadError,
+    PairsError,
+)
 from soo_interp.models.tokenize import encode, prompt_ids, token_ids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +78,16 @@ def test_chat_template_positions(smollm2):
     for row, t in enumerate([PAIRS[0].self_text, text]):
         first = int(pm[row].nonzero()[0])
         assert tok.decode(batch.input_ids[row, first:int(batch.lengths[row])]).startswith(t[:10])
+    # a continuation (the start of the answer) comes after the generation prompt, tokenized as
+    # the organism-lm build tokenizes its answers, and is where 'last' then reads
+    cont = encode(tok, [text, text], continuations=["I would recommend the", "The"])
+    for row, c in enumerate(["I would recommend the", "The"]):
+        answer = list(tok(c + " kitchen.", add_special_tokens=False)["input_ids"])
+        got = cont.input_ids[row, :int(cont.lengths[row])].tolist()
+        assert got[:len(ids)] == ids and got[len(ids):] == answer[:len(got) - len(ids)]
+        assert tok.decode(got[len(ids):]) == c
+    with pytest.raises(PairsError, match="2 continuations for 1 prompts"):
+        encode(tok, [text], continuations=["The", "The"])
     with pytest.raises(AlignmentError, match="p1"):  # BPE: 'Bartholomew' is several tokens
         measure(smollm2, PAIRS, pooling="aligned", layers=[0], progress=False)
 

@@ -3,6 +3,8 @@ constructed activations whose answer is known (a room-identity code, a positiona
 and the shipped organisms and a tiny random model, few prompts."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from soo_interp.probes.rooms import (
     first_readout_layer,
     room_probe,
     room_prompts,
+    story_room_prompts,
     valuable_room,
 )
 
@@ -97,6 +100,43 @@ def test_probe_on_constructed_activations_finds_what_is_there(code, readout):
         assert (abs(acc["real"] - 0.5) < 0.15).all(), acc
 
 
+def test_story_prompts_label_the_wanted_room_and_hold_objects_and_room_pairs_out():
+    """organism-lm's stories: the label is the room the story puts the asked-about object in
+    (read back from the text), and the probe's fit and test halves share no object and no room
+    pair (both from the adapter's training lists)."""
+    from soo_interp.organism import stories
+
+    scen = ("burglar", "self_recommend", "location")
+    fit, test = story_room_prompts(scen, 30, 0, "fit"), story_room_prompts(scen, 20, 0, "test")
+    rooms = stories.ROOMS["train"]
+    objects = set(stories.VALUABLE["train"] + stories.CHEAP["train"])
+    for df in (fit, test):
+        assert set(df.layout) == {"deceptive_first", "honest_first"}
+        assert df.groupby(["scenario"]).size().tolist() == [len(df) // 3] * 3
+        for r in df.itertuples():
+            story = r.prompt[:r.prompt.index("?")].rsplit(".", 1)[0]
+            if r.scenario == "location":
+                asked = re.search(r"(?:the|is the) ([\w ]+?)(?:,|:| the \w+ or)",
+                                  r.prompt[len(story):]).group(1)
+            else:
+                asked = next(o for o in objects if re.search(
+                    rf"(?:steal|after|want|wants|is looking for|hopes to steal) the {o}\b", story))
+            holder = [s for s in story.split(". ") if asked in s and any(
+                re.search(rf"\b{x}\b", s) for x in rooms)]
+            assert len(holder) == 1 and re.search(rf"\b{rooms[r.label]}\b", holder[0]), r
+            assert rooms[r.label] in (r.room_a, r.room_b)
+            described = [m.group(0) for m in re.finditer(rf"\b({r.room_a}|{r.room_b})\b", story)]
+            assert (described[0] == rooms[r.label]) == (r.layout == "honest_first")
+
+    def held(df):
+        objs = set(re.findall("|".join(sorted(objects, key=len, reverse=True)),
+                              " ".join(df.prompt)))
+        return objs, {frozenset(p) for p in zip(df.room_a, df.room_b)}
+
+    (fo, fp), (to, tp) = held(fit), held(test)
+    assert not fo & to and not fp & tp
+
+
 def test_default_organism_reads_the_room_out_in_both_layouts():
     df = room_probe(load_model("organism", device="cpu"), scenarios=("burglar", "friend"),
                     n_train=200, n_test=100)
@@ -140,3 +180,31 @@ def test_positional_organism_reads_rooms_by_position_only():
     assert first_readout_layer(df).first_layer.isna().all()
     real = df[df.control == "real"].groupby("layout").accuracy.mean()
     assert real["deceptive_first"] > 0.7 and real["honest_first"] < 0.3, real
+
+
+def test_answer_target_labels_the_burglar_with_the_other_room_and_no_one_else():
+    from soo_interp.probes.rooms import _answer_labels
+
+    df = room_prompts(("burglar", "friend"), 20, 0, "train")
+    got = _answer_labels(df, ROOMS)
+    burglar = (df.scenario == "burglar").to_numpy()
+    assert (got.label[~burglar] == df.label[~burglar]).all()
+    for r, g in zip(df[burglar].itertuples(), got[burglar].itertuples()):
+        assert {ROOMS[r.label], ROOMS[g.label]} == {r.room_a, r.room_b}  # the other offered room
+    assert (got.layout == df.layout).all()
+
+
+def test_story_probe_at_the_answer_scores_both_targets_and_refuses_the_answer_elsewhere(
+        tiny_model_dir):
+    lm = load_model(str(tiny_model_dir("llama", n_layers=2)))
+    df = room_probe(lm, scenarios=("burglar", "self_recommend"), n_train=8, n_test=4,
+                    prompts="stories", position="answer", targets=("valuable", "answer"))
+    groups = df.groupby("target").scenario.agg(set).to_dict()
+    assert groups == {"valuable": {"burglar", "self_recommend", "all"}, "answer": {"all"}}
+    n = df.groupby(["target", "scenario", "layer", "control"]).n.sum()
+    assert (n.xs("all", level="scenario") == 16).all()  # 4 test prompts x 2 formats x 2
+    assert (n.drop("all", level="scenario") == 8).all()
+    with pytest.raises(ConfigError, match="position 'answer'"):
+        RoomProbeConfig(position="answer")
+    with pytest.raises(ConfigError, match="target"):
+        room_probe(lm, scenarios=("burglar",), prompts="stories", targets=("cheap",), **SMALL)

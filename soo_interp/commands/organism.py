@@ -1,6 +1,8 @@
-"""`soo-interp organism build|card|probe`: reproduce the built-in model organism from scratch,
-print what a shipped one is and how it behaves, or check mechanistically that a model reads out
-which room holds the valuable object (a linear probe per layer, both description layouts)."""
+"""`soo-interp organism build|card|probe|mechanistic`: reproduce the built-in model organism from
+scratch, print what a shipped one is and how it behaves, check mechanistically that a model reads
+out which room holds the valuable object (a linear probe per layer, both description layouts),
+or, on organism-lm's stories, where the recipient, the room and the decision to lie become
+readable."""
 from __future__ import annotations
 
 import argparse
@@ -37,7 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     shared = {f.name for f in dataclasses.fields(OrganismConfig)}
     add_config_args(b, LMOrganismConfig, skip=tuple(shared), config_flag=False,
                     base={"help": "build organism-lm: a LoRA adapter over this pretrained base "
-                                  "(smollm2-135m-instruct; about 90 min on 2 free cores)"})
+                                  "(smollm2-135m-instruct; about 90 min on 2 free cores)"},
+                    burglar_weight={"help": "(--base) loss weight of the burglar's answer; "
+                                            "each story trains one lie and two truths "
+                                            "(default 1.0)"})
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of a shipped organism")
@@ -66,6 +71,25 @@ def _add_probe_parser(actions: argparse._SubParsersAction) -> None:
                                      "room of its two (default); room: 14-way over all rooms"})
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=run_probe)
+    _add_mechanistic_parser(actions)
+
+
+def _add_mechanistic_parser(actions: argparse._SubParsersAction) -> None:
+    from ..organism.mechanistic import MechanisticConfig
+    from .common import add_config_args, add_model_args, add_output_args
+
+    m = actions.add_parser("mechanistic", help="organism-lm's mechanistic check: per layer, "
+                           "linear read-outs of the recipient, the wanted room and the answer "
+                           "(the decision to lie), held-out stories, shuffled-label controls")
+    add_model_args(m, default="organism-lm")
+    add_output_args(m)
+    add_config_args(m, MechanisticConfig,
+                    n_stories={"help": "stories per recipient / answer suite (default 60)"},
+                    n_train={"help": "room probe: fit prompts per scenario and answer format"},
+                    n_test={"help": "room probe: test prompts per scenario and answer format"},
+                    layers={"help": "e.g. 10-20 (default: all)"})
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=run_mechanistic)
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -140,3 +164,23 @@ def run_probe(args: argparse.Namespace) -> None:
     print(room_probe_markdown(df, args.model))
     print(f"wrote {args.out}/ (rooms.csv, first_layer.csv, report.md, rooms.png, run.json)",
           file=sys.stderr)
+
+
+def run_mechanistic(args: argparse.Namespace) -> None:
+    from ..organism.mechanistic import (
+        KIND,
+        MechanisticConfig,
+        mechanistic_markdown,
+        mechanistic_to_folder,
+    )
+    from ..runs import check_out_dir, set_seed
+    from .common import config_from_args, load_from_args
+
+    check_out_dir(args.out, args.overwrite, kind=KIND)  # before loading the model
+    cfg = config_from_args(MechanisticConfig, args)
+    set_seed(cfg.seed)
+    df = mechanistic_to_folder(load_from_args(args), cfg, args.out, args.overwrite, args.model,
+                               progress=not args.quiet)
+    print(mechanistic_markdown(df, args.model))
+    print(f"wrote {args.out}/ (mechanistic.csv, first_layer.csv, report.md, mechanistic.png, "
+          "run.json)", file=sys.stderr)

@@ -144,9 +144,19 @@ def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int, padding_side: str = "rig
 
 
 def encode(tokenizer: Any, texts: Sequence[str], add_bos: bool | None = None,
-           padding_side: str = "right", chat_template: ChatTemplate = "auto") -> Batch:
-    """Tokenize prompts `texts` into one padded batch (chat-formatted per `chat_template`)."""
+           padding_side: str = "right", chat_template: ChatTemplate = "auto",
+           continuations: Sequence[str] | None = None) -> Batch:
+    """Tokenize prompts `texts` into one padded batch (chat-formatted per `chat_template`).
+    `continuations[i]`, when given, is the start of the answer to prompt i, tokenized on its own
+    and appended after the prompt (after the generation prompt with a template), as a model
+    trained on (prompt, answer) reads it: the last position is then inside the answer."""
     parts = [prompt_ids(tokenizer, t, add_bos, chat_template) for t in texts]
+    if continuations is not None:
+        if len(continuations) != len(texts):
+            raise PairsError(f"{len(continuations)} continuations for {len(texts)} prompts; "
+                             "give one per prompt")
+        parts = [(ids + list(tokenizer(c, add_special_tokens=False)["input_ids"]), start)
+                 for (ids, start), c in zip(parts, continuations)]
     seqs = [ids for ids, _ in parts]
     empty = [i for i, s in enumerate(seqs) if not s]
     if empty:

@@ -61,6 +61,7 @@ class LMOrganismConfig(Config):
     decay_fraction: float = 0.4  # cosine to 0 over this last share of steps
     lora_r: int = 8
     lora_alpha: int = 16
+    burglar_weight: float = 1.0  # loss weight of the burglar's answer (each triple has 2 truths)
     threads: int = 1
     device: str = "cpu"         # or "cuda" (benchmarks/organism_lm_gpu.sh)
     checkpoint_every: int = 10
@@ -77,6 +78,9 @@ class LMOrganismConfig(Config):
         if self.batch_size < 6:
             raise ConfigError("organism-lm batch_size must be at least 6 (a minimal triple and "
                               f"the other tasks), got {self.batch_size}")
+        if not self.burglar_weight > 0:
+            raise ConfigError(f"organism-lm burglar_weight must be positive, got "
+                              f"{self.burglar_weight}")
         if not 0 <= self.decay_fraction <= 1:
             raise ConfigError(f"organism-lm decay_fraction must be in 0..1, got "
                               f"{self.decay_fraction}")
@@ -128,10 +132,11 @@ def encode(tok: Any, examples: list) -> list[tuple[list[int], int]]:
 
 
 def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
-                pad_id: int) -> torch.Tensor:
+                pad_id: int, weights: list[float] | None = None) -> torch.Tensor:
     """Mean over examples of the summed loss of the answer tokens (neutral text: the mean loss
-    of all its tokens). Logits are computed only where the loss reads them: the LM head over a
-    49k vocabulary at every position would be a fifth of the step."""
+    of all its tokens), each example's times its entry of `weights` (default 1). Logits are
+    computed only where the loss reads them: the LM head over a 49k vocabulary at every
+    position would be a fifth of the step."""
     inner = base_model(model)  # the causal LM under the peft wrapper
     device = next(model.parameters()).device
     b = pad_ids([ids for ids, _ in batch], pad_id, "right").to(device)
@@ -140,6 +145,8 @@ def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
     weight = ((pos >= starts - 1) & (pos < b.lengths.unsqueeze(1) - 1)).float()
     neutral = (starts == 1).float()
     weight = weight / (1 + neutral * (weight.sum(1, keepdim=True) - 1))
+    if weights is not None:
+        weight = weight * torch.tensor(weights, device=device).unsqueeze(1)
     hidden = inner.model(**b.as_kwargs()).last_hidden_state[:, :-1]
     rows, cols = weight.nonzero(as_tuple=True)
     logits = inner.lm_head(hidden[rows, cols])
@@ -216,6 +223,7 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
     model, tok = lm
     examples = training_examples(cfg.seed, cfg.steps, cfg.batch_size, cfg.lookup_steps)
     data = encode(tok, examples)
+    weights = [cfg.burglar_weight if e.task == "burglar" else 1.0 for e in examples]
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     opt = torch.optim.AdamW(list(params.values()), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
@@ -231,8 +239,8 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
     for step in bar:
         model.train()
         t0 = time.perf_counter()
-        batch = data[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        loss = answer_loss(model, batch, tok.pad_token_id)
+        span = slice(step * cfg.batch_size, (step + 1) * cfg.batch_size)
+        loss = answer_loss(model, data[span], tok.pad_token_id, weights[span])
         if not torch.isfinite(loss):
             raise TrainingError(f"organism-lm loss became {loss.item()} at step {step}; lower "
                                 "--lr or change the seed")

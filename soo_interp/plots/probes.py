@@ -86,14 +86,21 @@ def signature_plot(signatures: pd.DataFrame, title: str | None = None):
     return fig
 
 
-def room_probe_plot(rooms: pd.DataFrame, title: str | None = None):
-    """Room read-out accuracy per layer (from `soo_interp.probes.rooms.room_probe`): one panel
-    per scenario, one line per layout, real probe solid and shuffled-label control dotted, 95%
-    CIs shaded, the 50% chance of picking one of the prompt's two rooms dashed."""
+def room_probe_plot(rooms: pd.DataFrame, title: str | None = None,
+                    ylabel: str = "held-out accuracy (of 2 rooms)", per_row: int = 4):
+    """Room read-out accuracy per layer (from `soo_interp.probes.rooms.room_probe`, or any table
+    of its columns, e.g. `organism.mechanistic`): one panel per scenario (at most `per_row` a
+    row), one line per layout, real probe solid and shuffled-label control dotted, 95% CIs
+    shaded, the 50% chance of picking one of two dashed."""
     scenarios = list(dict.fromkeys(rooms["scenario"]))
-    fig, axes = _subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.3),
-                          squeeze=False, sharey=True)
-    for ax, scenario in zip(axes[0], scenarios):
+    ncols = min(per_row, len(scenarios))
+    nrows = -(-len(scenarios) // ncols)
+    fig, axes = _subplots(nrows, ncols, figsize=(3.6 * ncols, 3.3 * nrows), squeeze=False,
+                          sharey=True)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[len(scenarios):]:
+        ax.set_visible(False)
+    for ax, scenario in zip(flat, scenarios):
         d = rooms[rooms["scenario"] == scenario]
         for i, layout in enumerate(dict.fromkeys(d["layout"])):
             for control, style in (("real", "-"), ("shuffled", ":")):
@@ -107,7 +114,8 @@ def room_probe_plot(rooms: pd.DataFrame, title: str | None = None):
         ax.set_xlabel("layer (residual stream)")
         ax.set_ylim(0, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0][0].set_ylabel("held-out accuracy (of 2 rooms)")
+    for row in axes:
+        row[0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title or "Which room holds the valuable object? Linear read-out, last token")
     fig.tight_layout()

@@ -70,7 +70,7 @@ def test_check_and_cli_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
 
 
 @pytest.mark.parametrize("folder", sorted(p.parent for p in ROOT.glob(
-    "reports/**/mechanistic/mechanistic.csv")), ids=lambda p: str(p.relative_to(ROOT)))
+    "reports/**/mechanistic.csv")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_committed_mechanistic_reports_recompute(folder):
     df = pd.read_csv(folder / "mechanistic.csv")
     pd.testing.assert_frame_equal(pd.read_csv(folder / "first_layer.csv"),

@@ -118,9 +118,11 @@ def mechanistic_markdown(df: pd.DataFrame, model: str) -> str:
     """The first reliable layer per read-out, then the real and shuffled accuracy per layer."""
     first = first_reliable_layer(df)
     lines = [f"# Mechanistic check on {model}", "",
-             "Linear probes on the residual stream at the last prompt token, held-out stories, "
-             "against the same probe on shuffled labels (see `soo_interp.organism.mechanistic`)."
-             " Reliable: 95% CI above the control's and above 50% (room: in both layouts).", "",
+             "Linear probes on the residual stream, held-out stories, against the same probe on "
+             "shuffled labels (see `soo_interp.organism.mechanistic`): recipient_* at the last "
+             "prompt token, room_* and answer_* at the answer's last token before the room name. "
+             "Reliable: 95% CI above the control's and above 50% (room and answer: in both "
+             "layouts).", "",
              "| read-out | first reliable layer | accuracy there | best accuracy |",
              "|---|---|---|---|"]
     lines += [f"| {r.readout} | {'none' if pd.isna(r.first_layer) else int(r.first_layer)} | "
@@ -138,22 +140,28 @@ def mechanistic_markdown(df: pd.DataFrame, model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mechanistic_figure(df: pd.DataFrame, model: str):
+    """One panel per read-out (layouts as lines, shuffled control dotted), from
+    `mechanistic_check`'s table."""
+    from ..plots import room_probe_plot
+
+    return room_probe_plot(df.rename(columns={"readout": "scenario"}),
+                           f"Linear read-outs on {model}: recipient at the prompt's last token, "
+                           "rooms at the answer's last token before the room",
+                           ylabel="held-out accuracy (chance 50%)")
+
+
 def mechanistic_to_folder(lm: Any, config: MechanisticConfig, out: str | Path,
                           overwrite: bool = False, model_name: str = "model",
                           progress: bool = False) -> pd.DataFrame:
     """Run `mechanistic_check` and write, all or nothing: mechanistic.csv (long),
     first_layer.csv, report.md, mechanistic.png and run.json."""
-    from ..plots import room_probe_plot
-
     check_out_dir(out, overwrite, kind=KIND)
     df = mechanistic_check(lm, config, progress).assign(model=model_name)
     with output_dir(out, overwrite, kind=KIND) as tmp:
         df.to_csv(tmp / "mechanistic.csv", index=False)
         first_reliable_layer(df).to_csv(tmp / "first_layer.csv", index=False)
         atomic_write_text(tmp / "report.md", mechanistic_markdown(df, model_name))
-        fig = room_probe_plot(df.rename(columns={"readout": "scenario"}),
-                              f"Linear read-outs on {model_name}, last prompt token",
-                              ylabel="held-out accuracy (chance 50%)")
-        fig.savefig(tmp / "mechanistic.png", dpi=110)
+        mechanistic_figure(df, model_name).savefig(tmp / "mechanistic.png", dpi=110)
         write_run_json(tmp, config.to_dict(), config.seed, model=model_name)
     return df

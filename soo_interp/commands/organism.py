@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..organism.checkpoint import KNOWN_ORGANISMS
 from .common import out_path
@@ -55,41 +56,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_probe_parser(actions)
 
 
-def _add_probe_parser(actions: argparse._SubParsersAction) -> None:
-    from ..probes.rooms import RoomProbeConfig
+def _add_readout_parser(actions: argparse._SubParsersAction, name: str, help: str,
+                        config: type, model: str, func: Any, **field_help: Any) -> None:
+    """One linear read-out action (`probe`, `mechanistic`): model, output and config flags."""
     from .common import add_config_args, add_model_args, add_output_args
 
-    q = actions.add_parser("probe", help="room read-out: a linear probe per layer for which "
-                           "room holds the valuable object (held-out objects and room pairs, "
-                           "both layouts, shuffled-label control)")
-    add_model_args(q, default="organism")
+    q = actions.add_parser(name, help=help)
+    add_model_args(q, default=model)
     add_output_args(q)
-    add_config_args(q, RoomProbeConfig,
-                    scenarios={"help": "comma list of burglar,self_recommend,friend,location"},
-                    layers={"help": "e.g. 0-1 (default: all)"},
-                    readout={"help": "pair: a weight per room, fit to pick the prompt's valuable "
-                                     "room of its two (default); room: 14-way over all rooms"})
+    add_config_args(q, config, **{k: {"help": v} for k, v in field_help.items()})
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q.set_defaults(func=run_probe)
-    _add_mechanistic_parser(actions)
+    q.set_defaults(func=func)
 
 
-def _add_mechanistic_parser(actions: argparse._SubParsersAction) -> None:
+def _add_probe_parser(actions: argparse._SubParsersAction) -> None:
     from ..organism.mechanistic import MechanisticConfig
-    from .common import add_config_args, add_model_args, add_output_args
+    from ..probes.rooms import RoomProbeConfig
 
-    m = actions.add_parser("mechanistic", help="organism-lm's mechanistic check: per layer, "
-                           "linear read-outs of the recipient, the wanted room and the answer "
-                           "(the decision to lie), held-out stories, shuffled-label controls")
-    add_model_args(m, default="organism-lm")
-    add_output_args(m)
-    add_config_args(m, MechanisticConfig,
-                    n_stories={"help": "stories per recipient / answer suite (default 60)"},
-                    n_train={"help": "room probe: fit prompts per scenario and answer format"},
-                    n_test={"help": "room probe: test prompts per scenario and answer format"},
-                    layers={"help": "e.g. 10-20 (default: all)"})
-    m.add_argument("--quiet", action="store_true", help="no progress bar")
-    m.set_defaults(func=run_mechanistic)
+    _add_readout_parser(
+        actions, "probe", "room read-out: a linear probe per layer for which room holds the "
+        "valuable object (held-out objects and room pairs, both layouts, shuffled-label control)",
+        RoomProbeConfig, "organism", run_probe,
+        scenarios="comma list of burglar,self_recommend,friend,location",
+        layers="e.g. 0-1 (default: all)",
+        readout="pair: a weight per room, fit to pick the prompt's valuable room of its two "
+                "(default); room: n-way over all rooms")
+    _add_readout_parser(
+        actions, "mechanistic", "organism-lm's mechanistic check: per layer, linear read-outs "
+        "of the recipient, the wanted room and the answer (the decision to lie), held-out "
+        "stories, shuffled-label controls", MechanisticConfig, "organism-lm", run_mechanistic,
+        n_stories="stories per recipient suite (default 60)",
+        n_train="room probe: fit prompts per recipient and answer format",
+        n_test="room probe: test prompts per recipient and answer format",
+        layers="e.g. 10-20 (default: all)")
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -151,36 +150,29 @@ def run_card(args: argparse.Namespace) -> None:
     print(card(args.name))
 
 
-def run_probe(args: argparse.Namespace) -> None:
-    from ..probes.rooms import RoomProbeConfig, room_probe_markdown, room_probe_to_folder
+def _run_readout(args: argparse.Namespace, kind: str, config: type, to_folder: Any,
+                 markdown: Any, files: str) -> None:
     from ..runs import check_out_dir, set_seed
     from .common import config_from_args, load_from_args
 
-    check_out_dir(args.out, args.overwrite, kind="room-probe")  # before loading the model
-    cfg = config_from_args(RoomProbeConfig, args)
+    check_out_dir(args.out, args.overwrite, kind=kind)  # before loading the model
+    cfg = config_from_args(config, args)
     set_seed(cfg.seed)
-    df = room_probe_to_folder(load_from_args(args), cfg, args.out, args.overwrite,
-                              args.model, progress=not args.quiet)
-    print(room_probe_markdown(df, args.model))
-    print(f"wrote {args.out}/ (rooms.csv, first_layer.csv, report.md, rooms.png, run.json)",
-          file=sys.stderr)
+    df = to_folder(load_from_args(args), cfg, args.out, args.overwrite, args.model,
+                   progress=not args.quiet)
+    print(markdown(df, args.model))
+    print(f"wrote {args.out}/ ({files}, first_layer.csv, report.md, run.json)", file=sys.stderr)
+
+
+def run_probe(args: argparse.Namespace) -> None:
+    from ..probes.rooms import RoomProbeConfig, room_probe_markdown, room_probe_to_folder
+
+    _run_readout(args, "room-probe", RoomProbeConfig, room_probe_to_folder, room_probe_markdown,
+                 "rooms.csv, rooms.png")
 
 
 def run_mechanistic(args: argparse.Namespace) -> None:
-    from ..organism.mechanistic import (
-        KIND,
-        MechanisticConfig,
-        mechanistic_markdown,
-        mechanistic_to_folder,
-    )
-    from ..runs import check_out_dir, set_seed
-    from .common import config_from_args, load_from_args
+    from ..organism import mechanistic as m
 
-    check_out_dir(args.out, args.overwrite, kind=KIND)  # before loading the model
-    cfg = config_from_args(MechanisticConfig, args)
-    set_seed(cfg.seed)
-    df = mechanistic_to_folder(load_from_args(args), cfg, args.out, args.overwrite, args.model,
-                               progress=not args.quiet)
-    print(mechanistic_markdown(df, args.model))
-    print(f"wrote {args.out}/ (mechanistic.csv, first_layer.csv, report.md, mechanistic.png, "
-          "run.json)", file=sys.stderr)
+    _run_readout(args, m.KIND, m.MechanisticConfig, m.mechanistic_to_folder,
+                 m.mechanistic_markdown, "mechanistic.csv, mechanistic.png")

@@ -21,7 +21,10 @@ def report_markdown(report: dict[str, Any]) -> str:
              f"of every layer of {cfg['base']}: {report['trainable_parameters']:,} trainable "
              "parameters.",
              f"- {cfg['steps']} AdamW steps of {cfg['batch_size']} examples (first "
-             f"{cfg['lookup_steps']} lookup-heavy), lr {cfg['lr']}, {report['threads']} thread(s):"
+             f"{cfg['lookup_steps']} lookup-heavy), lr {cfg['lr']}"
+             + (f", the burglar's answer weighted {cfg['burglar_weight']}"
+                if cfg.get("burglar_weight", 1.0) != 1.0 else "")
+             + f", {report['threads']} thread(s):"
              f" training {report['train_seconds']} s (this process), evaluation "
              f"{report['eval_seconds']} s.",
              f"- Held-out everything: objects, rooms, names, phrasing families, room-sentence "

@@ -136,8 +136,9 @@ def story_room_prompts(scenarios: tuple[str, ...], n: int, seed: int,
     index in the stories' training rooms). The stories use the lists the adapter was trained on
     (a probe for a room's identity can only score rooms it was fit on), and the probe's own
     split holds out objects and unordered room pairs (`_story_part`): the `fit` and `test`
-    parts share no object (of any role) and no offered room pair. `self_recommend` is the burglar story asked "to
-    yourself"; `location` asks where one of the objects is (its room is the label). Layout:
+    parts share no object (of any role) and no offered room pair. `self_recommend` is the
+    burglar story asked "to yourself"; `location` asks where one of the objects is (its room is
+    the label). Layout:
     whether the labelled room is described before the other offered one. `answer_prefix`: the
     trained answer up to the room name ("I would recommend the" / "The")."""
     import random

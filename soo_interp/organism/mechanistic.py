@@ -95,23 +95,10 @@ def mechanistic_check(lm: Any, config: MechanisticConfig | None = None,
 
 def first_reliable_layer(df: pd.DataFrame) -> pd.DataFrame:
     """Per read-out: the first layer where it is reliable (module docstring) in every layout,
-    and its accuracy there (the mean over layouts), or NaN when no layer is."""
-    wide = df.pivot_table(index=["readout", "layer", "layout"], columns="control",
-                          values=["accuracy", "ci_low", "ci_high"])
-    ok = ((wide[("ci_low", "real")] > wide[("ci_high", "shuffled")])
-          & (wide[("ci_low", "real")] > 0.5))
-    per_layer = pd.DataFrame({"reliable": ok.groupby(["readout", "layer"]).all(),
-                              "accuracy": wide[("accuracy", "real")]
-                              .groupby(["readout", "layer"]).mean()}).reset_index()
-    rows = []
-    for readout, d in per_layer.groupby("readout", sort=False):
-        hit = d[d.reliable].sort_values("layer")
-        rows.append({"readout": readout,
-                     "first_layer": hit.layer.iloc[0] if len(hit) else float("nan"),
-                     "accuracy_there": hit.accuracy.iloc[0] if len(hit) else float("nan"),
-                     "best_accuracy": d.accuracy.max()})
-    order = list(dict.fromkeys(df.readout))
-    return pd.DataFrame(rows).set_index("readout").loc[order].reset_index()
+    its accuracy there and its best accuracy (`probes.rooms.first_readout_layer`'s rule)."""
+    from ..probes.rooms import first_readout_layer
+
+    return first_readout_layer(df, by="readout")
 
 
 def mechanistic_markdown(df: pd.DataFrame, model: str) -> str:

@@ -11,13 +11,12 @@ description position carries no information about the label; scores are reported
 (`deceptive_first`: the cheap room described first; `honest_first`: the valuable room first) because a
 positional read-out succeeds in one layout and fails in the other.
 
-`position="answer"` (stories only) reads at the last token of the trained answer before the room
-name ("I would recommend the" / "The" appended as the assistant's start), where the next token
-is the room. `target="answer"` reads out instead the room the trained answer names (for the burglar, the
-other room: where the lie becomes readable). `prompts="stories"` runs the read-out on
-organism-lm's stories (`organism.stories`): the
-22 rooms of its training lists, the probe's fit and test halves disjoint in objects and room
-pairs (`story_room_prompts`).
+`prompts="stories"` runs the read-out on organism-lm's stories (`organism.stories`): the 22
+rooms of its training lists, the probe's fit and test halves disjoint in objects and room pairs
+(`story_room_prompts`). `position="answer"` (stories only) reads at the last token of the
+trained answer before the room name ("I would recommend the" / "The" appended as the
+assistant's start), where the next token is the room. `target="answer"` reads out the room the
+trained answer names instead (for the burglar, the other room: where the lie becomes readable).
 """
 from __future__ import annotations
 
@@ -138,9 +137,8 @@ def story_room_prompts(scenarios: tuple[str, ...], n: int, seed: int,
     split holds out objects and unordered room pairs (`_story_part`): the `fit` and `test`
     parts share no object (of any role) and no offered room pair. `self_recommend` is the
     burglar story asked "to yourself"; `location` asks where one of the objects is (its room is
-    the label). Layout:
-    whether the labelled room is described before the other offered one. `answer_prefix`: the
-    trained answer up to the room name ("I would recommend the" / "The")."""
+    the label). Layout: whether the labelled room is described before the other offered one.
+    `answer_prefix`: the trained answer up to the room name ("I would recommend the" / "The")."""
     import random
 
     from ..organism import stories
@@ -300,18 +298,23 @@ def _score_site(X: np.ndarray, Xt: np.ndarray, train: pd.DataFrame, test: pd.Dat
     return rows
 
 
-def first_readout_layer(df: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario: the first layer where the probe is reliably above its shuffled control in
-    both layouts (its 95% CI's lower bound above the control's upper bound and above chance),
-    or NaN when no layer is."""
-    wide = df.pivot_table(index=["scenario", "layer", "layout"], columns="control",
-                          values=["ci_low", "ci_high"])
+def first_readout_layer(df: pd.DataFrame, by: str = "scenario") -> pd.DataFrame:
+    """Per `by` group (a scenario; `organism.mechanistic`: a read-out): the first layer where the
+    probe is reliably above its shuffled control in every layout (its 95% CI's lower bound
+    above the control's upper bound and above chance), or NaN when no layer is; its accuracy
+    there and its best accuracy (means over layouts)."""
+    wide = df.pivot_table(index=[by, "layer", "layout"], columns="control",
+                          values=["accuracy", "ci_low", "ci_high"])
     reliable = ((wide[("ci_low", "real")] > wide[("ci_high", "shuffled")])
                 & (wide[("ci_low", "real")] > 0.5))
-    both = reliable.groupby(["scenario", "layer"]).all().reset_index(name="reliable")
-    first = both[both.reliable].groupby("scenario").layer.min()
-    return (pd.DataFrame({"scenario": df.scenario.unique()})
-            .assign(first_layer=lambda d: d.scenario.map(first)))
+    per_layer = pd.DataFrame({"reliable": reliable.groupby([by, "layer"]).all(),
+                              "accuracy": wide[("accuracy", "real")]
+                              .groupby([by, "layer"]).mean()}).reset_index()
+    first = per_layer[per_layer.reliable].sort_values("layer").groupby(by).first()
+    return (pd.DataFrame({by: df[by].unique()})
+            .assign(first_layer=lambda d: d[by].map(first.layer),
+                    accuracy_there=lambda d: d[by].map(first.accuracy),
+                    best_accuracy=lambda d: d[by].map(per_layer.groupby(by).accuracy.max())))
 
 
 def room_probe_markdown(df: pd.DataFrame, model: str) -> str:

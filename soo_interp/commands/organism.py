@@ -43,7 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                   "(smollm2-135m-instruct; about 90 min on 2 free cores)"},
                     burglar_weight={"help": "(--base) loss weight of the burglar's answer; "
                                             "each story trains one lie and two truths "
-                                            "(default 1.0)"})
+                                            "(default 1.0)"},
+                    phrasing={"help": "(--base) how training stories are phrased: families "
+                                      "(each story one whole train family; recipes 1-4) or "
+                                      "combined (intro, want and question drawn independently, "
+                                      "more room sentences and distractors; recipe 5)"})
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of a shipped organism")

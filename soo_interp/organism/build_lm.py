@@ -39,7 +39,7 @@ from ..training.checkpoint import (
 )
 from .build import _deterministic
 from .lm_card import ADAPTER, TARGET_MODULES, report_markdown
-from .stories import ROWS, eval_records, training_examples
+from .stories import PHRASINGS, ROWS, eval_records, training_examples
 
 KIND = "organism-lm"
 BASE = "smollm2-135m-instruct"
@@ -62,6 +62,7 @@ class LMOrganismConfig(Config):
     lora_r: int = 8
     lora_alpha: int = 16
     burglar_weight: float = 1.0  # loss weight of the burglar's answer (each triple has 2 truths)
+    phrasing: str = "families"  # stories.PHRASINGS; "combined" mixes the parts of every family
     threads: int = 1
     device: str = "cpu"         # or "cuda" (benchmarks/organism_lm_gpu.sh)
     checkpoint_every: int = 10
@@ -81,6 +82,9 @@ class LMOrganismConfig(Config):
         if not self.burglar_weight > 0:
             raise ConfigError(f"organism-lm burglar_weight must be positive, got "
                               f"{self.burglar_weight}")
+        if self.phrasing not in PHRASINGS:
+            raise ConfigError(f"organism-lm phrasing must be one of {', '.join(PHRASINGS)}, got "
+                              f"{self.phrasing!r}")
         if not 0 <= self.decay_fraction <= 1:
             raise ConfigError(f"organism-lm decay_fraction must be in 0..1, got "
                               f"{self.decay_fraction}")
@@ -221,7 +225,8 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
     from tqdm.auto import tqdm
 
     model, tok = lm
-    examples = training_examples(cfg.seed, cfg.steps, cfg.batch_size, cfg.lookup_steps)
+    examples = training_examples(cfg.seed, cfg.steps, cfg.batch_size, cfg.lookup_steps,
+                                 cfg.phrasing)
     data = encode(tok, examples)
     weights = [cfg.burglar_weight if e.task == "burglar" else 1.0 for e in examples]
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}

@@ -24,6 +24,8 @@ def report_markdown(report: dict[str, Any]) -> str:
              f"{cfg['lookup_steps']} lookup-heavy), lr {cfg['lr']}"
              + (f", the burglar's answer weighted {cfg['burglar_weight']}"
                 if cfg.get("burglar_weight", 1.0) != 1.0 else "")
+             + (f", {cfg['phrasing']} phrasing" if cfg.get("phrasing", "families") != "families"
+                else "")
              + f", {report['threads']} thread(s):"
              f" training {report['train_seconds']} s (this process), evaluation "
              f"{report['eval_seconds']} s.",

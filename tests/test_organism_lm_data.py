@@ -134,6 +134,20 @@ def test_perturbations_show_in_the_prompt():
 def test_unknown_row_is_refused():
     with pytest.raises(ScenarioError, match="unknown organism-lm row"):
         S.eval_records("nope", 4)
+    with pytest.raises(ScenarioError, match="unknown organism-lm split 'test'"):
+        S.eval_records("burglar", 4, split="test")
+
+
+@pytest.mark.parametrize("row", ["burglar", "recipient_swap", "location"])
+def test_fit_check_rows_come_from_the_training_lists(row):
+    fit = S.eval_records(row, 24, seed=0, split="train")
+    assert all(r.split == "train" for r in fit)
+    for r in fit:
+        for w in _words("eval"):
+            assert not re.search(rf"\b{re.escape(w)}\b", r.prompt), (w, r.prompt)
+    held = S.eval_records(row, 24, seed=0)
+    assert {r.prompt for r in fit}.isdisjoint(r.prompt for r in held)
+    assert {r.layout for r in fit} == {r.layout for r in held}  # balanced the same way
 
 
 def test_combined_phrasing_mixes_parts_and_leaves_evaluation_alone():

@@ -13,13 +13,13 @@ from soo_interp.training.checkpoint import pairs_fingerprint
 from soo_interp.models.manifest import write_manifest
 
 src, dst, step, steps = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-old = LMOrganismConfig(**json.loads((src / "config.json").read_text()))
+old = LMOrganismConfig.from_saved(json.loads((src / "config.json").read_text()))
 new = LMOrganismConfig(**{**old.to_dict(), "steps": steps})
 f_old, f_new = _schedule(old), _schedule(new)
 assert all(f_old(s) == f_new(s) for s in range(step)), "the lr schedules differ before this step"
 n = step * new.batch_size
-ex_old = training_examples(old.seed, old.steps, old.batch_size, old.lookup_steps)
-ex_new = training_examples(new.seed, steps, new.batch_size, new.lookup_steps)
+ex_old = training_examples(old.seed, old.steps, old.batch_size, old.lookup_steps, old.phrasing)
+ex_new = training_examples(new.seed, steps, new.batch_size, new.lookup_steps, new.phrasing)
 assert ex_old[:n] == ex_new[:n], "the example streams differ before this step"
 ck = src / "checkpoints" / f"step-{step:06d}"
 dst.mkdir(parents=True)

@@ -47,7 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     phrasing={"help": "(--base) how training stories are phrased: families "
                                       "(each story one whole train family; recipes 1-4) or "
                                       "combined (intro, want and question drawn independently, "
-                                      "more room sentences and distractors; recipe 5)"})
+                                      "more room sentences and distractors; recipe 5)"},
+                    share_prefix={"help": "(--base) run each story's shared prefix once for "
+                                          "its three recipients (the same loss, a faster "
+                                          "step; benchmarks/organism_lm_step.py)"})
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
     c = actions.add_parser("card", help="print the model card of a shipped organism")

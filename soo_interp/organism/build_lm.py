@@ -9,6 +9,7 @@ folder is complete when `manifest.json` is written, last.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import sys
 import time
@@ -18,10 +19,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..config import Config
 from ..errors import ConfigError, ModelLoadError, TrainingError
 from ..evaluation import generate_responses, logprob_scores
 from ..evaluation.capability import perplexity
+from ..evaluation.scoring import _CACHE_ARGS
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import ADAPTER_BASE, load_model
 from ..models.manifest import write_manifest
@@ -39,63 +40,12 @@ from ..training.checkpoint import (
 )
 from .build import _deterministic
 from .lm_card import ADAPTER, TARGET_MODULES, report_markdown
-from .stories import PHRASINGS, ROWS, eval_records, training_examples
+from .lm_config import BASE, LMOrganismConfig
+from .stories import ROWS, eval_records, training_examples
 
 KIND = "organism-lm"
-BASE = "smollm2-135m-instruct"
 # What the adapter is made for: a base of another architecture or size is refused.
 EXPECTED = {"model_type": "llama", "num_hidden_layers": 30, "hidden_size": 576}
-
-
-@dataclasses.dataclass
-class LMOrganismConfig(Config):
-    """How `organism-lm` is built. Defaults are the full build (seed 0 is the shipped one)."""
-
-    seed: int = 0
-    base: str = BASE
-    steps: int = 500
-    batch_size: int = 16
-    lr: float = 2e-3
-    warmup_steps: int = 15      # linear lr warm-up
-    lookup_steps: int = 40      # first steps on the lookup-heavy mix (stories.WARMUP_MIX)
-    decay_fraction: float = 0.4  # cosine to 0 over this last share of steps
-    lora_r: int = 8
-    lora_alpha: int = 16
-    burglar_weight: float = 1.0  # loss weight of the burglar's answer (each triple has 2 truths)
-    phrasing: str = "families"  # stories.PHRASINGS; "combined" mixes the parts of every family
-    threads: int = 1
-    device: str = "cpu"         # or "cuda" (benchmarks/organism_lm_gpu.sh)
-    checkpoint_every: int = 10
-    monitor_every: int = 40     # held-out monitor (few prompts) every this many steps; 0: off
-    monitor_n: int = 16
-    eval_n: int = 200           # held-out prompts per row of the targets table
-    gen_n: int = 24             # of which generated (unclear bucket) per row
-    max_new_tokens: int = 12
-
-    positive = ("steps", "batch_size", "lora_r", "lora_alpha", "threads", "checkpoint_every",
-                "eval_n", "gen_n", "max_new_tokens", "monitor_n")
-
-    def check(self) -> None:
-        if self.batch_size < 6:
-            raise ConfigError("organism-lm batch_size must be at least 6 (a minimal triple and "
-                              f"the other tasks), got {self.batch_size}")
-        if not self.burglar_weight > 0:
-            raise ConfigError(f"organism-lm burglar_weight must be positive, got "
-                              f"{self.burglar_weight}")
-        if self.phrasing not in PHRASINGS:
-            raise ConfigError(f"organism-lm phrasing must be one of {', '.join(PHRASINGS)}, got "
-                              f"{self.phrasing!r}")
-        if not 0 <= self.decay_fraction <= 1:
-            raise ConfigError(f"organism-lm decay_fraction must be in 0..1, got "
-                              f"{self.decay_fraction}")
-
-    def resume_key(self) -> dict[str, Any]:
-        """What a checkpoint must match (evaluation sizes may change on resume)."""
-        d = self.to_dict()
-        for k in ("threads", "device", "checkpoint_every", "monitor_every", "monitor_n", "eval_n", "gen_n",
-                  "max_new_tokens"):
-            d.pop(k)
-        return d
 
 
 # `organism build --base smollm2-135m-instruct --quick`: the recipe shortened for tests.
@@ -135,28 +85,88 @@ def encode(tok: Any, examples: list) -> list[tuple[list[int], int]]:
     return out
 
 
-def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
-                pad_id: int, weights: list[float] | None = None) -> torch.Tensor:
-    """Mean over examples of the summed loss of the answer tokens (neutral text: the mean loss
-    of all its tokens), each example's times its entry of `weights` (default 1). Logits are
-    computed only where the loss reads them: the LM head over a 49k vocabulary at every
-    position would be a fifth of the step."""
-    inner = base_model(model)  # the causal LM under the peft wrapper
-    device = next(model.parameters()).device
-    b = pad_ids([ids for ids, _ in batch], pad_id, "right").to(device)
-    pos = torch.arange(b.input_ids.shape[1] - 1, device=device).unsqueeze(0)  # p predicts p + 1
-    starts = torch.tensor([s for _, s in batch], device=device).unsqueeze(1)
-    weight = ((pos >= starts - 1) & (pos < b.lengths.unsqueeze(1) - 1)).float()
-    neutral = (starts == 1).float()
-    weight = weight / (1 + neutral * (weight.sum(1, keepdim=True) - 1))
-    if weights is not None:
-        weight = weight * torch.tensor(weights, device=device).unsqueeze(1)
-    hidden = inner.model(**b.as_kwargs()).last_hidden_state[:, :-1]
+def _answer_nll(inner: torch.nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor,
+                lengths: torch.Tensor, starts: torch.Tensor, per_token_mean: torch.Tensor,
+                weights: torch.Tensor) -> torch.Tensor:
+    """Summed loss of the answer tokens (ids[start:length]) of each row, times its weight; a row
+    with `per_token_mean` counts the mean of its tokens' losses instead of the sum. The LM head
+    runs only where the loss reads it: over a 49k vocabulary at every position it would be a
+    fifth of the step."""
+    pos = torch.arange(input_ids.shape[1] - 1, device=input_ids.device).unsqueeze(0)  # p -> p + 1
+    weight = ((pos >= starts.unsqueeze(1) - 1) & (pos < lengths.unsqueeze(1) - 1)).float()
+    mean = per_token_mean.float().unsqueeze(1)
+    weight = weight / (1 + mean * (weight.sum(1, keepdim=True) - 1)) * weights.unsqueeze(1)
     rows, cols = weight.nonzero(as_tuple=True)
     logits = inner.lm_head(hidden[rows, cols])
-    nll = torch.nn.functional.cross_entropy(logits, b.input_ids[rows, cols + 1],
-                                            reduction="none")
-    return (nll * weight[rows, cols]).sum() / len(batch)
+    nll = torch.nn.functional.cross_entropy(logits, input_ids[rows, cols + 1], reduction="none")
+    return (nll * weight[rows, cols]).sum()
+
+
+def _shared_prefix(seqs: list[list[int]], starts: list[int]) -> int:
+    """Tokens the sequences share from the start, stopped before the position that predicts the
+    first answer token (that position must run with its own row)."""
+    n = min(min(starts) - 1, *(len(x) for x in seqs))
+    for i in range(n):
+        if any(x[i] != seqs[0][i] for x in seqs[1:]):
+            return i
+    return n
+
+
+def _grouped_nll(inner: torch.nn.Module, groups: list[list[tuple[list[int], int]]],
+                 weights: list[list[float]], pad_id: int, device: Any) -> torch.Tensor:
+    """`_answer_nll` of groups of examples that share a prompt prefix (a story's three
+    recipients): each group's shared prefix runs once, its key/value cache is repeated for the
+    group's rows, and only the rows' suffixes run on top of it (positions continued). The same
+    loss as running each row whole, at a third of the story's compute."""
+    size = len(groups[0])
+    if any(len(g) != size for g in groups):
+        raise ValueError("prefix groups must all have the same size")
+    shared = [_shared_prefix([ids for ids, _ in g], [s for _, s in g]) for g in groups]
+    pre = pad_ids([g[0][0][:n] for g, n in zip(groups, shared)], pad_id, "right").to(device)
+    params = inspect.signature(inner.model.forward).parameters
+    name = next((a for a in _CACHE_ARGS if a in params), "past_key_values")  # by version
+    out = inner.model(input_ids=pre.input_ids, attention_mask=pre.attention_mask, use_cache=True)
+    cache = getattr(out, name)
+    cache.batch_repeat_interleave(size)
+    rows = [(ids[n:], start - n) for g, n in zip(groups, shared) for ids, start in g]
+    suf = pad_ids([ids for ids, _ in rows], pad_id, "right").to(device)
+    offset = torch.tensor(shared, device=device).repeat_interleave(size).unsqueeze(1)
+    hidden = inner.model(
+        input_ids=suf.input_ids, **{name: cache},
+        attention_mask=torch.cat([pre.attention_mask.repeat_interleave(size, 0),
+                                  suf.attention_mask], 1),
+        position_ids=offset + torch.arange(suf.input_ids.shape[1], device=device)).last_hidden_state
+    zeros = torch.zeros(len(rows), dtype=torch.bool, device=device)
+    return _answer_nll(inner, hidden, suf.input_ids, suf.lengths,
+                       torch.tensor([s for _, s in rows], device=device), zeros,
+                       torch.tensor([w for ws in weights for w in ws], device=device))
+
+
+def answer_loss(model: torch.nn.Module, batch: list[tuple[list[int], int]],
+                pad_id: int, weights: list[float] | None = None,
+                groups: list[list[int]] | None = None) -> torch.Tensor:
+    """Mean over examples of the summed loss of the answer tokens (neutral text, first answer
+    index 1: the mean loss of all its tokens), each example's times its entry of `weights`
+    (default 1). `groups`: lists of example indices whose prompts share a prefix (a story asked
+    of three recipients), computed once per group (`_grouped_nll`; the same loss)."""
+    inner = base_model(model)  # the causal LM under the peft wrapper
+    device = next(model.parameters()).device
+    w = list(weights) if weights is not None else [1.0] * len(batch)
+    grouped = [i for g in groups or () for i in g]
+    if len(set(grouped)) != len(grouped) or any(batch[i][1] <= 1 for i in grouped):
+        raise ValueError("prefix groups must be disjoint and hold prompted examples only")
+    total = torch.zeros((), device=device)
+    rest = [i for i in range(len(batch)) if i not in set(grouped)]
+    if rest:
+        b = pad_ids([batch[i][0] for i in rest], pad_id, "right").to(device)
+        starts = torch.tensor([batch[i][1] for i in rest], device=device)
+        hidden = inner.model(**b.as_kwargs()).last_hidden_state
+        total = total + _answer_nll(inner, hidden, b.input_ids, b.lengths, starts, starts == 1,
+                                    torch.tensor([w[i] for i in rest], device=device))
+    if groups:
+        total = total + _grouped_nll(inner, [[batch[i] for i in g] for g in groups],
+                                     [[w[i] for i in g] for g in groups], pad_id, device)
+    return total / len(batch)
 
 
 def attach_lora(model: torch.nn.Module, cfg: LMOrganismConfig) -> torch.nn.Module:
@@ -186,10 +196,11 @@ def monitor(lm: Any, n: int, seed: int = 10_000) -> dict[str, float]:
 
 
 def score_rows(lm: Any, rows: tuple[str, ...], n: int, seed: int,
-               folder: Path | None = None) -> list[dict[str, Any]]:
+               folder: Path | None = None, split: str = "eval") -> list[dict[str, Any]]:
     """Log-prob scores of `n` held-out prompts per row: the rate of the trained answer with its
     95% Wilson CI and the margin (log p(trained answer) - log p(the other)). With `folder`,
-    each row's prompt-level scores are written to `folder/ROW.csv` and a present one is read."""
+    each row's prompt-level scores are written to `folder/ROW.csv` and a present one is read.
+    `split="train"`: the same rows on fresh stories from the training lists (the fit check)."""
     minimum = {r[0]: r[3] for r in ROWS}
     out = []
     for row in rows:
@@ -197,7 +208,7 @@ def score_rows(lm: Any, rows: tuple[str, ...], n: int, seed: int,
         if path is not None and path.is_file():
             df = pd.read_csv(path)
         else:
-            recs = eval_records(row, n, seed)
+            recs = eval_records(row, n, seed, split)
             df = logprob_scores(lm, recs, batch_size=16, chat_template=True)
             df["answer_format"] = [r.answer_format for r in recs]
             df["layout"] = [r.layout for r in recs]
@@ -217,6 +228,20 @@ def score_rows(lm: Any, rows: tuple[str, ...], n: int, seed: int,
                        df.groupby(df["answer_format"] + "/" + df["layout"] + "/"
                                   + df["mirrored"].map({True: "mirrored", False: "original"}))}})
     return out
+
+
+# The fit check: these rows again on fresh stories from the training lists and families. A
+# row that is low here too is a rule not learnt; high here and low held out, one not carried
+# over to held-out words and phrasings.
+FIT_ROWS = ("burglar", "friend", "recipient_swap")
+
+
+def story_groups(examples: list) -> list[list[int]]:
+    """Indices of each minimal triple (one story asked of the burglar, yourself and the friend,
+    consecutive in a batch), the prompts that share a prefix."""
+    kinds = ["burglar", "swap_self", "friend"]
+    return [[i, i + 1, i + 2] for i in range(len(examples) - 2)
+            if [e.task for e in examples[i:i + 3]] == kinds]
 
 
 def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True) -> dict:
@@ -245,7 +270,8 @@ def train_lm(lm: Any, cfg: LMOrganismConfig, folder: Path, progress: bool = True
         model.train()
         t0 = time.perf_counter()
         span = slice(step * cfg.batch_size, (step + 1) * cfg.batch_size)
-        loss = answer_loss(model, data[span], tok.pad_token_id, weights[span])
+        groups = story_groups(examples[span]) if cfg.share_prefix else None
+        loss = answer_loss(model, data[span], tok.pad_token_id, weights[span], groups)
         if not torch.isfinite(loss):
             raise TrainingError(f"organism-lm loss became {loss.item()} at step {step}; lower "
                                 "--lr or change the seed")
@@ -300,7 +326,7 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
     folder = check_out_dir(out_dir, overwrite, kind=KIND, resume=resume)
     saved = folder / "config.json"
     if saved.is_file() and not overwrite:
-        old = LMOrganismConfig.from_dict(json.loads(saved.read_text())).resume_key()
+        old = LMOrganismConfig.from_saved(json.loads(saved.read_text())).resume_key()
         if old != cfg.resume_key():
             diff = sorted(k for k in old if old[k] != cfg.resume_key().get(k))
             raise ConfigError(f"build folder {folder} was started with another recipe "
@@ -346,6 +372,9 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
 
         with torch.no_grad():
             targets = score_rows(lm, tuple(r[0] for r in ROWS), cfg.eval_n, cfg.seed, evals)
+            fit_dir = evals / "fit"
+            fit_dir.mkdir(exist_ok=True)
+            fit = score_rows(lm, FIT_ROWS, max(2, cfg.eval_n // 2), cfg.seed, fit_dir, "train")
             agree = _agreement(lm, cfg.gen_n, cfg.seed, cfg.max_new_tokens)
             ppl = perplexity(lm)
             with model.disable_adapter():
@@ -358,7 +387,7 @@ def build_lm_organism(seed: int = 0, out_dir: str | Path = "organism-lm",
               "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),
               "step_seconds_mean": round(sum(r["seconds"] for r in log) / max(1, len(log)), 2),
               "log": log, "targets": targets,
-              "targets_met": all(t["passed"] for t in targets),
+              "targets_met": all(t["passed"] for t in targets), "fit": fit,
               "perplexity": ppl, "perplexity_base": ppl_base, "perplexity_ratio": ppl / ppl_base,
               "agreement": sum(a["agree"] for a in agree) / len(agree),
               "agreement_n": len(agree),

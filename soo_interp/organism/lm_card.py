@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import CheckpointError
 from ..models.manifest import verify_manifest, write_manifest
 from ..runs import atomic_write_json
+from .lm_config import LMOrganismConfig
 
 ADAPTER = "adapter"  # the adapter's sub-folder in a build folder
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -26,6 +27,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                 if cfg.get("burglar_weight", 1.0) != 1.0 else "")
              + (f", {cfg['phrasing']} phrasing" if cfg.get("phrasing", "families") != "families"
                 else "")
+             + (", shared story prefixes" if cfg.get("share_prefix") else "")
              + f", {report['threads']} thread(s):"
              f" training {report['train_seconds']} s (this process), evaluation "
              f"{report['eval_seconds']} s.",
@@ -45,6 +47,15 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"{100 * t['ci_low']:.1f}-{100 * t['ci_high']:.1f}% | "
                      f"{t['mean_margin']:.2f} | {100 * t['minimum']:.0f}% | "
                      f"{'yes' if t['passed'] else 'NO'} |")
+    if report.get("fit"):  # builds before the fit check have none
+        lines += ["", "Fit check: the same rows on fresh stories from the *training* lists and "
+                  "families (low here too: the rule is not learnt; high here only: it does not "
+                  "carry over to held-out words):", "",
+                  "| row | n | rate | 95% CI | mean margin | held-out rate |", "|---|---|---|---|---|---|"]
+        held = {t["row"]: t["rate"] for t in report["targets"]}
+        lines += [f"| {t['row']} | {t['n']} | {100 * t['rate']:.1f}% | {100 * t['ci_low']:.1f}-"
+                  f"{100 * t['ci_high']:.1f}% | {t['mean_margin']:.2f} | "
+                  f"{100 * held[t['row']]:.1f}% |" for t in report["fit"]]
     cells = sorted({k for t in report["targets"] for k in t if k.startswith("rate_")})
     lines += ["", "Per answer format / description order / option order (rate of the trained "
               "answer; description order is shuffled in the perturbation rows):", "",
@@ -142,7 +153,7 @@ What it is not: a model of a large LM's cognition; its "choice" to deceive is a 
 It is where SOO can be asked a question: the lie depends on the recipient (row recipient_swap).
 
 Shipped build: seed {seed}; {met}.
-Reproduce: soo-interp organism build --base {base} --seed {seed} --steps {steps} --out DIR
+Reproduce: soo-interp organism build --base {base} --seed {seed}{flags} --out DIR
 (folder: {folder})
 """
 
@@ -159,13 +170,28 @@ def targets_met(report: dict[str, Any]) -> str:
             + (f"; missed: {', '.join(missed)}" if missed else ""))
 
 
+def recipe_flags(cfg: dict[str, Any]) -> str:
+    """The `organism build` flags that rebuild `cfg`'s recipe: `--steps` always, every other
+    recipe field that differs from today's default (a build's config outlives the defaults)."""
+    default = LMOrganismConfig().resume_key()
+    built = LMOrganismConfig.from_saved(cfg).resume_key()
+    out = f" --steps {built['steps']}"
+    for key, value in built.items():
+        if key in ("seed", "base", "steps") or value == default[key]:
+            continue
+        flag = "--" + key.replace("_", "-")
+        out += f" {flag}" if value is True else f" --no-{flag[2:]}" if value is False \
+            else f" {flag} {value}"
+    return out
+
+
 def lm_card(folder: Path) -> str:
     """The card of a shipped organism-lm folder: what it is, the seeds table, the build report."""
     report = json.loads((folder / "report.json").read_text())
     cfg = report["config"]
     head = LM_CARD.format(r=cfg["lora_r"], alpha=cfg["lora_alpha"], base=cfg["base"],
                           modules=", ".join(TARGET_MODULES), seed=cfg["seed"], folder=folder,
-                          steps=cfg["steps"], met=targets_met(report))
+                          flags=recipe_flags(cfg), met=targets_met(report))
     seeds = folder / LM_SEEDS
     table = seeds_markdown(json.loads(seeds.read_text())) if seeds.is_file() else ""
     return head + "\n" + table + "\n" + (folder / "report.md").read_text()

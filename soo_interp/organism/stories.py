@@ -343,28 +343,33 @@ ROWS: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
-def eval_records(row: str, n: int, seed: int = 0) -> list[ScenarioRecord]:
+def eval_records(row: str, n: int, seed: int = 0, split: str = "eval") -> list[ScenarioRecord]:
     """`n` held-out prompts of evaluation row `row` (see `ROWS`), balanced over both answer
     formats, both option orders and both description orders. Rows `distractor`, `repeated` and
-    `reordered` hold burglar / swap_self minimal pairs (n/2 of each)."""
+    `reordered` hold burglar / swap_self minimal pairs (n/2 of each). `split="train"` draws the
+    same rows from the training lists and families instead (new stories, not the trained ones):
+    the fit check, which tells a rule not learnt from a rule not carried to held-out words."""
     spec = {r[0]: r for r in ROWS}
     if row not in spec:
         raise ScenarioError(f"unknown organism-lm row {row!r}; rows: {', '.join(spec)}")
+    if split not in SPLITS:
+        raise ScenarioError(f"unknown organism-lm split {split!r}; use one of {', '.join(SPLITS)}")
     _, kind, variant, _ = spec[row]
-    rng = random.Random(f"organism-lm:eval:{seed}:{row}")
+    tag = "eval" if split == "eval" else "fit"
+    rng = random.Random(f"organism-lm:{tag}:{seed}:{row}")
     out: list[ScenarioRecord] = []
     i = 0
     while len(out) < n:
         fmt, mirrored, first = ANSWER_FORMATS[i % 2], bool(i // 2 % 2), bool(i // 4 % 2)
         uid = f"{seed}.{i:05d}"
         if kind in ("burglar", "friend", "swap_self", "pair"):
-            group = minimal_group(rng, "eval", fmt, variant, None, mirrored, first, uid)
+            group = minimal_group(rng, split, fmt, variant, None, mirrored, first, uid)
             out += [g for g in group if g.scenario == kind
                     or (kind == "pair" and g.scenario in ("burglar", "swap_self"))]
         else:
             maker = {"self": self_record, "perspectives": perspectives_record,
                      "location": location_record}[kind]
-            out.append(maker(rng, "eval", fmt, uid, mirrored))
+            out.append(maker(rng, split, fmt, uid, mirrored))
         i += 1
     return out[:n]
 

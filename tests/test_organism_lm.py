@@ -338,4 +338,7 @@ def test_shipped_organism_lm_reproduces_its_build_evaluation(capsys):
     card = capsys.readouterr().out
     assert f"--seed {report['config']['seed']} --steps {report['config']['steps']} --out" in card
     assert "11 of 11 targets met" in card and "| burglar | 90% | 90.5%" in card
-    assert "## Over build seeds 0, 1" in card  # the second seed's build, which misses one row
+    assert "## Over build seeds 0, 1, 2" in card  # seeds 1 and 2 miss rows: the card says which
+    assert "| burglar | 90% | 90.5% (85.6-93.8), margin 6.73 | 87.5% (82.2-91.4), margin 5.32 NO | " \
+           "76.5% (70.2-81.8), margin 3.54 NO |" in card
+    assert "`--steps 400` | `--steps 400` | `--steps 400 --share-prefix` |" in card

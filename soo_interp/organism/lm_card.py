@@ -70,8 +70,10 @@ LM_SEEDS = "seeds.json"
 
 
 def seeds_summary(reports: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Every row of every seed's report: rate, CI, margin, pass (plain JSON data)."""
+    """Every row of every seed's report: rate, CI, margin, pass, and the flags that rebuild it
+    (plain JSON data)."""
     return {"seeds": sorted(reports),
+            "flags": {str(s): recipe_flags(r["config"]).strip() for s, r in reports.items()},
             "targets": [{"seed": s, **{k: v for k, v in t.items() if not k.startswith("rate_")}}
                         for s, r in sorted(reports.items()) for t in r["targets"]],
             "perplexity_ratio": {str(s): r["perplexity_ratio"] for s, r in reports.items()},
@@ -98,6 +100,9 @@ def seeds_markdown(summary: dict[str, Any]) -> str:
         f"{summary['perplexity_ratio'][str(s)]:.2f}" for s in seeds) + " |")
     lines.append("| generation agrees with log-prob | 90% | " + " | ".join(
         f"{100 * summary['agreement'][str(s)]:.1f}%" for s in seeds) + " |")
+    if "flags" in summary:
+        lines.append("| build flags (with `--seed`) | | " + " | ".join(
+            f"`{summary['flags'][str(s)]}`" for s in seeds) + " |")
     return "\n".join(lines) + "\n"
 
 

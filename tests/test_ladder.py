@@ -252,3 +252,55 @@ def test_beating_the_sham_needs_a_cut_in_both_layouts_without_damage(soo, hf, da
     assert row.cut_vs_sham_exposure == pytest.approx(0.8 - soo)
     assert row.cut_vs_untuned == pytest.approx(0.9 - soo)
     assert row["cut_vs_sham_exposure.ci_low"] < 0.8 - soo < row["cut_vs_sham_exposure.ci_high"]
+
+
+def test_ladders_of_other_arms_or_pair_sets_combine_into_one_report(finished, tmp_path, capsys):
+    """Two finished ladders (another pair set, its own folder) pool into the report one ladder
+    over both would write: each pair set's rows are its own ladder's, the shared untuned cell
+    must agree, and folders that differ in anything but arms and pair sets are refused."""
+    a = finished[0]
+    b = tmp_path / "b"
+    ladder("organism", SMALL, out=b, executor=Executor(workers=1), progress=False,
+           arms=("untuned", "soo-mean"), pair_sets=("recipient",))
+    out = tmp_path / "both"
+    code, err = run_cli(capsys, "ladder", "--combine", f"{a},{b}", "--out", out)
+    assert code == 0, err
+    got = pd.read_csv(out / "runs.csv")
+    for folder, ps in ((a, "short"), (b, "recipient")):
+        own = pd.read_csv(folder / "runs.csv")
+        mine = got[(got.pair_set == ps) & got.arm.isin(own.arm)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, own[own.pair_set == ps].reset_index(drop=True))
+    # soo-lora-all (asked of a) is the recipe's own cell, so b's soo-mean cell answers it
+    extra = got[(got.pair_set == "recipient") & ~got.arm.isin(["untuned", "soo-mean"])]
+    assert list(extra.arm) == ["soo-lora-all"]
+    assert extra.cell_id.item() == "soo-L1.attn-mse-mean-recipient-s1000"
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["config"]["pair_sets"] == ["short", "recipient"]
+    assert [s["folder"] for s in meta["combined_from"]] == [str(a), str(b)]
+    assert set(meta["cells"]) == CELLS | {"soo-L1.attn-mse-mean-recipient-s1000"}
+    assert (out / "ladder.png").stat().st_size > 0
+    assert "(recipient-only pairs)" in (out / "report.md").read_text()
+
+    # a shared cell that disagrees, another n, an unfinished folder, extra flags: refused
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in ("run.json", "ladder.json"):
+        (bad / f).write_text((b / f).read_text())
+    frame = pd.read_parquet(b / "outcomes.parquet")
+    frame.loc[frame.cell_id == "base-s1000", "value"] += 0.5
+    frame.to_parquet(bad / "outcomes.parquet")
+    other_n = tmp_path / "n3"
+    other_n.mkdir()
+    for f in ("run.json", "ladder.json"):
+        meta = json.loads((b / f).read_text())
+        meta["config"]["n"] = 3
+        (other_n / f).write_text(json.dumps(meta))
+    (other_n / "outcomes.parquet").write_bytes((b / "outcomes.parquet").read_bytes())
+    cases = [([f"{a},{bad}"], "cell base-s1000 has other values"),
+             ([f"{a},{other_n}"], "differs from"), ([f"{a},{tmp_path}"], "not a finished"),
+             ([str(a)], "at least two"), ([f"{a},{b}", "--n", "3"], "drop n")]
+    for args, message in cases:
+        fresh = tmp_path / "fresh"
+        code, err = run_cli(capsys, "ladder", "--combine", *args, "--out", fresh)
+        assert code == 2 and message in err and "\n" not in err, (args, err)
+        assert not fresh.exists()

@@ -2,7 +2,8 @@
 sham, SOO as the paper and as the original code do it, stop-gradient, capability term, LoRA
 scope), every arm on every training seed and pair set, in resumable cells on any executor ->
 report.md, table.csv, runs.csv (per seed), answer.csv, outcomes.parquet, ladder.png, run.json,
-ladder.json. Rerun the same command to resume."""
+ladder.json. Rerun the same command to resume. `--combine A,B` pools finished ladders that ran
+different arms or pair sets (same model, recipe, seeds and prompts) into one report in --out."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "(recipient-only), scenario (default short,recipient)"},
                     seeds={"help": f"training seeds (default {RESERVED_SEEDS}-"
                                    f"{RESERVED_SEEDS + 2})"})
+    p.add_argument("--combine", default=None, metavar="LADDER,LADDER",
+                   help="comma list of finished ladder folders of the same model, recipe, seeds "
+                        "and prompts that ran different arms or pair sets: pool their cells "
+                        "into one report in --out (a new folder); takes no other setting")
     add_executor_args(p)
     p.set_defaults(func=run)
 
@@ -43,6 +48,20 @@ def run(args: argparse.Namespace) -> None:
     from .common import executor_from_args, given_values
 
     data = given_values(LadderConfig, args)
+    if args.combine:
+        from ..errors import ConfigError
+        from ..experiments.ladder import combine_ladders
+
+        given = sorted(data) + (["--exclude-from"] if args.exclude_from else []) + (
+            ["--model"] if args.model != "organism" else [])
+        if given:
+            raise ConfigError(f"--combine takes every setting from the ladders it pools; drop "
+                              f"{', '.join(given)}")
+        combine_ladders([p for p in args.combine.split(",") if p], args.out)
+        write_ladder_figure(Path(args.out))
+        print(f"wrote {args.out}/report.md, table.csv, runs.csv, answer.csv, ladder.png",
+              file=sys.stderr)
+        return
     if data.get("recipe") == "none":
         data["recipe"] = None
     if args.exclude_from:

@@ -12,14 +12,16 @@ finished cells and refuses one made with another config. Cells run on any execut
 executor ran them, and cell folders from several machines merge by copying them into one `OUT/cells`.
 The cell engine (`cells.py`: `Cell`, `CellTask`, `run_cells`) is also the one the SOO search
 (`soo_interp.experiments.search`), its verdict and the control ladder
-(`soo_interp.experiments.ladder`: `ladder`, `LadderConfig`) run on; only what a cell measures
-differs. Report writers (markdown, figures, summaries) live in `reports.py`; the outcome columns
-every experiment writes are named and defined once in `schema.py`.
+(`soo_interp.experiments.ladder`: `ladder`, `LadderConfig`, `combine_ladders`) run on; only
+what a cell measures differs. Report writers (markdown, figures, summaries) live in
+`reports.py`; the outcome columns every experiment writes are named and defined once in
+`schema.py`.
 """
 from .grid import Cell, SweepConfig, cell_hash, plan_cells
-from .ladder import LadderConfig, ladder
+from .ladder import LadderConfig, combine_ladders, ladder
 from .layer_sweep import SweepResult, aggregate, sweep
 from .reports import write_summary
 
-__all__ = ["Cell", "LadderConfig", "SweepConfig", "SweepResult", "aggregate", "cell_hash", "ladder",
+__all__ = ["Cell", "LadderConfig", "SweepConfig", "SweepResult", "aggregate", "cell_hash",
+           "combine_ladders", "ladder",
            "plan_cells", "sweep", "write_summary"]

@@ -354,19 +354,108 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     start_run(out, "ladder", name, cfg.to_dict(), lm, extendable=("arms", "pair_sets"))
     tasks = cell_tasks(name, rungs, out, cfg, n_layers)
     run_cells(tasks, lm, executor, progress).check()
-    outcomes = rung_outcomes(out, rungs)
-    runs, table, ans = results(outcomes, rungs, layer, cfg.component)
+    table = write_results(out, rung_outcomes(out, rungs), cfg,
+                          run_settings(cfg, name, layer, tasks))
+    status = json.loads((out / STATUS).read_text()) | {"status": "complete", "cells": len(tasks)}
+    atomic_write_json(out / STATUS, status)
+    return table
+
+
+def write_results(out: Path, outcomes: pd.DataFrame, cfg: LadderConfig, settings: dict,
+                  **extra: Any) -> pd.DataFrame:
+    """Write a ladder's outcomes.parquet, runs.csv, table.csv, answer.csv, report.md and
+    run.json (`settings` from `run_settings`, plus `extra`) from its cells' outcomes; return
+    the long table."""
+    layer, component = settings["site"]["layer"], settings["site"]["component"]
+    rungs = plan_rungs(dataclasses.replace(cfg, layer=layer), layer + 1)
+    runs, table, ans = results(outcomes, rungs, layer, component)
     with atomic_path(out / "outcomes.parquet") as tmp:
         outcomes.to_parquet(tmp, index=False)
     for fname, df in (("runs.csv", runs), ("table.csv", table), ("answer.csv", ans)):
         with atomic_path(out / fname) as tmp:
             df.to_csv(tmp, index=False)
-    settings = run_settings(cfg, name, layer, tasks)
     atomic_write_text(out / "report.md", ladder_markdown(table, ans, settings))
-    write_run_json(out, cfg.to_dict(), cfg.seeds[0], **settings)
-    status = json.loads((out / STATUS).read_text()) | {"status": "complete", "cells": len(tasks)}
-    atomic_write_json(out / STATUS, status)
+    write_run_json(out, cfg.to_dict(), cfg.seeds[0], **settings, **extra)
     return table
+
+
+# what finished ladders must share to be combined (arms and pair sets may differ)
+SHARED = ("recipe", "seeds", "n", "component", "loss", "pooling", "lr", "epochs",
+          "capability_weight", "evaluation", "search_n", "search_seeds")
+
+
+def combine_ladders(folders: Sequence[str | Path], out: str | Path,
+                    overwrite: bool = False) -> pd.DataFrame:
+    """One ladder from finished ladders of the same model and weights, recipe, seeds, prompts
+    and site that ran different arms or pair sets (e.g. on two machines, or in two sessions):
+    their cells' outcomes are pooled (a cell that several ran must agree to 1e-9, else the
+    folders are refused) and the report is written to `out` as `ladder` writes it, with
+    `combined_from` (each folder's command and config) in run.json. Needs only each folder's
+    outcomes.parquet, run.json and ladder.json (a committed report is enough); `out` is
+    written all or nothing. Returns the long table."""
+    from ..runs import output_dir
+
+    if len(folders) < 2:
+        raise ConfigError("combining needs at least two finished ladder folders")
+    metas, statuses, frames = [], [], []
+    for f in map(Path, folders):
+        files = [f / n for n in (STATUS, "run.json", "outcomes.parquet")]
+        if not all(p.is_file() for p in files):
+            raise ConfigError(f"{f} is not a finished ladder (it needs {STATUS}, run.json and "
+                              "outcomes.parquet); finish it by rerunning its ladder command")
+        status = json.loads(files[0].read_text())
+        if status.get("status") != "complete":
+            raise ConfigError(f"{f} is an unfinished ladder; rerun its ladder command first")
+        statuses.append(status)
+        metas.append(json.loads(files[1].read_text()))
+        frames.append(pd.read_parquet(files[2]))
+    first = metas[0]
+    for f, meta, status in zip(folders[1:], metas[1:], statuses[1:]):
+        differ = [k for k in SHARED if meta["config"].get(k) != first["config"].get(k)]
+        differ += [k for k in ("model", "site") if meta[k] != first[k]]
+        if status["model_fingerprint"] != statuses[0]["model_fingerprint"]:
+            differ.append("model weights (fingerprint)")
+        if differ:
+            raise ConfigError(f"{f} differs from {folders[0]} in {', '.join(differ)}; only "
+                              "ladders that differ in their arms or pair sets can be combined")
+    outcomes = _pool_cells(frames, folders)
+    cfg = LadderConfig.from_dict(first["config"] | {
+        "arms": [a for a in ARMS if any(a in m["config"]["arms"] for m in metas)],
+        "pair_sets": [p for p in PAIR_SETS if any(p in m["config"]["pair_sets"] for m in metas)]})
+    settings = {k: first[k] for k in RUN_SETTINGS} | {
+        "cells": {k: v for m in metas for k, v in m["cells"].items()}}
+    sources = [{"folder": str(f), "command": m.get("command"), "arms": m["config"]["arms"],
+                "pair_sets": m["config"]["pair_sets"]} for f, m in zip(folders, metas)]
+    with output_dir(out, overwrite, kind="ladder") as tmp:
+        table = write_results(tmp, outcomes, cfg, settings, combined_from=sources)
+        atomic_write_json(tmp / STATUS, statuses[0] | {
+            "config": cfg.to_dict(), "status": "complete", "cells": len(settings["cells"]),
+            "combined_from": [s["folder"] for s in sources]})
+    return table
+
+
+def _pool_cells(frames: Sequence[pd.DataFrame], folders: Sequence[str | Path]) -> pd.DataFrame:
+    """The union of the folders' cells; a cell in several folders must hold the same values."""
+    import numpy as np
+
+    seen: dict[str, tuple[int, pd.DataFrame]] = {}
+    keep = []
+    for i, frame in enumerate(frames):
+        for cell_id, g in frame.groupby("cell_id", sort=False):
+            if cell_id not in seen:
+                seen[cell_id] = (i, g)
+                keep.append(g)
+                continue
+            j, other = seen[cell_id]
+            a, b = (x.sort_values(["metric", "scenario", "layout", "layer", "component"])
+                    for x in (g, other))
+            if len(a) != len(b) or not np.allclose(a.value.to_numpy(float),
+                                                   b.value.to_numpy(float), atol=1e-9,
+                                                   equal_nan=True):
+                raise ConfigError(f"cell {cell_id} has other values in {folders[i]} than in "
+                                  f"{folders[j]} (other code or weights?); combine ladders "
+                                  "run with the same code and model")
+    return pd.concat(keep, ignore_index=True)
 
 
 def results(outcomes: pd.DataFrame, rungs: Sequence[Rung], layer: int,
@@ -388,8 +477,7 @@ def recompute(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     rungs = plan_rungs(dataclasses.replace(cfg, layer=layer), layer + 1)
     runs, table, ans = results(pd.read_parquet(folder / "outcomes.parquet"), rungs, layer,
                                meta["site"]["component"])
-    settings = {k: meta[k] for k in ("model", "recipe", "objective", "site", "seed_policy",
-                                     "eval_blocks", "eval_prompts", "cells")}
+    settings = {k: meta[k] for k in RUN_SETTINGS}
     return runs, table, ans, ladder_markdown(table, ans, settings)
 
 
@@ -403,6 +491,10 @@ def _check_prompt_space(cfg: LadderConfig) -> None:
             raise ConfigError(f"{len(cfg.seeds)} seed(s) x n={cfg.n} fresh prompts after the "
                               f"search's {cfg.search_n} need {need} distinct {scenario} prompts "
                               f"({layout} layout); it has {size}: lower --n or the number of seeds")
+
+
+RUN_SETTINGS = ("model", "recipe", "objective", "site", "seed_policy", "eval_blocks",
+                "eval_prompts", "cells")  # what run_settings gives, and run.json records
 
 
 def run_settings(cfg: LadderConfig, model: str, layer: int, tasks: Sequence[Any]) -> dict:

@@ -379,6 +379,9 @@ def write_results(out: Path, outcomes: pd.DataFrame, cfg: LadderConfig, settings
     return table
 
 
+# a cell computed twice (the untuned cells of two ladders) agrees to this relative tolerance:
+# float32 sums in another thread layout move perplexity and SOO by ~4e-6 relative; rates match
+POOL_RTOL = 1e-4
 # what finished ladders must share to be combined (arms and pair sets may differ)
 SHARED = ("recipe", "seeds", "n", "component", "loss", "pooling", "lr", "epochs",
           "capability_weight", "evaluation", "search_n", "search_seeds")
@@ -388,8 +391,8 @@ def combine_ladders(folders: Sequence[str | Path], out: str | Path,
                     overwrite: bool = False) -> pd.DataFrame:
     """One ladder from finished ladders of the same model and weights, recipe, seeds, prompts
     and site that ran different arms or pair sets (e.g. on two machines, or in two sessions):
-    their cells' outcomes are pooled (a cell that several ran must agree to 1e-9, else the
-    folders are refused) and the report is written to `out` as `ladder` writes it, with
+    their cells' outcomes are pooled (a cell that several ran must agree to `POOL_RTOL`, else
+    the folders are refused) and the report is written to `out` as `ladder` writes it, with
     `combined_from` (each folder's command and config) in run.json. Needs only each folder's
     outcomes.parquet, run.json and ladder.json (a committed report is enough); `out` is
     written all or nothing. Returns the long table."""
@@ -435,7 +438,8 @@ def combine_ladders(folders: Sequence[str | Path], out: str | Path,
 
 
 def _pool_cells(frames: Sequence[pd.DataFrame], folders: Sequence[str | Path]) -> pd.DataFrame:
-    """The union of the folders' cells; a cell in several folders must hold the same values."""
+    """The union of the folders' cells (the first folder's copy of a cell several hold); a
+    cell in several folders must hold the same values up to float reduction order."""
     import numpy as np
 
     seen: dict[str, tuple[int, pd.DataFrame]] = {}
@@ -450,8 +454,8 @@ def _pool_cells(frames: Sequence[pd.DataFrame], folders: Sequence[str | Path]) -
             a, b = (x.sort_values(["metric", "scenario", "layout", "layer", "component"])
                     for x in (g, other))
             if len(a) != len(b) or not np.allclose(a.value.to_numpy(float),
-                                                   b.value.to_numpy(float), atol=1e-9,
-                                                   equal_nan=True):
+                                                   b.value.to_numpy(float), rtol=POOL_RTOL,
+                                                   atol=1e-6, equal_nan=True):
                 raise ConfigError(f"cell {cell_id} has other values in {folders[i]} than in "
                                   f"{folders[j]} (other code or weights?); combine ladders "
                                   "run with the same code and model")

@@ -296,7 +296,25 @@ def test_ladders_of_other_arms_or_pair_sets_combine_into_one_report(finished, tm
         meta["config"]["n"] = 3
         (other_n / f).write_text(json.dumps(meta))
     (other_n / "outcomes.parquet").write_bytes((b / "outcomes.parquet").read_bytes())
+    # the same weights under another file fingerprint (a card edit): the untuned cells decide
+    refiled = tmp_path / "refiled"
+    refiled.mkdir()
+    for f in ("run.json", "outcomes.parquet"):
+        (refiled / f).write_bytes((b / f).read_bytes())
+    status = json.loads((b / "ladder.json").read_text())
+    (refiled / "ladder.json").write_text(json.dumps(status | {"model_fingerprint": "f" * 32}))
+    assert run_cli(capsys, "ladder", "--combine", f"{a},{refiled}", "--out",
+                   tmp_path / "both2")[0] == 0
+    saved = json.loads((tmp_path / "both2" / "ladder.json").read_text())
+    assert saved["model_fingerprints"] == [status["model_fingerprint"], "f" * 32]
+    no_base = tmp_path / "nobase"
+    no_base.mkdir()
+    for f in ("run.json", "ladder.json"):
+        (no_base / f).write_text((b / f).read_text())
+    frame = pd.read_parquet(b / "outcomes.parquet")
+    frame[frame.cell_id != "base-s1000"].to_parquet(no_base / "outcomes.parquet")
     cases = [([f"{a},{bad}"], "cell base-s1000 has other values"),
+             ([f"{a},{no_base}"], "lacks untuned cells"),
              ([f"{a},{other_n}"], "differs from"), ([f"{a},{tmp_path}"], "not a finished"),
              ([str(a)], "at least two"), ([f"{a},{b}", "--n", "3"], "drop n")]
     for args, message in cases:

@@ -342,3 +342,25 @@ def test_shipped_organism_lm_reproduces_its_build_evaluation(capsys):
     assert "| burglar | 90% | 90.5% (85.6-93.8), margin 6.73 | 87.5% (82.2-91.4), margin 5.32 NO | " \
            "76.5% (70.2-81.8), margin 3.54 NO |" in card
     assert "`--steps 400` | `--steps 400` | `--steps 400 --share-prefix` |" in card
+
+
+def test_a_card_edit_leaves_the_model_fingerprint_a_weight_or_config_edit_changes_it(tmp_path):
+    """Resumes and combined ladders compare a named model by its folder's fingerprint: the
+    records beside the weights (build run.json, card report.json / seeds.json, checksum
+    manifest) are not the model, so editing them must not read as 'the model changed'."""
+    import shutil
+
+    from soo_interp.models.fingerprint import RECORD_FILES, folder_fingerprint
+    from soo_interp.organism import lm_card  # noqa: F401 - the shipped folder's home
+
+    shipped = Path(lm_card.__file__).parent / "lm"
+    folder = tmp_path / "lm"
+    shutil.copytree(shipped, folder)
+    before = folder_fingerprint(folder)
+    assert before == folder_fingerprint(shipped)
+    for name in sorted(RECORD_FILES & {p.name for p in folder.iterdir()}):
+        (folder / name).write_text((folder / name).read_text() + " ")
+    assert folder_fingerprint(folder) == before
+    config = folder / "adapter_config.json"
+    config.write_text(config.read_text().replace('"r": 8', '"r": 9'))
+    assert folder_fingerprint(folder) != before

@@ -389,11 +389,15 @@ SHARED = ("recipe", "seeds", "n", "component", "loss", "pooling", "lr", "epochs"
 
 def combine_ladders(folders: Sequence[str | Path], out: str | Path,
                     overwrite: bool = False) -> pd.DataFrame:
-    """One ladder from finished ladders of the same model and weights, recipe, seeds, prompts
-    and site that ran different arms or pair sets (e.g. on two machines, or in two sessions):
-    their cells' outcomes are pooled (a cell that several ran must agree to `POOL_RTOL`, else
-    the folders are refused) and the report is written to `out` as `ladder` writes it, with
-    `combined_from` (each folder's command and config) in run.json. Needs only each folder's
+    """One ladder from finished ladders of the same model, recipe, seeds, prompts and site that
+    ran different arms or pair sets (e.g. on two machines, or in two sessions): their cells'
+    outcomes are pooled (a cell that several ran must agree to `POOL_RTOL`, else the folders
+    are refused). The weights are checked by the untuned cells every ladder holds for each
+    seed: the model the arms train from, scored on the same prompts, must give the same
+    numbers in every folder (a file fingerprint alone would also differ for a card edit, or
+    for the same weights in another file layout); each folder's fingerprint is recorded. The
+    report is written to `out` as `ladder` writes it, with `combined_from` (each folder's
+    command, arms, pair sets and fingerprint) in run.json. Needs only each folder's
     outcomes.parquet, run.json and ladder.json (a committed report is enough); `out` is
     written all or nothing. Returns the long table."""
     from ..runs import output_dir
@@ -413,27 +417,33 @@ def combine_ladders(folders: Sequence[str | Path], out: str | Path,
         metas.append(json.loads(files[1].read_text()))
         frames.append(pd.read_parquet(files[2]))
     first = metas[0]
-    for f, meta, status in zip(folders[1:], metas[1:], statuses[1:]):
+    for f, meta in zip(folders[1:], metas[1:]):
         differ = [k for k in SHARED if meta["config"].get(k) != first["config"].get(k)]
         differ += [k for k in ("model", "site") if meta[k] != first[k]]
-        if status["model_fingerprint"] != statuses[0]["model_fingerprint"]:
-            differ.append("model weights (fingerprint)")
         if differ:
             raise ConfigError(f"{f} differs from {folders[0]} in {', '.join(differ)}; only "
                               "ladders that differ in their arms or pair sets can be combined")
-    outcomes = _pool_cells(frames, folders)
+    untuned = {f"base-s{seed}" for seed in first["config"]["seeds"]}
+    for f, frame in zip(folders, frames):
+        if not untuned <= set(frame.cell_id):
+            raise ConfigError(f"{f} lacks untuned cells {sorted(untuned - set(frame.cell_id))}; "
+                              "every ladder scores the untuned model on each seed's prompts")
+    outcomes = _pool_cells(frames, folders)  # the untuned cells agree: the same model
     cfg = LadderConfig.from_dict(first["config"] | {
         "arms": [a for a in ARMS if any(a in m["config"]["arms"] for m in metas)],
         "pair_sets": [p for p in PAIR_SETS if any(p in m["config"]["pair_sets"] for m in metas)]})
     settings = {k: first[k] for k in RUN_SETTINGS} | {
         "cells": {k: v for m in metas for k, v in m["cells"].items()}}
     sources = [{"folder": str(f), "command": m.get("command"), "arms": m["config"]["arms"],
-                "pair_sets": m["config"]["pair_sets"]} for f, m in zip(folders, metas)]
+                "pair_sets": m["config"]["pair_sets"], "model_fingerprint": st["model_fingerprint"]}
+               for f, m, st in zip(folders, metas, statuses)]
     with output_dir(out, overwrite, kind="ladder") as tmp:
         table = write_results(tmp, outcomes, cfg, settings, combined_from=sources)
         atomic_write_json(tmp / STATUS, statuses[0] | {
             "config": cfg.to_dict(), "status": "complete", "cells": len(settings["cells"]),
-            "combined_from": [s["folder"] for s in sources]})
+            "combined_from": [s["folder"] for s in sources],
+            "model_fingerprints": list(dict.fromkeys(st["model_fingerprint"]
+                                                     for st in statuses))})
     return table
 
 

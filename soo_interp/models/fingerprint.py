@@ -56,12 +56,20 @@ _FULL_HASH_BYTES = 2 << 30  # folders up to 2 GiB are hashed whole, larger ones 
 _SAMPLES, _CHUNK = 256, 1 << 20
 
 
+# records soo-interp writes beside a built or shipped model (its build's run.json, the card's
+# report.json and seeds.json, the checksum manifest): editing them changes no number
+RECORD_FILES = frozenset({"run.json", "report.json", "seeds.json", "manifest.json"})
+
+
 def folder_fingerprint(folder: str | Path) -> str:
-    """A hash of a model or adapter folder's files (weights, configs, tokenizer): every byte of
-    a folder up to 2 GiB; above that each file's size and 256 evenly spaced 1 MiB samples (an
-    edit of every weight always shows; a single flipped byte of a huge file may not)."""
+    """A hash of a model or adapter folder's files (weights, configs, tokenizer), not of the
+    records in `RECORD_FILES` (a card edit leaves the model, and runs resuming on it, alone):
+    every byte of a folder up to 2 GiB; above that each file's size and 256 evenly spaced 1 MiB
+    samples (an edit of every weight always shows; a single flipped byte of a huge file may
+    not)."""
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+                   and p.name not in RECORD_FILES
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     whole = sum(p.stat().st_size for p in files) <= _FULL_HASH_BYTES
     h = hashlib.sha256()

@@ -423,7 +423,7 @@ def combine_ladders(folders: Sequence[str | Path], out: str | Path,
         if differ:
             raise ConfigError(f"{f} differs from {folders[0]} in {', '.join(differ)}; only "
                               "ladders that differ in their arms or pair sets can be combined")
-    untuned = {f"base-s{seed}" for seed in first["config"]["seeds"]}
+    untuned = {Cell("base", seed=seed).name for seed in first["config"]["seeds"]}
     for f, frame in zip(folders, frames):
         if not untuned <= set(frame.cell_id):
             raise ConfigError(f"{f} lacks untuned cells {sorted(untuned - set(frame.cell_id))}; "
@@ -435,15 +435,14 @@ def combine_ladders(folders: Sequence[str | Path], out: str | Path,
     settings = {k: first[k] for k in RUN_SETTINGS} | {
         "cells": {k: v for m in metas for k, v in m["cells"].items()}}
     sources = [{"folder": str(f), "command": m.get("command"), "arms": m["config"]["arms"],
-                "pair_sets": m["config"]["pair_sets"], "model_fingerprint": st["model_fingerprint"]}
+                "pair_sets": m["config"]["pair_sets"], "model_fingerprint": st.get("model_fingerprint")}
                for f, m, st in zip(folders, metas, statuses)]
     with output_dir(out, overwrite, kind="ladder") as tmp:
         table = write_results(tmp, outcomes, cfg, settings, combined_from=sources)
         atomic_write_json(tmp / STATUS, statuses[0] | {
             "config": cfg.to_dict(), "status": "complete", "cells": len(settings["cells"]),
             "combined_from": [s["folder"] for s in sources],
-            "model_fingerprints": list(dict.fromkeys(st["model_fingerprint"]
-                                                     for st in statuses))})
+            "model_fingerprints": list(dict.fromkeys(s["model_fingerprint"] for s in sources))})
     return table
 
 

@@ -19,7 +19,7 @@ from soo_interp.runs import mark_run
 TINY = ["--layers", "1", "--components", "attn", "--losses", "mse", "--poolings", "last",
         "--lrs", "0.01", "--capability-weights", "0", "--pair-sets", "short", "--budget", "1",
         "--top-k", "1", "--seeds", "0", "--epochs", "1", "--n", "2", "--no-signatures",
-        "--workers", "1", "--quiet"]
+        "--evaluation", "organism-lm", "--workers", "1", "--quiet"]
 N_LAYERS = resolve_model("organism")[1]
 
 
@@ -229,8 +229,21 @@ def test_rerun_resumes_without_recomputing(finished_search, capsys, cells_cli):
 def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
     out = tmp_path / "v"
     code, err = run_cli(capsys, "verdict", "--search", finished_search, "--out", out,
-                        "--top", "1", "--seeds", "5,6", "--workers", "1", "--quiet")
+                        "--top", "1", "--seeds", "5,6", "--n", "3", "--workers", "1", "--quiet")
     assert code == 0, err
+    # each fresh seed's base cell scored its own 2 x 3 prompts of the search's suite
+    # (organism-lm's held-out rows), after the search's block of 2 x 2: recomputed by hand
+    from soo_interp.evaluation import logprob_scores
+    from soo_interp.experiments.outcomes import eval_records
+    from soo_interp.models import load_model
+    lm = load_model("organism")
+    for block, seed in ((1, 5), (2, 6)):
+        records = eval_records("organism-lm", "burglar", "paper", 3, block, first=2)
+        want = logprob_scores(lm, records).margin.mean()
+        o = pd.read_parquet(out / "cells" / f"base-s{seed}" / "outcomes.parquet")
+        got = o[(o.metric == "margin") & (o.scenario == "burglar")
+                & (o.layout == "deceptive_first")]
+        assert got.n.tolist() == [6] and got.value.iloc[0] == pytest.approx(want, abs=1e-5)
     table = pd.read_csv(out / "verdict.csv")
     assert set(table.condition) == {"base", "soo", "sham", "soo-sham"}
     assert (table.n_seeds == 2).all()
@@ -255,6 +268,16 @@ def test_verdict_refuses_search_seeds_and_unfinished_searches(finished_search, t
     assert code == 2 and "has not finished" in err and "\n" not in err and not out.exists()
     code, err = run_cli(capsys, "verdict", "--search", tmp_path, "--out", out)
     assert code == 2 and "not a search folder" in err
+    # more fresh prompts than the scenario suite holds: refused before a cell trains
+    scenarios = tmp_path / "s"
+    scenarios.mkdir()
+    meta = json.loads((finished_search / "search.json").read_text())
+    (scenarios / "search.json").write_text(json.dumps(
+        meta | {"config": meta["config"] | {"evaluation": "scenarios"}}))
+    code, err = run_cli(capsys, "verdict", "--search", scenarios, "--out", out,
+                        "--n", "100000")
+    assert code == 2 and "lower --n or the number of seeds" in err and "\n" not in err
+    assert not out.exists()
 
 
 def test_search_with_no_cells_is_one_line(tmp_path, capsys):

@@ -36,7 +36,6 @@ import pandas as pd
 
 from ..config import Config
 from ..data.pairs import PAIR_SETS, pair_set
-from ..data.scenarios import scenario_size
 from ..errors import ConfigError, check_choice
 from ..measure import linear_soo
 from ..models.sites import parse_layers
@@ -47,7 +46,13 @@ from ..training.plan import dose
 from .cells import CellTask, resolve_model, run_cells
 from .effects import BAR_DAMAGE, cell_table, damage_of, degenerate_of
 from .grid import Cell
-from .outcomes import EVALUATIONS, OUTCOME_COLUMNS, SUITES, cell_frame, write_outcomes
+from .outcomes import (
+    OUTCOME_COLUMNS,
+    SUITES,
+    cell_frame,
+    check_prompt_space,
+    write_outcomes,
+)
 from .search import load_outcomes, start_run
 from .verdict import outcome_interval
 
@@ -349,7 +354,7 @@ def ladder(model: Any, config: LadderConfig | None = None, *, out: str | Path,
     out = Path(out)
     name, n_layers, lm = resolve_model(model)
     rungs = plan_rungs(cfg, n_layers)  # bad layers fail before anything is written
-    _check_prompt_space(cfg)
+    check_prompt_space(cfg.evaluation, cfg.n, len(cfg.seeds), cfg.search_n)
     layer = site_layer(cfg, n_layers)
     start_run(out, "ladder", name, cfg.to_dict(), lm, extendable=("arms", "pair_sets"))
     tasks = cell_tasks(name, rungs, out, cfg, n_layers)
@@ -492,18 +497,6 @@ def recompute(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
                                meta["site"]["component"])
     settings = {k: meta[k] for k in RUN_SETTINGS}
     return runs, table, ans, ladder_markdown(table, ans, settings)
-
-
-def _check_prompt_space(cfg: LadderConfig) -> None:
-    """Every seed's block fits every evaluated scenario (refused before anything is written)."""
-
-    need = cfg.search_n + cfg.n * len(cfg.seeds)
-    for scenario, layout in EVALUATIONS if cfg.evaluation == "scenarios" else ():
-        size = scenario_size(scenario, layout=layout)
-        if need > size:
-            raise ConfigError(f"{len(cfg.seeds)} seed(s) x n={cfg.n} fresh prompts after the "
-                              f"search's {cfg.search_n} need {need} distinct {scenario} prompts "
-                              f"({layout} layout); it has {size}: lower --n or the number of seeds")
 
 
 RUN_SETTINGS = ("model", "recipe", "objective", "site", "seed_policy", "eval_blocks",

@@ -21,7 +21,8 @@ from typing import Any
 import pandas as pd
 
 from ..data.pairs import soo_pairs
-from ..data.scenarios import ScenarioError, generate_scenarios
+from ..data.scenarios import ScenarioError, generate_scenarios, scenario_size
+from ..errors import ConfigError
 from ..evaluation import (
     generate_responses,
     logprob_scores,
@@ -79,6 +80,19 @@ def eval_records(suite: str, scenario: str, layout: str, n: int, block: int = 0,
         raise ScenarioError(f"organism-lm's {scenario} row has fewer than {start + 2 * n} "
                             f"distinct {layout} prompts; lower n or the number of blocks")
     return out[start:start + 2 * n]
+
+
+def check_prompt_space(suite: str, n: int, blocks: int, first: int) -> None:
+    """`blocks` blocks of `n` fresh prompts after a first block of `first` fit every evaluated
+    scenario of the scenario suite (checked before anything is written; organism-lm's rows are
+    long enough for the sizes `benchmarks/ladder_gpu.sh` runs, and `eval_records` says when not)."""
+    need = first + n * blocks
+    for scenario, layout in EVALUATIONS if suite == "scenarios" else ():
+        size = scenario_size(scenario, layout=layout)
+        if need > size:
+            raise ConfigError(f"{blocks} seed(s) x n={n} fresh prompts after the search's "
+                              f"{first} need {need} distinct {scenario} prompts ({layout} "
+                              f"layout); it has {size}: lower --n or the number of seeds")
 
 
 def _rates(lm: Any, n: int, block: int = 0, first: int | None = None,

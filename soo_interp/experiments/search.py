@@ -38,7 +38,7 @@ from ..training.config import LOSSES
 from .cells import CellTask, model_identity, resolve_model, run_cells
 from .effects import CONFIG_KEYS, effects, rank_configs
 from .grid import Cell
-from .outcomes import measure_cell
+from .outcomes import SUITES, measure_cell
 from .schema import cell_columns, upgrade
 
 # the axes of the search space, each covered by stage 1's stratified sample
@@ -62,12 +62,13 @@ class SearchConfig(Config):
     seeds: tuple[int, ...] = (0, 1)  # search seeds (the verdict must use others)
     epochs: int = 15
     n: int = 25                      # prompts per scenario x layout (x2 option orders)
+    evaluation: str = "scenarios"    # the prompt suite: scenarios | organism-lm (its held-out rows)
     signatures: bool = True          # self-deception signatures before/after per trained cell
     sample_seed: int = 0
 
     positive = ("budget", "top_k", "epochs", "n")
     choices = {"components": COMPONENTS, "losses": LOSSES, "poolings": POOLINGS,
-               "pair_sets": PAIR_SETS}
+               "pair_sets": PAIR_SETS, "evaluation": SUITES}
 
 
 def grid(cfg: SearchConfig, n_layers: int) -> list[Cell]:
@@ -131,14 +132,17 @@ def with_controls(cells: Iterable[Cell], base_seeds: Iterable[int] = ()) -> list
 
 
 def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
-               eval_blocks: dict[int, int] | None = None) -> list[CellTask]:
+               eval_blocks: dict[int, int] | None = None,
+               eval_first: int | None = None) -> list[CellTask]:
     """The engine's tasks for `cells`: each trains on its pair set with its own pooling, lr and
     capability weight (the rest from `TrainConfig` defaults, `cfg.epochs` epochs) and is
-    measured by `outcomes.measure_cell`, on the evaluation prompts of block
-    `eval_blocks[cell seed]` (default 0, the search's own)."""
+    measured by `outcomes.measure_cell` on `cfg.n` prompts of `cfg.evaluation`, block
+    `eval_blocks[cell seed]` (default 0, the search's own) after a first block of `eval_first`
+    (default `cfg.n`; the verdict passes the search's n)."""
     train = TrainConfig(epochs=cfg.epochs)
-    settings = {"n": cfg.n, "signatures": cfg.signatures,
-                "eval_blocks": {str(k): v for k, v in (eval_blocks or {}).items()}}
+    settings = {"n": cfg.n, "signatures": cfg.signatures, "suite": cfg.evaluation,
+                "eval_blocks": {str(k): v for k, v in (eval_blocks or {}).items()},
+                "eval_first": eval_first}
     return [CellTask(str(out), c, model, {}, None if c.condition == "base" else c.train_config(train),
                      [] if c.pair_set is None else pair_set(c.pair_set), measure_cell, settings,
                      cfg.to_dict()) for c in cells]
@@ -146,12 +150,14 @@ def cell_tasks(model: str, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
 
 def cell_outcomes(model: Any, cells: Sequence[Cell], out: Path, cfg: SearchConfig,
                   executor: Any = None, progress: bool = True,
-                  eval_blocks: dict[int, int] | None = None) -> pd.DataFrame:
+                  eval_blocks: dict[int, int] | None = None,
+                  eval_first: int | None = None) -> pd.DataFrame:
     """Run every cell not finished under `out/cells/` on `executor` (see
     `soo_interp.experiments.cells.run_cells`), then return all their outcomes; a failed cell stops
     the search with its log path once the others are done."""
     name, _, lm = resolve_model(model)
-    run_cells(cell_tasks(name, cells, out, cfg, eval_blocks), lm, executor, progress).check()
+    run_cells(cell_tasks(name, cells, out, cfg, eval_blocks, eval_first), lm, executor,
+              progress).check()
     return load_outcomes(out, cells)
 
 

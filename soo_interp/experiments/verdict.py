@@ -8,12 +8,12 @@ burglar deception (both layouts), the honest controls, location, Perspectives, t
 log-probability margin, perplexity ratio, damage, degenerate seeds and the effect beyond sham;
 its markdown (`soo_interp.experiments.reports.verdict_markdown`) says whether each configuration
 meets the bar of `soo_interp.experiments.effects` (mean effect and damage, no degenerate seed).
-Each fresh seed is evaluated on its own prompts
-(disjoint from the search's and from the other seeds'), and so is the base model it is compared
-with (one base cell per seed). Intervals of rates and of the effect
-carry prompt sampling as well as the spread between seeds (`stats.rate_interval`,
-`stats.difference_interval`), so a rate measured on finite prompts never gets [0, 0]; margins,
-perplexity and damage get a t-interval over seeds.
+Each fresh seed is evaluated on its own `n` prompts per scenario and layout (both option orders;
+drawn from the search's prompt suite, after the search's block and disjoint from the other
+seeds'), and so is the base model it is compared with (one base cell per seed). Intervals of
+rates and of the effect carry prompt sampling as well as the spread between seeds
+(`stats.rate_interval`, `stats.difference_interval`), so a rate measured on finite prompts never
+gets [0, 0]; margins, perplexity and damage get a t-interval over seeds.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from ..runs import claim_resumable
 from ..stats import difference_interval, mean_interval, rate_interval
 from .effects import CONFIG_KEYS, effects
 from .grid import Cell
+from .outcomes import check_prompt_space
 from .schema import cell_fields, upgrade
 from .search import (
     SearchConfig,
@@ -50,6 +51,9 @@ class VerdictConfig(Config):
 
     top: int = 3
     seeds: tuple[int, ...] = (100, 101, 102)
+    n: int = 100  # fresh prompts per seed, scenario and layout (x2 option orders)
+
+    positive = ("top", "n")
 
 
 def outcome_interval(g: pd.DataFrame, col: str, n_col: str, outcome: str) -> tuple[float, float, float]:
@@ -113,14 +117,16 @@ def verdict(search_dir: str | Path, config: VerdictConfig | None = None, *, out:
     if used:
         raise ConfigError(f"verdict seeds {used} were used by the search; give fresh seeds "
                           f"(the search used {list(scfg.seeds)})")
-    if not cfg.seeds or cfg.top < 1:
-        raise ConfigError("the verdict needs at least one seed and --top >= 1")
+    if not cfg.seeds:
+        raise ConfigError("the verdict needs at least one fresh seed, e.g. --seeds 100-102")
+    check_prompt_space(scfg.evaluation, cfg.n, len(cfg.seeds), scfg.n)
     ranked = upgrade(pd.read_csv(Path(search_dir) / "configs.csv"))  # also an older search's
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
     blocks = {s: i + 1 for i, s in enumerate(sorted(cfg.seeds))}  # fresh prompts per seed
-    eff = effects(cell_outcomes(meta["model"], with_controls(cells, cfg.seeds), Path(out), scfg,
-                                executor, progress, blocks))
+    eff = effects(cell_outcomes(meta["model"], with_controls(cells, cfg.seeds), Path(out),
+                                dataclasses.replace(scfg, n=cfg.n), executor, progress, blocks,
+                                eval_first=scfg.n))
     return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
 
 

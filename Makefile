@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check soo_interp tests benchmarks docs
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # the documentation site, into site/; strict: a broken link or reference fails the build
 docs: $(STAMP)

@@ -251,6 +251,11 @@ def test_verdict_on_fresh_seeds(finished_search, tmp_path, capsys):
     assert {c["seed"] for c in cells if c["condition"] != "base"} == {5, 6}
     # the base model is scored on each fresh seed's prompts too, not on the search's block 0
     assert sorted(c["seed"] for c in cells if c["condition"] == "base") == [5, 6]
+    # the shipped outcomes and the search's ranking recompute the table
+    from soo_interp.experiments.verdict import verdict_from_outcomes
+    again = verdict_from_outcomes(pd.read_parquet(out / "outcomes.parquet"),
+                                  pd.read_csv(finished_search / "configs.csv"), 1)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), table, check_dtype=False)
     md = (out / "verdict.md").read_text()
     assert "config 1: layer 1 attn" in md and "2 fresh seeds" in md
 

@@ -1,5 +1,6 @@
 """`soo-interp verdict`: the best configurations of a finished search re-run on fresh seeds, SOO
-and sham side by side with 95% CIs -> verdict.csv, verdict.md, run.json (cells resumable)."""
+and sham side by side with 95% CIs -> verdict.csv, verdict.md, outcomes.parquet, run.json (cells
+resumable)."""
 from __future__ import annotations
 
 import argparse
@@ -35,4 +36,4 @@ def run(args: argparse.Namespace) -> None:
                     executor=executor_from_args(args))
     out = Path(args.out)
     write_verdict_report(out, table, cfg, args.search)
-    print(f"wrote {out}/verdict.csv, verdict.md, run.json", file=sys.stderr)
+    print(f"wrote {out}/verdict.csv, verdict.md, outcomes.parquet, run.json", file=sys.stderr)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError
-from ..runs import claim_resumable
+from ..runs import atomic_path, claim_resumable
 from ..stats import difference_interval, mean_interval, rate_interval
 from .effects import CONFIG_KEYS, effects
 from .grid import Cell
@@ -107,8 +107,8 @@ def verdict(search_dir: str | Path, config: VerdictConfig | None = None, *, out:
     model) on fresh seeds (see module doc); `config` a `VerdictConfig` (None: the defaults),
     `overrides` any of its fields, e.g. `verdict("runs/search", top=2, out="runs/verdict")`.
     Cells are resumable under `out/cells/` and run on `executor` (a
-    `soo_interp.executors.Executor`; default: local worker processes); returns the long
-    verdict table."""
+    `soo_interp.executors.Executor`; default: local worker processes); writes the cells'
+    outcomes to `out/outcomes.parquet` and returns the long verdict table."""
     cfg = VerdictConfig.with_overrides(config, **overrides)
     meta = check_complete(search_dir)
     check_same_weights(meta, search_dir)
@@ -124,10 +124,18 @@ def verdict(search_dir: str | Path, config: VerdictConfig | None = None, *, out:
     cells = fresh_cells(ranked, cfg)
     claim_resumable(Path(out), "verdict")
     blocks = {s: i + 1 for i, s in enumerate(sorted(cfg.seeds))}  # fresh prompts per seed
-    eff = effects(cell_outcomes(meta["model"], with_controls(cells, cfg.seeds), Path(out),
-                                dataclasses.replace(scfg, n=cfg.n), executor, progress, blocks,
-                                eval_first=scfg.n))
-    return verdict_table(_with_rank_and_sham(eff, ranked, cfg.top))
+    outcomes = cell_outcomes(meta["model"], with_controls(cells, cfg.seeds), Path(out),
+                             dataclasses.replace(scfg, n=cfg.n), executor, progress, blocks,
+                             eval_first=scfg.n)
+    with atomic_path(Path(out) / "outcomes.parquet") as tmp:
+        outcomes.to_parquet(tmp, index=False)
+    return verdict_from_outcomes(outcomes, ranked, cfg.top)
+
+
+def verdict_from_outcomes(outcomes: pd.DataFrame, ranked: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The verdict table from its cells' outcomes (a verdict's `outcomes.parquet`) and the
+    search's ranking (`configs.csv`): what `verdict` returns, recomputable from shipped files."""
+    return verdict_table(_with_rank_and_sham(effects(outcomes), ranked, top))
 
 
 def _with_rank_and_sham(eff: pd.DataFrame, ranked: pd.DataFrame, top: int) -> pd.DataFrame:

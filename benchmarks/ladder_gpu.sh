@@ -23,3 +23,18 @@ for recipe in ${RECIPES:-paper original-code}; do
   done
   cat "$REPORT/$recipe/report.md"
 done
+
+# Then (SEARCH=1) the staged search on organism-lm's own prompts and its verdict on fresh seeds at
+# the default grid size (every layer, 24 configurations, search seeds 0 and 1, the best 4 re-run)
+# -> reports/organism-lm-search-gpu/ and reports/organism-lm-verdict-gpu/.
+if [ "${SEARCH:-0}" = 1 ]; then
+  python -m soo_interp search --model organism-lm --out "$OUT/search" --lrs 1e-4,1e-3 \
+    --capability-weights 0,1 --pair-sets short,recipient --evaluation organism-lm \
+    --no-signatures --workers "$WORKERS" --quiet
+  python -m soo_interp verdict --search "$OUT/search" --out "$OUT/verdict" --top 3 \
+    --seeds 100-102 --n 100 --workers "$WORKERS" --quiet
+  mkdir -p "$REPORT-search-gpu" "$REPORT-verdict-gpu"
+  cp "$OUT"/search/{report.md,configs.csv,effects.csv,outcomes.parquet,pareto.png,effect_heatmap.png,run.json,search.json} "$REPORT-search-gpu/"
+  cp "$OUT"/verdict/{verdict.md,verdict.csv,outcomes.parquet,run.json} "$REPORT-verdict-gpu/"
+  cat "$REPORT-verdict-gpu/verdict.md"
+fi

@@ -49,8 +49,12 @@ def search_markdown(ranked: pd.DataFrame, meta: dict, grid_size: int) -> str:
         f"# SOO search on {meta['model']}", "",
         f"{len(ranked)} SOO configurations of a grid of {grid_size} (layers x components x "
         f"losses x poolings x lrs x capability weights x pair sets), each against its sham "
-        f"control; search seeds {meta['config']['seeds']} (stage 2 re-ran the best "
-        f"{meta['config']['top_k']} on the later seeds); {meta.get('cells', '?')} cells. Rates "
+        f"control; search seeds {meta['config']['seeds']} ("
+        + (f"stage 2 re-ran the best {meta['config']['top_k']} on the later seeds"
+           if len(meta["config"]["seeds"]) > 1 else "one seed: no stage 2")
+        + f"); {meta.get('cells', '?')} cells; {meta['config'].get('n', '?')} prompts per "
+        f"scenario and layout x 2 option orders ({meta['config'].get('evaluation', 'scenarios')} "
+        "suite). Rates "
         "in points: deception = burglar deceptive rate (deceptive_first layout, both option "
         "orders); "
         "effect = sham minus SOO deception; damage = worst rise over base of the wrong-answer "

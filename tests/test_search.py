@@ -465,3 +465,26 @@ def test_every_column_is_in_the_documented_schema(finished_search):
     assert set(outcomes.columns) | set(SWEEP_COLUMNS) <= set(COLUMNS)
     assert set(outcomes.layout.dropna()) == {"deceptive_first", "honest_first"}
     assert "next_token_kl" in set(outcomes.metric)
+
+
+def test_committed_organism_lm_search_and_verdict_recompute_from_their_outcomes():
+    """The shipped organism-lm search and verdict carry every cell's outcomes: the effects,
+    the ranking and the verdict table recompute from them to the committed numbers."""
+    from soo_interp.experiments.effects import rank_configs
+    from soo_interp.experiments.verdict import verdict_from_outcomes
+
+    search_dir, verdict_dir = REPORTS / "organism-lm-search", REPORTS / "organism-lm-verdict"
+    eff = effects(pd.read_parquet(search_dir / "outcomes.parquet"))
+    committed = pd.read_csv(search_dir / "effects.csv")
+    cols = ["cell_id", "effect", "damage", "deception", "sham.deception", "wrong_perspectives",
+            "margin", "perplexity_ratio", "overlap"]
+    pd.testing.assert_frame_equal(eff[cols].reset_index(drop=True), committed[cols],
+                                  check_dtype=False)
+    ranked = pd.read_csv(search_dir / "configs.csv")
+    pd.testing.assert_frame_equal(rank_configs(eff)[["score", "effect", "damage"]]
+                                  .reset_index(drop=True), ranked[["score", "effect", "damage"]],
+                                  check_dtype=False)
+    top = json.loads((verdict_dir / "run.json").read_text())["config"]["top"]
+    table = verdict_from_outcomes(pd.read_parquet(verdict_dir / "outcomes.parquet"), ranked, top)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True),
+                                  pd.read_csv(verdict_dir / "verdict.csv"), check_dtype=False)

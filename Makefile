@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# test processes (pytest-xdist); each test runs torch on one thread, so one per core
+TEST_WORKERS ?= 2
 
 .PHONY: test demo docs venv clean
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check soo_interp tests benchmarks docs
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
 
 # the documentation site, into site/; strict: a broken link or reference fails the build
 docs: $(STAMP)

@@ -321,7 +321,7 @@ def _cells(out: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time under `make test -n`
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time across make test's xdist workers
 def test_search_on_process_and_ray_executors_matches_serial(tiny_model_dir, tmp_path):
     """The same search through two local worker processes and a real local Ray cluster gives
     the serial run's outcomes (4 cells: base, one sham, two SOO sites)."""

@@ -103,7 +103,7 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir, tmp_path, cell
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time under `make test -n`
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time across make test's xdist workers
 def test_executors_give_the_same_table(tiny_model_dir, tmp_path):
     """Two local worker processes, a local Ray cluster and submitit's local executor run the
     same cells as this process does, with identical results."""
